@@ -1,0 +1,61 @@
+# Two commands on a fresh machine: `make run` and `make test`.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+PY := $(VENV)/bin/python
+HOST ?= 127.0.0.1
+PORT ?= 8000
+# On the LAN (HOST=0.0.0.0) phones reach this machine by its first address.
+LAN_IP := $(shell hostname -I 2>/dev/null | awk '{print $$1}')
+PUBLIC_HOST := $(if $(filter 0.0.0.0,$(HOST)),$(or $(LAN_IP),127.0.0.1),$(HOST))
+
+.PHONY: install run test lint format messages check-deploy clean
+
+$(VENV)/.installed: requirements.txt
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --upgrade pip
+	$(VENV)/bin/pip install --quiet -r requirements.txt
+	touch $@
+
+install: $(VENV)/.installed
+
+.secret_key:
+	@$(PYTHON) -c "import secrets; print(secrets.token_urlsafe(50))" > $@
+
+# A local deployment: DEBUG off, plain HTTP (no TLS on a laptop), SQLite and
+# the in-memory channel layer unless DATABASE_URL / REDIS_URL say otherwise.
+run: export DEBUG ?= 0
+run: export SECURE_SSL_REDIRECT ?= 0
+run: export SECURE_COOKIES ?= 0
+run: export SECURE_HSTS_SECONDS ?= 0
+run: export ALLOWED_HOSTS ?= 127.0.0.1,localhost,$(PUBLIC_HOST)
+run: export PUBLIC_URL ?= http://$(PUBLIC_HOST):$(PORT)
+run: install .secret_key
+	@export SECRET_KEY=$${SECRET_KEY:-$$(cat .secret_key)}; \
+	$(PY) manage.py migrate --noinput && \
+	$(PY) manage.py collectstatic --noinput --verbosity 0 && \
+	$(PY) manage.py ensure_facilitator && \
+	echo "" && echo "  Schuifoefening live: $(PUBLIC_URL)/f/   (stop with Ctrl-C)" && echo "" && \
+	exec $(VENV)/bin/daphne --bind $(HOST) --port $(PORT) --websocket_timeout 86400 --proxy-headers --access-log /dev/null config.asgi:application
+
+test: install
+	$(PY) -m pytest
+
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: install
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+# Needs GNU gettext; the compiled .mo files are committed so that `make run` does not.
+messages: install
+	$(PY) manage.py makemessages --locale nl --no-obsolete --ignore ".venv/*" --ignore "staticfiles/*"
+	$(PY) manage.py compilemessages --locale nl --ignore ".venv/*"
+
+check-deploy: install
+	SECRET_KEY=$$($(PYTHON) -c "import secrets; print(secrets.token_urlsafe(50))") DEBUG=0 ALLOWED_HOSTS=example.org \
+		$(PY) manage.py check --deploy --fail-level WARNING
+
+clean:
+	rm -rf $(VENV) staticfiles .pytest_cache

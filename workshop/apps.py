@@ -1,0 +1,7 @@
+from django.apps import AppConfig
+
+
+class WorkshopConfig(AppConfig):
+    name = "workshop"
+    verbose_name = "Schuifoefening"
+    default_auto_field = "django.db.models.BigAutoField"

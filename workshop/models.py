@@ -1,0 +1,188 @@
+from __future__ import annotations
+
+import hashlib
+import secrets
+
+from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.translation import get_language
+from django.utils.translation import gettext_lazy as _
+
+from workshop.stats import MAX_VALUE, MIN_VALUE
+
+# Join codes: no look-alikes (0/O, 1/I/L), so a code read off a projector is typed right.
+CODE_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
+CODE_LENGTH = 6
+KEY_VALIDATOR = RegexValidator(r"^[a-z0-9][a-z0-9_-]{0,39}$", _("Use lowercase letters, digits, - and _."))
+VALUE_VALIDATORS = [MinValueValidator(MIN_VALUE), MaxValueValidator(MAX_VALUE)]
+
+
+class Translated:
+    """`obj.label` reads `label_nl` or `label_en` by the active language, Dutch as fallback."""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    def __get__(self, obj: object, objtype: type | None = None) -> str:
+        if obj is None:
+            return self  # type: ignore[return-value]
+        language = (get_language() or "nl")[:2]
+        return getattr(obj, f"{self.name}_{language}", "") or getattr(obj, f"{self.name}_nl")
+
+
+class Exercise(models.Model):
+    slug = models.SlugField(max_length=60)
+    version = models.PositiveIntegerField(default=1)
+    title_nl = models.CharField(max_length=200)
+    title_en = models.CharField(max_length=200)
+    source_nl = models.TextField(blank=True)
+    source_en = models.TextField(blank=True)
+    source_url = models.URLField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    title = Translated()
+    source = Translated()
+
+    class Meta:
+        ordering = ["slug", "-version"]
+        constraints = [models.UniqueConstraint(fields=["slug", "version"], name="exercise_slug_version")]
+
+    def __str__(self) -> str:
+        return f"{self.title_nl} (v{self.version})"
+
+
+class Slider(models.Model):
+    exercise = models.ForeignKey(Exercise, on_delete=models.CASCADE, related_name="sliders")
+    key = models.CharField(max_length=40, validators=[KEY_VALIDATOR])
+    order = models.PositiveIntegerField(default=0)
+    label_nl = models.CharField(max_length=120)
+    label_en = models.CharField(max_length=120)
+    left_nl = models.CharField(max_length=120)
+    left_en = models.CharField(max_length=120)
+    right_nl = models.CharField(max_length=120)
+    right_en = models.CharField(max_length=120)
+    explanation_nl = models.TextField(blank=True)
+    explanation_en = models.TextField(blank=True)
+
+    label = Translated()
+    left = Translated()
+    right = Translated()
+    explanation = Translated()
+
+    class Meta:
+        ordering = ["exercise", "order", "pk"]
+        constraints = [models.UniqueConstraint(fields=["exercise", "key"], name="slider_key_per_exercise")]
+
+    def __str__(self) -> str:
+        return self.label_nl
+
+
+class Profile(models.Model):
+    exercise = models.ForeignKey(Exercise, on_delete=models.CASCADE, related_name="profiles")
+    key = models.CharField(max_length=40, validators=[KEY_VALIDATOR])
+    order = models.PositiveIntegerField(default=0)
+    name_nl = models.CharField(max_length=200)
+    name_en = models.CharField(max_length=200)
+    description_nl = models.TextField()
+    description_en = models.TextField()
+    assignment_nl = models.TextField()
+    assignment_en = models.TextField()
+
+    name = Translated()
+    description = Translated()
+    assignment = Translated()
+
+    class Meta:
+        ordering = ["exercise", "order", "pk"]
+        constraints = [models.UniqueConstraint(fields=["exercise", "key"], name="profile_key_per_exercise")]
+
+    def __str__(self) -> str:
+        return self.name_nl
+
+
+class ProfileTarget(models.Model):
+    profile = models.ForeignKey(Profile, on_delete=models.CASCADE, related_name="targets")
+    slider = models.ForeignKey(Slider, on_delete=models.CASCADE, related_name="+")
+    value = models.PositiveSmallIntegerField(validators=VALUE_VALIDATORS)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["profile", "slider"], name="one_target_per_slider"),
+            models.CheckConstraint(condition=Q(value__lte=MAX_VALUE), name="target_in_range"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.slider.key}={self.value}"
+
+
+class Session(models.Model):
+    class Status(models.TextChoices):
+        OPEN = "open", _("Open")
+        CLOSED = "closed", _("Closed")
+
+    code = models.CharField(max_length=CODE_LENGTH, unique=True)
+    title = models.CharField(_("title"), max_length=120)
+    exercise = models.ForeignKey(Exercise, on_delete=models.PROTECT, related_name="sessions")
+    facilitator = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="sessions")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.OPEN)
+    profile_revealed = models.BooleanField(default=False)
+    created_at = models.DateTimeField(default=timezone.now)
+    closed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.code} {self.title}"
+
+    @property
+    def is_open(self) -> bool:
+        return self.status == self.Status.OPEN
+
+    @staticmethod
+    def new_code() -> str:
+        return "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_LENGTH))
+
+
+class Participant(models.Model):
+    """An anonymous phone in one session: no name, no address, no user agent.
+
+    The phone keeps a random token; the server stores only its SHA-256, so a
+    database dump cannot be used to impersonate a phone.
+    """
+
+    session = models.ForeignKey(Session, on_delete=models.CASCADE, related_name="participants")
+    token_hash = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"participant {self.pk} in {self.session.code}"
+
+    @staticmethod
+    def new_token() -> str:
+        return secrets.token_urlsafe(24)
+
+    @staticmethod
+    def hash_token(token: str) -> str:
+        return hashlib.sha256(token.encode()).hexdigest()
+
+
+class Position(models.Model):
+    """What a participant committed on one slider (the `set` message). Latest wins."""
+
+    participant = models.ForeignKey(Participant, on_delete=models.CASCADE, related_name="positions")
+    slider = models.ForeignKey(Slider, on_delete=models.CASCADE, related_name="positions")
+    value = models.PositiveSmallIntegerField(validators=VALUE_VALIDATORS)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["participant", "slider"], name="one_position_per_slider"),
+            models.CheckConstraint(condition=Q(value__lte=MAX_VALUE), name="position_in_range"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.slider.key}={self.value}"

@@ -1,0 +1,141 @@
+"""Parsing and validating what phones send. Pure Python, no Django.
+
+Every inbound frame becomes either a typed message or a ProtocolError that the
+consumer turns into an `error` reply; nothing here touches state.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Collection
+from dataclasses import dataclass
+
+from workshop.stats import MAX_VALUE, MIN_VALUE
+
+MAX_FRAME_CHARS = 4096
+MAX_TOKEN_CHARS = 64
+SEQ_MAX = 2**53  # still exact in a JavaScript number
+
+
+class ProtocolError(Exception):
+    def __init__(self, code: str, message: str, seq: int | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.seq = seq
+
+    def as_reply(self) -> dict[str, object]:
+        reply: dict[str, object] = {
+            "type": "error",
+            "code": self.code,
+            "message": self.message,
+        }
+        if self.seq is not None:
+            reply["seq"] = self.seq
+        return reply
+
+
+@dataclass(frozen=True, slots=True)
+class Hello:
+    token: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Move:
+    slider: str
+    value: int
+
+
+@dataclass(frozen=True, slots=True)
+class Set:
+    slider: str
+    value: int
+    seq: int
+
+
+@dataclass(frozen=True, slots=True)
+class Ping:
+    pass
+
+
+Message = Hello | Move | Set | Ping
+
+
+def parse(text: str | None, *, sliders: Collection[str]) -> Message:
+    if text is None:
+        raise ProtocolError("binary_not_supported", "Send text frames with JSON, not binary frames.")
+    if len(text) > MAX_FRAME_CHARS:
+        raise ProtocolError("too_large", f"A message may be at most {MAX_FRAME_CHARS} characters.")
+    try:
+        data = json.loads(text, parse_constant=_reject_constant)
+    except (ValueError, RecursionError):
+        raise ProtocolError("invalid_json", "The message is not valid JSON.") from None
+    if not isinstance(data, dict):
+        raise ProtocolError("invalid_message", "The message must be a JSON object.")
+
+    seq = data.get("seq")
+    seq = seq if _is_int(seq) and 0 <= seq <= SEQ_MAX else None
+    kind = data.get("type")
+    if kind == "hello":
+        return Hello(token=_token(data))
+    if kind == "ping":
+        return Ping()
+    if kind == "move":
+        return Move(slider=_slider(data, sliders, seq), value=_value(data, seq))
+    if kind == "set":
+        slider = _slider(data, sliders, seq)
+        value = _value(data, seq)
+        if "seq" not in data:
+            raise ProtocolError("missing_field", "A set message needs a seq.")
+        if seq is None:
+            raise ProtocolError("invalid_seq", f"seq must be an integer from 0 to {SEQ_MAX}.")
+        return Set(slider=slider, value=value, seq=seq)
+    if kind is None:
+        raise ProtocolError("missing_field", "The message needs a type.", seq)
+    raise ProtocolError("unknown_type", "Unknown message type.", seq)
+
+
+def _reject_constant(name: str) -> None:
+    # json.loads accepts NaN and Infinity by default; they are not JSON.
+    raise ValueError(name)
+
+
+def _is_int(value: object) -> bool:
+    # bool is a subclass of int; true is not a position.
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _token(data: dict) -> str | None:
+    if "token" not in data:
+        raise ProtocolError(
+            "missing_field",
+            "A hello message needs a token (null for a new participant).",
+        )
+    token = data["token"]
+    if token is None:
+        return None
+    if not isinstance(token, str) or not token or len(token) > MAX_TOKEN_CHARS:
+        raise ProtocolError("invalid_token", "token must be null or the string the server gave you.")
+    return token
+
+
+def _slider(data: dict, sliders: Collection[str], seq: int | None) -> str:
+    if "slider" not in data:
+        raise ProtocolError("missing_field", "The message needs a slider.", seq)
+    slider = data["slider"]
+    if not isinstance(slider, str) or slider not in sliders:
+        raise ProtocolError("unknown_slider", "There is no slider with that key in this session.", seq)
+    return slider
+
+
+def _value(data: dict, seq: int | None) -> int:
+    if "value" not in data:
+        raise ProtocolError("missing_field", "The message needs a value.", seq)
+    value = data["value"]
+    if not _is_int(value) or not MIN_VALUE <= value <= MAX_VALUE:
+        raise ProtocolError(
+            "invalid_value",
+            f"value must be a whole number from {MIN_VALUE} to {MAX_VALUE}.",
+            seq,
+        )
+    return value
