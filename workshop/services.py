@@ -11,7 +11,8 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from asgiref.sync import async_to_sync, sync_to_async
+from asgiref.sync import async_to_sync
+from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 from django.apps import apps
 from django.conf import settings
@@ -134,7 +135,7 @@ def load_session_info(*, code: str) -> SessionInfo | None:
     return SessionInfo(session=session, sliders=sliders, profiles=profiles, targets=targets)
 
 
-aload_session_info = sync_to_async(load_session_info)
+aload_session_info = database_sync_to_async(load_session_info)
 
 
 def _outbox() -> live.Outbox:
@@ -165,7 +166,7 @@ async def ensure_live(*, info: SessionInfo) -> None:
     """Fill an empty live store (a restart, a flushed Redis) from what was committed."""
     store = live.get_store()
     if not await store.is_seeded(info.code):
-        members, positions = await sync_to_async(_committed)(info.session.pk)
+        members, positions = await database_sync_to_async(_committed)(info.session.pk)
         await store.seed(info.code, members=members, positions=positions)
 
 
@@ -181,7 +182,7 @@ def _find_or_create_participant(session_id: int, token: str | None) -> tuple[int
 
 async def join(*, info: SessionInfo, token: str | None) -> tuple[int, str, dict[str, int | None]]:
     """A phone says hello: its participant (new or known) and its last positions."""
-    participant, token, created = await sync_to_async(_find_or_create_participant)(info.session.pk, token)
+    participant, token, created = await database_sync_to_async(_find_or_create_participant)(info.session.pk, token)
     await ensure_live(info=info)
     store = live.get_store()
     await store.add_member(info.code, participant)
@@ -215,7 +216,7 @@ def _store_position(participant: int, slider_id: int, value: int) -> None:
 
 async def record_set(*, info: SessionInfo, participant: int, slider: str, value: int) -> None:
     """A committed position: durable in the database before this returns, then live."""
-    await sync_to_async(_store_position)(participant, info.slider(slider).pk, value)
+    await database_sync_to_async(_store_position)(participant, info.slider(slider).pk, value)
     _outbox().put(info.code, participant, slider, value)
 
 

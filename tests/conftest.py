@@ -1,0 +1,105 @@
+"""Personas and the real-services rule.
+
+A test that needs Redis, PostgreSQL or Chromium skips with a reason when the
+service is missing, and fails instead when REQUIRE_SERVICES=1 (as in CI).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+from pathlib import Path
+
+import pytest
+from django.contrib.auth.models import Group, User
+from django.test import Client
+
+from workshop import services
+from workshop.models import Exercise, Session
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_EXERCISE = ROOT / "workshop" / "data" / "wijkgericht-werken.json"
+REQUIRE_SERVICES = os.environ.get("REQUIRE_SERVICES") == "1"
+ORIGIN = (b"origin", b"http://127.0.0.1")
+
+
+def need(available: bool, reason: str) -> None:
+    """Skip without the service on a laptop; fail without it in CI."""
+    if available:
+        return
+    if REQUIRE_SERVICES:
+        pytest.fail(f"REQUIRE_SERVICES=1 but {reason}")
+    pytest.skip(reason)
+
+
+def port_open(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+@pytest.fixture(autouse=True)
+def _plain_http(settings):
+    # Tests talk plain HTTP to the test client and to local daphne processes.
+    settings.SECURE_SSL_REDIRECT = False
+
+
+@pytest.fixture
+def exercise(db) -> Exercise:
+    # Imported rather than relied on from the migration: transactional tests flush the tables.
+    return services.import_exercise(data=json.loads(DEFAULT_EXERCISE.read_text()))
+
+
+def _facilitator(username: str) -> User:
+    user = User.objects.create_user(username=username, password="a-long-test-password")
+    group, _ = Group.objects.get_or_create(name="Facilitators")
+    from django.contrib.auth.models import Permission
+
+    group.permissions.add(*Permission.objects.filter(codename__in=["add_session", "view_session", "change_session"]))
+    user.groups.add(group)
+    return user
+
+
+@pytest.fixture
+def fenna(db) -> User:
+    """Fenna facilitates sessions for her municipality."""
+    return _facilitator("fenna")
+
+
+@pytest.fixture
+def otto(db) -> User:
+    """Otto is another facilitator, who must not see Fenna's sessions."""
+    return _facilitator("otto")
+
+
+@pytest.fixture
+def rosa(db) -> User:
+    """Rosa has an account but is no facilitator (say, research staff)."""
+    return User.objects.create_user(username="rosa", password="a-long-test-password")
+
+
+@pytest.fixture
+def admin_user_persona(db) -> User:
+    return User.objects.create_superuser(username="beheer", password="a-long-test-password", email="")
+
+
+@pytest.fixture
+def fenna_client(fenna) -> Client:
+    client = Client()
+    client.force_login(fenna)
+    return client
+
+
+@pytest.fixture
+def workshop_session(fenna, exercise) -> Session:
+    """An open session of Fenna's with the default exercise."""
+    return services.create_session(facilitator=fenna, exercise=exercise, title="Wijkteam Noord")
+
+
+def session_cookie(user: User) -> bytes:
+    client = Client()
+    client.force_login(user)
+    return f"sessionid={client.cookies['sessionid'].value}".encode()

@@ -1,0 +1,47 @@
+"""Helpers to talk to the full ASGI application (origin check, auth, routing) in-process."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from channels.testing import WebsocketCommunicator
+
+from config.asgi import application
+from tests.conftest import ORIGIN
+
+
+async def open_socket(path: str, *, cookie: bytes | None = None, origin: tuple[bytes, bytes] = ORIGIN):
+    headers = [origin, (b"host", b"127.0.0.1")]
+    if cookie:
+        headers.append((b"cookie", cookie))
+    communicator = WebsocketCommunicator(application, path, headers=headers)
+    connected, _ = await communicator.connect(timeout=5)
+    return communicator, connected
+
+
+async def phone(code: str, token: str | None = None) -> tuple[WebsocketCommunicator, dict[str, Any]]:
+    communicator, connected = await open_socket(f"/ws/p/{code}/")
+    assert connected
+    await communicator.send_json_to({"type": "hello", "token": token})
+    welcome = await communicator.receive_json_from(timeout=5)
+    assert welcome["type"] == "welcome", welcome
+    return communicator, welcome
+
+
+async def send_raw(communicator: WebsocketCommunicator, text: str) -> dict[str, Any]:
+    await communicator.send_to(text_data=text)
+    return json.loads(await communicator.receive_from(timeout=5))
+
+
+async def aggregate_until(dashboard: WebsocketCommunicator, predicate, *, limit: int = 50) -> dict[str, Any]:
+    """The first aggregate that satisfies predicate; each wait is for a real message."""
+    for _ in range(limit):
+        message = await dashboard.receive_json_from(timeout=5)
+        if message["type"] == "aggregate" and predicate(message):
+            return message
+    raise AssertionError("no aggregate satisfied the condition")
+
+
+def slider(message: dict[str, Any], key: str) -> dict[str, Any]:
+    return next(s for s in message["sliders"] if s["key"] == key)

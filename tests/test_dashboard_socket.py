@@ -1,0 +1,142 @@
+import pytest
+from asgiref.sync import sync_to_async
+
+from tests.conftest import session_cookie
+from tests.sockets import aggregate_until, open_socket, phone, slider
+from workshop import services
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+async def dashboard_for(user, code):
+    cookie = await sync_to_async(session_cookie)(user)
+    communicator, connected = await open_socket(f"/ws/d/{code}/", cookie=cookie)
+    assert connected
+    return communicator
+
+
+async def test_the_facilitator_gets_an_aggregate_on_connect(fenna, workshop_session):
+    dashboard = await dashboard_for(fenna, workshop_session.code)
+    message = await dashboard.receive_json_from(timeout=5)
+    assert message["type"] == "aggregate"
+    assert (message["participants"], message["connected"], message["best"]) == (0, 0, None)
+    assert [s["key"] for s in message["sliders"]] == ["sturing", "aanpak", "verankering", "regie", "horizon"]
+    first = message["sliders"][0]
+    assert first["n"] == 0 and first["median"] is None and first["consensus"] is None
+    assert first["histogram"] == [0] * 10
+    assert {p["key"] for p in message["profiles"]} == {"beheer", "bestuurlijk", "bewoners", "gebiedsaanpak", "opgavegericht"}
+    assert all(p["distance"] is None and p["match"] is None for p in message["profiles"])
+    assert 'id="live"' in message["html"]
+    await dashboard.disconnect()
+
+
+async def test_moves_and_sets_reach_the_dashboard_exactly(fenna, workshop_session):
+    dashboard = await dashboard_for(fenna, workshop_session.code)
+    await dashboard.receive_json_from()
+    phones = []
+    for value in (10, 20, 30, 40):
+        communicator, _ = await phone(workshop_session.code)
+        phones.append(communicator)
+        await communicator.send_json_to({"type": "move", "slider": "sturing", "value": value})
+    await phones[0].send_json_to({"type": "set", "slider": "regie", "value": 90, "seq": 1})
+    await phones[0].receive_json_from()
+
+    message = await aggregate_until(dashboard, lambda m: slider(m, "sturing")["n"] == 4 and slider(m, "regie")["n"] == 1)
+    sturing = slider(message, "sturing")
+    assert (sturing["median"], sturing["q1"], sturing["q3"], sturing["mean"]) == (25, 17.5, 32.5, 25)
+    assert sturing["histogram"] == [0, 1, 1, 1, 1, 0, 0, 0, 0, 0]
+    assert message["participants"] == 4 and message["connected"] == 4
+    assert message["best"] is not None
+    assert 'data-testid="n-sturing">4<' in message["html"]
+    for communicator in phones:
+        await communicator.disconnect()
+    await dashboard.disconnect()
+
+
+async def test_latest_value_per_participant_counts_once(fenna, workshop_session):
+    dashboard = await dashboard_for(fenna, workshop_session.code)
+    await dashboard.receive_json_from()
+    communicator, welcome = await phone(workshop_session.code)
+    for value in (5, 50, 95):
+        await communicator.send_json_to({"type": "move", "slider": "aanpak", "value": value})
+    # A duplicate tab of the same participant.
+    tab, _ = await phone(workshop_session.code, token=welcome["token"])
+    await tab.send_json_to({"type": "set", "slider": "aanpak", "value": 60, "seq": 1})
+    await tab.receive_json_from()
+    message = await aggregate_until(dashboard, lambda m: slider(m, "aanpak")["median"] == 60)
+    assert slider(message, "aanpak")["n"] == 1
+    assert message["participants"] == 1 and message["connected"] == 1
+    await communicator.disconnect()
+    await tab.disconnect()
+    await dashboard.disconnect()
+
+
+async def test_it_coalesces_many_moves_into_few_aggregates(fenna, workshop_session, settings):
+    dashboard = await dashboard_for(fenna, workshop_session.code)
+    await dashboard.receive_json_from()
+    communicator, _ = await phone(workshop_session.code)
+    for value in range(101):
+        await communicator.send_json_to({"type": "move", "slider": "horizon", "value": value})
+    await aggregate_until(dashboard, lambda m: slider(m, "horizon")["median"] == 100)
+    # Far fewer aggregates than moves arrived: at most one per tick.
+    assert await dashboard.receive_nothing(timeout=settings.DASHBOARD_TICK * 3)
+    await communicator.disconnect()
+    await dashboard.disconnect()
+
+
+async def test_disconnected_phones_are_no_longer_counted_as_connected(fenna, workshop_session):
+    dashboard = await dashboard_for(fenna, workshop_session.code)
+    await dashboard.receive_json_from()
+    communicator, _ = await phone(workshop_session.code)
+    await aggregate_until(dashboard, lambda m: m["connected"] == 1)
+    await communicator.disconnect()
+    message = await aggregate_until(dashboard, lambda m: m["connected"] == 0)
+    assert message["participants"] == 1
+    await dashboard.disconnect()
+
+
+async def test_reveal_reaches_the_dashboard(fenna, workshop_session):
+    dashboard = await dashboard_for(fenna, workshop_session.code)
+    await dashboard.receive_json_from()
+    communicator, _ = await phone(workshop_session.code)
+    await communicator.send_json_to({"type": "set", "slider": "regie", "value": 90, "seq": 1})
+    await communicator.receive_json_from()
+    await aggregate_until(dashboard, lambda m: slider(m, "regie")["n"] == 1)
+    await sync_to_async(services.reveal_profile)(session=workshop_session, revealed=True)
+    message = await aggregate_until(dashboard, lambda m: 'data-testid="best-profile"' in m["html"])
+    assert message["best"] == "bewoners"
+    await communicator.disconnect()
+    await dashboard.disconnect()
+
+
+async def test_an_anonymous_visitor_is_closed_with_4403(workshop_session):
+    communicator, connected = await open_socket(f"/ws/d/{workshop_session.code}/")
+    assert connected
+    assert await communicator.receive_output() == {"type": "websocket.close", "code": 4403}
+
+
+async def test_another_facilitator_is_closed_with_4403(otto, workshop_session):
+    dashboard = await dashboard_for(otto, workshop_session.code)
+    assert await dashboard.receive_output() == {"type": "websocket.close", "code": 4403}
+
+
+async def test_a_superuser_may_watch_any_session(admin_user_persona, workshop_session):
+    dashboard = await dashboard_for(admin_user_persona, workshop_session.code)
+    assert (await dashboard.receive_json_from())["type"] == "aggregate"
+    await dashboard.disconnect()
+
+
+async def test_an_unknown_session_closes_the_dashboard_with_4404(fenna):
+    dashboard = await dashboard_for(fenna, "ZZZZZZ")
+    assert await dashboard.receive_output() == {"type": "websocket.close", "code": 4404}
+
+
+async def test_messages_to_the_dashboard_get_an_error_and_keep_it_open(fenna, workshop_session):
+    dashboard = await dashboard_for(fenna, workshop_session.code)
+    await dashboard.receive_json_from()
+    await dashboard.send_to(text_data='{"type": "reveal"}')
+    assert (await dashboard.receive_json_from())["code"] == "read_only"
+    communicator, _ = await phone(workshop_session.code)
+    await aggregate_until(dashboard, lambda m: m["connected"] == 1)
+    await communicator.disconnect()
+    await dashboard.disconnect()

@@ -1,0 +1,179 @@
+import json
+
+import pytest
+from asgiref.sync import sync_to_async
+
+from tests.sockets import open_socket, phone, send_raw
+from workshop import services
+from workshop.models import Participant, Position
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+SLIDERS = ["sturing", "aanpak", "verankering", "regie", "horizon"]
+
+
+async def test_hello_without_a_token_gets_a_new_participant(workshop_session):
+    communicator, welcome = await phone(workshop_session.code.lower())
+    assert isinstance(welcome["token"], str) and len(welcome["token"]) >= 24
+    assert welcome["session"] == {"code": workshop_session.code, "title": "Wijkteam Noord", "status": "open"}
+    assert [s["key"] for s in welcome["sliders"]] == SLIDERS
+    assert welcome["sliders"][0] == {
+        "key": "sturing",
+        "label": "Sturing",
+        "left": "Centraal",
+        "right": "Decentraal",
+        "open": True,
+    }
+    assert welcome["positions"] == dict.fromkeys(SLIDERS)
+    assert await Participant.objects.acount() == 1
+    await communicator.disconnect()
+
+
+async def test_the_token_is_stored_only_as_a_hash(workshop_session):
+    communicator, welcome = await phone(workshop_session.code)
+    participant = await Participant.objects.aget()
+    assert participant.token_hash != welcome["token"]
+    assert participant.token_hash == Participant.hash_token(welcome["token"])
+    await communicator.disconnect()
+
+
+async def test_set_is_stored_then_acknowledged(workshop_session):
+    communicator, _ = await phone(workshop_session.code)
+    await communicator.send_json_to({"type": "set", "slider": "regie", "value": 70, "seq": 1})
+    assert await communicator.receive_json_from() == {"type": "ack", "seq": 1}
+    position = await Position.objects.select_related("slider").aget()
+    assert (position.slider.key, position.value) == ("regie", 70)
+    await communicator.send_json_to({"type": "set", "slider": "regie", "value": 20, "seq": 2})
+    assert await communicator.receive_json_from() == {"type": "ack", "seq": 2}
+    assert [p.value async for p in Position.objects.all()] == [20]  # latest wins
+    await communicator.disconnect()
+
+
+async def test_move_gets_no_reply_and_writes_no_row(workshop_session):
+    communicator, _ = await phone(workshop_session.code)
+    await communicator.send_json_to({"type": "move", "slider": "aanpak", "value": 33})
+    await communicator.send_json_to({"type": "ping"})
+    # The pong is the next message: the move produced none.
+    assert await communicator.receive_json_from() == {"type": "pong"}
+    assert await Position.objects.acount() == 0
+    await communicator.disconnect()
+
+
+async def test_a_returning_phone_gets_its_positions_back(workshop_session):
+    first, welcome = await phone(workshop_session.code)
+    await first.send_json_to({"type": "set", "slider": "horizon", "value": 81, "seq": 1})
+    await first.receive_json_from()
+    await first.send_json_to({"type": "move", "slider": "sturing", "value": 12})
+    await first.disconnect()
+    again, second = await phone(workshop_session.code, token=welcome["token"])
+    assert second["token"] == welcome["token"]
+    assert second["positions"]["horizon"] == 81
+    assert second["positions"]["sturing"] == 12  # live moves survive a dropped connection too
+    assert await Participant.objects.acount() == 1
+    await again.disconnect()
+
+
+async def test_an_unknown_token_gets_a_new_one(workshop_session):
+    communicator, welcome = await phone(workshop_session.code, token="not-a-token-we-gave")
+    assert welcome["token"] != "not-a-token-we-gave"
+    await communicator.disconnect()
+
+
+async def test_a_token_from_another_session_is_not_accepted(workshop_session, fenna, exercise):
+    other = await sync_to_async(services.create_session)(facilitator=fenna, exercise=exercise, title="Ander")
+    first, welcome = await phone(other.code)
+    await first.disconnect()
+    second, again = await phone(workshop_session.code, token=welcome["token"])
+    assert again["token"] != welcome["token"]
+    await second.disconnect()
+
+
+BAD_MESSAGES = [
+    ("not json", "invalid_json", None),
+    ("[1, 2]", "invalid_message", None),
+    ('"hello"', "invalid_message", None),
+    ("{}", "missing_field", None),
+    ('{"type": "dance"}', "unknown_type", None),
+    ('{"type": "dance", "seq": 4}', "unknown_type", 4),
+    ('{"type": "move", "slider": "nope", "value": 5}', "unknown_slider", None),
+    ('{"type": "move", "value": 5}', "missing_field", None),
+    ('{"type": "move", "slider": "regie"}', "missing_field", None),
+    ('{"type": "move", "slider": "regie", "value": 101}', "invalid_value", None),
+    ('{"type": "move", "slider": "regie", "value": -1}', "invalid_value", None),
+    ('{"type": "move", "slider": "regie", "value": "50"}', "invalid_value", None),
+    ('{"type": "move", "slider": "regie", "value": 50.5}', "invalid_value", None),
+    ('{"type": "move", "slider": "regie", "value": true}', "invalid_value", None),
+    ('{"type": "move", "slider": "regie", "value": null}', "invalid_value", None),
+    ('{"type": "move", "slider": "regie", "value": NaN}', "invalid_json", None),
+    ('{"type": "move", "slider": "regie", "value": 1e309}', "invalid_value", None),
+    ('{"type": "move", "slider": "regie", "value": 9223372036854775808}', "invalid_value", None),
+    ('{"type": "move", "slider": ["regie"], "value": 5}', "unknown_slider", None),
+    ('{"type": "set", "slider": "regie", "value": 50}', "missing_field", None),
+    ('{"type": "set", "slider": "regie", "value": 50, "seq": "1"}', "invalid_seq", None),
+    ('{"type": "set", "slider": "regie", "value": 500, "seq": 7}', "invalid_value", 7),
+    ('{"type": "set", "slider": "zzz", "value": 50, "seq": 8}', "unknown_slider", 8),
+    ('{"type": "hello", "token": null}', "already_welcomed", None),
+    ("[" * 5000 + "]" * 5000, "too_large", None),
+]
+
+
+@pytest.mark.parametrize(("text", "code", "seq"), BAD_MESSAGES)
+async def test_bad_input_gets_an_error_changes_nothing_and_keeps_the_connection(workshop_session, text, code, seq):
+    communicator, _ = await phone(workshop_session.code)
+    reply = await send_raw(communicator, text)
+    assert reply["type"] == "error"
+    assert reply["code"] == code
+    assert reply["message"]
+    assert reply.get("seq") == seq
+    assert await Position.objects.acount() == 0
+    # Still usable afterwards.
+    await communicator.send_json_to({"type": "set", "slider": "regie", "value": 40, "seq": 99})
+    assert await communicator.receive_json_from() == {"type": "ack", "seq": 99}
+    await communicator.disconnect()
+
+
+async def test_a_binary_frame_gets_an_error(workshop_session):
+    communicator, _ = await phone(workshop_session.code)
+    await communicator.send_to(bytes_data=b"\x00\x01")
+    reply = json.loads(await communicator.receive_from())
+    assert reply["code"] == "binary_not_supported"
+    await communicator.disconnect()
+
+
+@pytest.mark.parametrize(
+    "message", [{"type": "move", "slider": "regie", "value": 5}, {"type": "set", "slider": "regie", "value": 5, "seq": 1}]
+)
+async def test_moves_before_hello_are_refused(workshop_session, message):
+    communicator, connected = await open_socket(f"/ws/p/{workshop_session.code}/")
+    assert connected
+    await communicator.send_json_to(message)
+    reply = await communicator.receive_json_from()
+    assert reply["code"] == "hello_required"
+    assert await Position.objects.acount() == 0
+    await communicator.disconnect()
+
+
+async def test_an_unknown_session_closes_with_4404(db):
+    communicator, connected = await open_socket("/ws/p/ZZZZZZ/")
+    assert connected
+    assert await communicator.receive_output() == {"type": "websocket.close", "code": 4404}
+
+
+async def test_a_closed_session_closes_with_4404(workshop_session):
+    await sync_to_async(services.close_session)(session=workshop_session)
+    communicator, _ = await open_socket(f"/ws/p/{workshop_session.code}/")
+    assert await communicator.receive_output() == {"type": "websocket.close", "code": 4404}
+
+
+async def test_closing_the_session_tells_connected_phones_and_closes_them(workshop_session):
+    communicator, _ = await phone(workshop_session.code)
+    await sync_to_async(services.close_session)(session=workshop_session)
+    message = await communicator.receive_json_from()
+    assert message["type"] == "session" and message["session"]["status"] == "closed"
+    assert await communicator.receive_output() == {"type": "websocket.close", "code": 4404}
+
+
+@pytest.mark.parametrize("origin", [b"http://evil.example", b"null"])
+async def test_a_foreign_origin_is_refused(workshop_session, origin):
+    communicator, connected = await open_socket(f"/ws/p/{workshop_session.code}/", origin=(b"origin", origin))
+    assert not connected
