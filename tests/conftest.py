@@ -103,3 +103,11 @@ def session_cookie(user: User) -> bytes:
     client = Client()
     client.force_login(user)
     return f"sessionid={client.cookies['sessionid'].value}".encode()
+
+
+def pytest_configure(config):
+    from django.conf import settings
+
+    # Consumers reach the database from a worker thread; a persistent connection
+    # there would outlive the test database.
+    settings.DATABASES["default"]["CONN_MAX_AGE"] = 0

@@ -1,3 +1,5 @@
+import re
+
 import pytest
 from asgiref.sync import sync_to_async
 
@@ -24,7 +26,13 @@ async def test_the_facilitator_gets_an_aggregate_on_connect(fenna, workshop_sess
     first = message["sliders"][0]
     assert first["n"] == 0 and first["median"] is None and first["consensus"] is None
     assert first["histogram"] == [0] * 10
-    assert {p["key"] for p in message["profiles"]} == {"beheer", "bestuurlijk", "bewoners", "gebiedsaanpak", "opgavegericht"}
+    assert {p["key"] for p in message["profiles"]} == {
+        "beheer",
+        "bestuurlijk",
+        "bewoners",
+        "gebiedsaanpak",
+        "opgavegericht",
+    }
     assert all(p["distance"] is None and p["match"] is None for p in message["profiles"])
     assert 'id="live"' in message["html"]
     await dashboard.disconnect()
@@ -41,13 +49,18 @@ async def test_moves_and_sets_reach_the_dashboard_exactly(fenna, workshop_sessio
     await phones[0].send_json_to({"type": "set", "slider": "regie", "value": 90, "seq": 1})
     await phones[0].receive_json_from()
 
-    message = await aggregate_until(dashboard, lambda m: slider(m, "sturing")["n"] == 4 and slider(m, "regie")["n"] == 1)
+    message = await aggregate_until(
+        dashboard, lambda m: slider(m, "sturing")["n"] == 4 and slider(m, "regie")["n"] == 1
+    )
     sturing = slider(message, "sturing")
     assert (sturing["median"], sturing["q1"], sturing["q3"], sturing["mean"]) == (25, 17.5, 32.5, 25)
     assert sturing["histogram"] == [0, 1, 1, 1, 1, 0, 0, 0, 0, 0]
     assert message["participants"] == 4 and message["connected"] == 4
     assert message["best"] is not None
     assert 'data-testid="n-sturing">4<' in message["html"]
+    # SVG coordinates are numbers in every language (no Dutch decimal comma).
+    coordinates = re.findall(r' (?:cx|cy|r|x|x1|width)="([^"]*)"', message["html"])
+    assert len(coordinates) > 10 and all(float(c) >= -10 for c in coordinates)
     for communicator in phones:
         await communicator.disconnect()
     await dashboard.disconnect()

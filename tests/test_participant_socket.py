@@ -141,7 +141,8 @@ async def test_a_binary_frame_gets_an_error(workshop_session):
 
 
 @pytest.mark.parametrize(
-    "message", [{"type": "move", "slider": "regie", "value": 5}, {"type": "set", "slider": "regie", "value": 5, "seq": 1}]
+    "message",
+    [{"type": "move", "slider": "regie", "value": 5}, {"type": "set", "slider": "regie", "value": 5, "seq": 1}],
 )
 async def test_moves_before_hello_are_refused(workshop_session, message):
     communicator, connected = await open_socket(f"/ws/p/{workshop_session.code}/")
@@ -175,5 +176,5 @@ async def test_closing_the_session_tells_connected_phones_and_closes_them(worksh
 
 @pytest.mark.parametrize("origin", [b"http://evil.example", b"null"])
 async def test_a_foreign_origin_is_refused(workshop_session, origin):
-    communicator, connected = await open_socket(f"/ws/p/{workshop_session.code}/", origin=(b"origin", origin))
+    _, connected = await open_socket(f"/ws/p/{workshop_session.code}/", origin=(b"origin", origin))
     assert not connected

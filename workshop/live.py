@@ -323,6 +323,10 @@ class Outbox:
         # This wait is the batching window, not synchronisation.
         await asyncio.sleep(self._interval)
         await self.flush()
+        # What arrived while this batch was being applied needs a batch of its own.
+        self._task = None
+        if self._pending or self._dirty:
+            self._kick()
 
     async def flush(self) -> None:
         pending, self._pending = self._pending, {}

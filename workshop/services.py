@@ -11,7 +11,7 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from asgiref.sync import async_to_sync
+from asgiref.sync import async_to_sync, sync_to_async
 from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 from django.apps import apps
@@ -166,7 +166,9 @@ async def ensure_live(*, info: SessionInfo) -> None:
     """Fill an empty live store (a restart, a flushed Redis) from what was committed."""
     store = live.get_store()
     if not await store.is_seeded(info.code):
-        members, positions = await database_sync_to_async(_committed)(info.session.pk)
+        # Plain sync_to_async: a sync view calls this through async_to_sync inside its own
+        # request, where closing "old" connections would close the request's connection.
+        members, positions = await sync_to_async(_committed)(info.session.pk)
         await store.seed(info.code, members=members, positions=positions)
 
 

@@ -114,10 +114,12 @@ def _dashboard_context(request: HttpRequest, session: Session) -> dict[str, Any]
 
     result = aggregates.compute(info, async_to_sync(snapshot)())
     join_url = request.build_absolute_uri(reverse("join", kwargs={"code": session.code}))
+    short_url = join_url.split("://", 1)[-1].rstrip("/")
     return {
         **aggregates.dashboard_context(info, result),
         "join_url": join_url,
-        "short_url": join_url.split("://", 1)[-1].rstrip("/"),
+        "short_host": short_url.split("/", 1)[0],
+        "short_path": "/" + short_url.split("/", 1)[1],
         "qr": qr_svg(join_url),
         "language": translation.get_language(),
     }

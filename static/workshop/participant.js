@@ -46,11 +46,14 @@
   function show(key, value, status) {
     var slider = sliders[key];
     if (!slider) { return; }
-    if (value !== null && value !== undefined) {
-      slider.input.value = value;
-      slider.box.classList.remove("unset");
+    // undefined leaves the value as it is; null means not placed yet.
+    if (value !== undefined) {
+      if (value !== null) {
+        slider.input.value = value;
+        slider.box.classList.remove("unset");
+      }
+      slider.input.setAttribute("aria-valuetext", describe(slider, value));
     }
-    slider.input.setAttribute("aria-valuetext", describe(slider, value === undefined ? null : value));
     if (status) { slider.status.textContent = status; }
   }
 

@@ -1,0 +1,95 @@
+"""A real phone page and a real dashboard page in Chromium, against a real daphne."""
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT, need
+from tests.servers import base_env, daphne, manage
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
+ARTIFACTS = Path(os.environ.get("ARTIFACTS_DIR", ROOT / "artifacts"))
+PASSWORD = "een-lang-test-wachtwoord"
+
+
+@pytest.fixture(scope="module")
+def browser():
+    need(shutil.which(CHROMIUM) is not None, f"Chromium is not installed at {CHROMIUM} (apt-get install chromium)")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        need(False, "the playwright package is not installed")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    """The embedded default (SQLite file, in-memory layer), as `make run` serves it."""
+    env = base_env(
+        SQLITE_PATH=str(tmp_path_factory.mktemp("db") / "db.sqlite3"),
+        DJANGO_SUPERUSER_USERNAME="fenna",
+        DJANGO_SUPERUSER_PASSWORD=PASSWORD,
+    )
+    manage("migrate", "--noinput", env=env)
+    manage("ensure_facilitator", env=env)
+    session = json.loads(manage("create_session", "--facilitator", "fenna", "--title", "Browser test", env=env))
+    with daphne(env) as url:
+        yield url, session["code"]
+
+
+def test_a_keyboard_move_on_a_phone_shows_on_the_dashboard(browser, server):
+    from playwright.sync_api import expect
+
+    url, code = server
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+
+    facilitator = browser.new_context(viewport={"width": 1366, "height": 900}, locale="nl-NL")
+    dashboard = facilitator.new_page()
+    dashboard.goto(f"{url}/accounts/login/?next=/f/s/{code}/")
+    dashboard.fill("#id_username", "fenna")
+    dashboard.fill("#id_password", PASSWORD)
+    dashboard.click("button[type=submit]")
+    expect(dashboard.get_by_test_id("code")).to_have_text(code)
+    expect(dashboard.get_by_test_id("n-sturing")).to_have_text("0")
+
+    participant = browser.new_context(
+        viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True, locale="nl-NL"
+    )
+    phone = participant.new_page()
+    phone.goto(f"{url}/j/{code}/")
+    expect(phone.locator("#connection")).to_have_attribute("data-state", "connected")
+    handle = phone.locator("#slider-sturing")
+    handle.focus()
+    for _ in range(20):
+        handle.press("ArrowRight")  # 50 -> 70
+    expect(phone.locator("#state-sturing")).to_have_text("Opgeslagen")
+    expect(handle).to_have_attribute("aria-valuetext", "70, richting Decentraal")
+    phone.screenshot(path=ARTIFACTS / "phone.png", full_page=True)
+
+    expect(dashboard.get_by_test_id("n-sturing")).to_have_text("1")
+    expect(dashboard.get_by_test_id("median-sturing")).to_have_text("70")
+    expect(dashboard.get_by_test_id("joined")).to_have_text("1")
+    dashboard.screenshot(path=ARTIFACTS / "dashboard.png", full_page=True)
+
+    # A reload keeps the position: the token lives in the browser, the value on the server.
+    phone.reload()
+    expect(phone.locator("#connection")).to_have_attribute("data-state", "connected")
+    expect(handle).to_have_value("70")
+    expect(dashboard.get_by_test_id("joined")).to_have_text("1")
+    facilitator.close()
+    participant.close()

@@ -1,0 +1,98 @@
+"""The live path on the real services: channels-redis, the Redis store, PostgreSQL."""
+
+import random
+
+import pytest
+from asgiref.sync import sync_to_async
+from django.db import connection
+
+from tests.conftest import REQUIRE_SERVICES, need, port_open, session_cookie
+from tests.servers import new_prefix
+from tests.sockets import aggregate_until, open_socket, phone, slider
+from workshop import live
+from workshop.models import Position
+
+REDIS_URL = "redis://127.0.0.1:6379/0"
+
+
+@pytest.fixture
+def on_redis(settings):
+    need(port_open("127.0.0.1", 6379), "Redis is not running on 127.0.0.1:6379")
+    settings.REDIS_URL = REDIS_URL
+    settings.LIVE_PREFIX = new_prefix()
+    settings.CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {"hosts": [REDIS_URL], "prefix": settings.LIVE_PREFIX},
+        }
+    }
+    return settings
+
+
+def test_ci_runs_on_postgresql(db):
+    if not REQUIRE_SERVICES:
+        pytest.skip("only checked when REQUIRE_SERVICES=1")
+    assert connection.vendor == "postgresql"
+
+
+async def test_the_redis_and_memory_stores_agree(on_redis):
+    redis_store = live.get_store()
+    assert isinstance(redis_store, live.RedisStore)
+    memory_store = live.MemoryStore(60)
+    rng = random.Random(7)
+    sliders = ["a", "b"]
+    code = "AGREE" + str(rng.randint(0, 9))
+    seed = [(p, s, rng.randint(0, 100)) for p in range(1, 6) for s in sliders]
+    for store in (redis_store, memory_store):
+        await store.forget(code)
+        await store.seed(code, members=range(1, 6), positions=seed)
+    for _ in range(40):
+        updates = {(rng.randint(1, 9), rng.choice(sliders)): rng.choice([None, *range(101)]) for _ in range(5)}
+        for store in (redis_store, memory_store):
+            await store.apply(code, updates)
+            await store.add_member(code, 7)
+    # Seeding again never overwrites newer live values.
+    for store in (redis_store, memory_store):
+        await store.seed(code, members=[], positions=seed)
+    assert await redis_store.snapshot(code, sliders) == await memory_store.snapshot(code, sliders)
+    for participant in range(1, 10):
+        assert await redis_store.positions_of(code, participant, sliders) == await memory_store.positions_of(
+            code, participant, sliders
+        )
+    await redis_store.forget(code)
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_phone_to_dashboard_over_channels_redis(on_redis, fenna, workshop_session):
+    cookie = await sync_to_async(session_cookie)(fenna)
+    dashboard, connected = await open_socket(f"/ws/d/{workshop_session.code}/", cookie=cookie)
+    assert connected
+    await dashboard.receive_json_from(timeout=5)
+    communicator, _ = await phone(workshop_session.code)
+    await communicator.send_json_to({"type": "move", "slider": "verankering", "value": 64})
+    await communicator.send_json_to({"type": "set", "slider": "horizon", "value": 12, "seq": 1})
+    assert await communicator.receive_json_from(timeout=5) == {"type": "ack", "seq": 1}
+    message = await aggregate_until(
+        dashboard, lambda m: slider(m, "verankering")["median"] == 64 and slider(m, "horizon")["n"] == 1
+    )
+    assert message["connected"] == 1
+    assert await Position.objects.filter(value=12).aexists()
+    await communicator.disconnect()
+    await dashboard.disconnect()
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_a_flushed_redis_is_refilled_from_the_database(on_redis, fenna, workshop_session):
+    communicator, welcome = await phone(workshop_session.code)
+    await communicator.send_json_to({"type": "set", "slider": "aanpak", "value": 77, "seq": 1})
+    await communicator.receive_json_from(timeout=5)
+    await communicator.disconnect()
+    from workshop import services
+
+    await services.flush_live()
+    await live.get_store().forget(workshop_session.code)  # as after a Redis restart
+    again, second = await phone(workshop_session.code, token=welcome["token"])
+    assert second["positions"]["aanpak"] == 77
+    snapshot = await live.get_store().snapshot(workshop_session.code, ["aanpak"])
+    assert sum(snapshot.counts["aanpak"]) == 1 and snapshot.joined == 1
+    await again.disconnect()
