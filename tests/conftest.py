@@ -94,9 +94,16 @@ def fenna_client(fenna) -> Client:
 
 
 @pytest.fixture
-def workshop_session(fenna, exercise) -> Session:
-    """An open session of Fenna's with the default exercise."""
+def lobby_session(fenna, exercise) -> Session:
+    """A new session of Fenna's with the default exercise: phones can join, sliders are closed."""
     return services.create_session(facilitator=fenna, exercise=exercise, title="Wijkteam Noord")
+
+
+@pytest.fixture
+def workshop_session(lobby_session) -> Session:
+    """Fenna's session in round 1 with every slider open."""
+    services.start_positioning(session=lobby_session)
+    return lobby_session
 
 
 def session_cookie(user: User) -> bytes:

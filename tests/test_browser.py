@@ -69,6 +69,8 @@ def test_a_keyboard_move_on_a_phone_shows_on_the_dashboard(browser, server):
     code_box = dashboard.get_by_test_id("code")
     expect(code_box).to_have_text(re.compile(r"^[A-Z2-9]{6}$"))
     code = code_box.inner_text()
+    dashboard.get_by_role("button", name="Alle schuifjes openen").click()
+    expect(dashboard.get_by_test_id("phase")).to_have_text("Ronde 1: hoe is het nu georganiseerd?")
     expect(dashboard.get_by_test_id("n-sturing")).to_have_text("0")
 
     participant = browser.new_context(

@@ -29,16 +29,16 @@ async def test_a_value_put_during_a_slow_batch_is_applied_in_the_next(monkeypatc
         await notified.put(code)
 
     outbox = live.Outbox(0.001, notify)
-    outbox.put("ROOM01", 1, "a", 69)
+    outbox.put("ROOM01", (1, 1, "a"), 69)
     await store.entered.wait()  # the first batch is inside apply
-    outbox.put("ROOM01", 1, "a", 70)
+    outbox.put("ROOM01", (1, 1, "a"), 70)
     store.gate.set()
     async with asyncio.timeout(5):
         await notified.get()
         await notified.get()  # the second batch notifies too
-    snapshot = await store.snapshot("ROOM01", ["a"])
-    assert snapshot.counts["a"][70] == 1 and sum(snapshot.counts["a"]) == 1
-    assert await store.positions_of("ROOM01", 1, ["a"]) == {"a": 70}
+    snapshot = await store.snapshot("ROOM01")
+    assert snapshot.counts_for(1, "a")[70] == 1 and sum(snapshot.counts_for(1, "a")) == 1
+    assert await store.positions_of("ROOM01", 1, 1, ["a"]) == {"a": 70}
 
 
 async def test_many_puts_in_one_window_make_one_batch_and_one_notification():
@@ -53,36 +53,48 @@ async def test_many_puts_in_one_window_make_one_batch_and_one_notification():
     live.get_store = lambda: store
     try:
         for value in range(101):
-            outbox.put("ROOM02", 1, "a", value)
-        outbox.put("ROOM02", 2, "a", 5)
+            outbox.put("ROOM02", (1, 1, "a"), value)
+        outbox.put("ROOM02", (1, 2, "a"), 5)
         async with asyncio.timeout(5):
             assert await notified.get() == "ROOM02"
         assert notified.empty()
     finally:
         live.get_store = original
-    snapshot = await store.snapshot("ROOM02", ["a"])
-    assert snapshot.counts["a"][100] == 1 and snapshot.counts["a"][5] == 1
+    snapshot = await store.snapshot("ROOM02")
+    assert snapshot.counts_for(1, "a")[100] == 1 and snapshot.counts_for(1, "a")[5] == 1
 
 
 async def test_removing_a_position_takes_it_out_of_the_counts():
     store = live.MemoryStore(60)
-    await store.apply("ROOM03", {(1, "a"): 40, (2, "a"): 40})
-    await store.apply("ROOM03", {(1, "a"): None})
-    snapshot = await store.snapshot("ROOM03", ["a", "b"])
-    assert snapshot.counts["a"][40] == 1
-    assert snapshot.counts["b"] == [0] * BINS
+    await store.apply("ROOM03", {(1, 1, "a"): 40, (1, 2, "a"): 40})
+    await store.apply("ROOM03", {(1, 1, "a"): None})
+    snapshot = await store.snapshot("ROOM03")
+    assert snapshot.counts_for(1, "a")[40] == 1
+    assert snapshot.counts_for(1, "b") == [0] * BINS
 
 
 async def test_seeding_never_overwrites_a_newer_live_value():
     store = live.MemoryStore(60)
-    await store.apply("ROOM04", {(1, "a"): 90})
-    await store.seed("ROOM04", members=[1, 2], positions=[(1, "a", 10), (2, "a", 20)])
-    assert await store.positions_of("ROOM04", 1, ["a"]) == {"a": 90}
-    assert await store.positions_of("ROOM04", 2, ["a"]) == {"a": 20}
-    assert (await store.snapshot("ROOM04", ["a"])).joined == 2
+    await store.apply("ROOM04", {(1, 1, "a"): 90})
+    await store.seed("ROOM04", members={1: None, 2: None}, positions=[(1, 1, "a", 10), (1, 2, "a", 20)])
+    assert await store.positions_of("ROOM04", 1, 1, ["a"]) == {"a": 90}
+    assert await store.positions_of("ROOM04", 2, 1, ["a"]) == {"a": 20}
+    assert (await store.snapshot("ROOM04")).joined == 2
 
 
 async def test_a_phone_stops_counting_as_connected_after_the_ttl():
     store = live.MemoryStore(connected_ttl=0)
     await store.touch("ROOM05", 1)
-    assert (await store.snapshot("ROOM05", [])).connected == 0
+    assert (await store.snapshot("ROOM05")).connected == 0
+
+
+async def test_groups_abstentions_and_rounds_are_counted_apart():
+    store = live.MemoryStore(60)
+    await store.seed("ROOM06", members={1: 7, 2: None}, positions=[])
+    await store.apply("ROOM06", {(1, 1, "a"): 30, (1, 2, "a"): live.ABSTAIN, (2, 1, "a"): 80})
+    snapshot = await store.snapshot("ROOM06")
+    assert sum(snapshot.counts_for(1, "a")) == 1 and snapshot.abstained_for(1, "a") == 1
+    assert snapshot.counts_for(1, "a", live.group_scope(7))[30] == 1
+    assert snapshot.abstained_for(1, "a", live.group_scope(7)) == 0
+    assert snapshot.counts_for(2, "a")[80] == 1
+    assert snapshot.group_sizes == {7: 1}

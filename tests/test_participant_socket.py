@@ -15,7 +15,12 @@ SLIDERS = ["sturing", "aanpak", "verankering", "regie", "horizon"]
 async def test_hello_without_a_token_gets_a_new_participant(workshop_session):
     communicator, welcome = await phone(workshop_session.code.lower())
     assert isinstance(welcome["token"], str) and len(welcome["token"]) >= 24
-    assert welcome["session"] == {"code": workshop_session.code, "title": "Wijkteam Noord", "status": "open"}
+    assert welcome["session"] == {
+        "code": workshop_session.code,
+        "title": "Wijkteam Noord",
+        "status": "positioning",
+        "round": 1,
+    }
     assert [s["key"] for s in welcome["sliders"]] == SLIDERS
     assert welcome["sliders"][0] == {
         "key": "sturing",
@@ -40,11 +45,11 @@ async def test_the_token_is_stored_only_as_a_hash(workshop_session):
 async def test_set_is_stored_then_acknowledged(workshop_session):
     communicator, _ = await phone(workshop_session.code)
     await communicator.send_json_to({"type": "set", "slider": "regie", "value": 70, "seq": 1})
-    assert await communicator.receive_json_from() == {"type": "ack", "seq": 1}
+    assert await communicator.receive_json_from() == {"type": "ack", "seq": 1, "round": 1}
     position = await Position.objects.select_related("slider").aget()
     assert (position.slider.key, position.value) == ("regie", 70)
     await communicator.send_json_to({"type": "set", "slider": "regie", "value": 20, "seq": 2})
-    assert await communicator.receive_json_from() == {"type": "ack", "seq": 2}
+    assert await communicator.receive_json_from() == {"type": "ack", "seq": 2, "round": 1}
     assert [p.value async for p in Position.objects.all()] == [20]  # latest wins
     await communicator.disconnect()
 
@@ -128,7 +133,7 @@ async def test_bad_input_gets_an_error_changes_nothing_and_keeps_the_connection(
     assert await Position.objects.acount() == 0
     # Still usable afterwards.
     await communicator.send_json_to({"type": "set", "slider": "regie", "value": 40, "seq": 99})
-    assert await communicator.receive_json_from() == {"type": "ack", "seq": 99}
+    assert await communicator.receive_json_from() == {"type": "ack", "seq": 99, "round": 1}
     await communicator.disconnect()
 
 
@@ -170,7 +175,7 @@ async def test_closing_the_session_tells_connected_phones_and_closes_them(worksh
     communicator, _ = await phone(workshop_session.code)
     await sync_to_async(services.close_session)(session=workshop_session)
     message = await communicator.receive_json_from()
-    assert message["type"] == "session" and message["session"]["status"] == "closed"
+    assert message["type"] == "state" and message["session"]["status"] == "closed"
     assert await communicator.receive_output() == {"type": "websocket.close", "code": 4404}
 
 

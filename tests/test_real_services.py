@@ -42,23 +42,25 @@ async def test_the_redis_and_memory_stores_agree(on_redis):
     rng = random.Random(7)
     sliders = ["a", "b"]
     code = "AGREE" + str(rng.randint(0, 9))
-    seed = [(p, s, rng.randint(0, 100)) for p in range(1, 6) for s in sliders]
+    members = {p: (p % 3 or None) for p in range(1, 10)}
+    seed = [(1, p, s, rng.randint(0, 100)) for p in range(1, 6) for s in sliders]
     for store in (redis_store, memory_store):
         await store.forget(code)
-        await store.seed(code, members=range(1, 6), positions=seed)
+        await store.seed(code, members=members, positions=seed)
+    values = [None, live.ABSTAIN, *range(101)]
     for _ in range(40):
-        updates = {(rng.randint(1, 9), rng.choice(sliders)): rng.choice([None, *range(101)]) for _ in range(5)}
+        updates = {(rng.randint(1, 2), rng.randint(1, 9), rng.choice(sliders)): rng.choice(values) for _ in range(5)}
         for store in (redis_store, memory_store):
             await store.apply(code, updates)
-            await store.add_member(code, 7)
     # Seeding again never overwrites newer live values.
     for store in (redis_store, memory_store):
-        await store.seed(code, members=[], positions=seed)
-    assert await redis_store.snapshot(code, sliders) == await memory_store.snapshot(code, sliders)
+        await store.seed(code, members={}, positions=seed)
+    assert await redis_store.snapshot(code) == await memory_store.snapshot(code)
     for participant in range(1, 10):
-        assert await redis_store.positions_of(code, participant, sliders) == await memory_store.positions_of(
-            code, participant, sliders
-        )
+        for round in (1, 2):
+            assert await redis_store.positions_of(code, participant, round, sliders) == await memory_store.positions_of(
+                code, participant, round, sliders
+            )
     await redis_store.forget(code)
 
 
@@ -71,7 +73,7 @@ async def test_phone_to_dashboard_over_channels_redis(on_redis, fenna, workshop_
     communicator, _ = await phone(workshop_session.code)
     await communicator.send_json_to({"type": "move", "slider": "verankering", "value": 64})
     await communicator.send_json_to({"type": "set", "slider": "horizon", "value": 12, "seq": 1})
-    assert await communicator.receive_json_from(timeout=5) == {"type": "ack", "seq": 1}
+    assert await communicator.receive_json_from(timeout=5) == {"type": "ack", "seq": 1, "round": 1}
     message = await aggregate_until(
         dashboard, lambda m: slider(m, "verankering")["median"] == 64 and slider(m, "horizon")["n"] == 1
     )
@@ -93,6 +95,6 @@ async def test_a_flushed_redis_is_refilled_from_the_database(on_redis, fenna, wo
     await live.get_store().forget(workshop_session.code)  # as after a Redis restart
     again, second = await phone(workshop_session.code, token=welcome["token"])
     assert second["positions"]["aanpak"] == 77
-    snapshot = await live.get_store().snapshot(workshop_session.code, ["aanpak"])
-    assert sum(snapshot.counts["aanpak"]) == 1 and snapshot.joined == 1
+    snapshot = await live.get_store().snapshot(workshop_session.code)
+    assert sum(snapshot.counts_for(1, "aanpak")) == 1 and snapshot.joined == 1
     await again.disconnect()

@@ -104,7 +104,7 @@ def test_another_facilitator_cannot_see_or_control_my_session(otto, workshop_ses
     client = Client()
     client.force_login(otto)
     assert client.get(f"/f/s/{workshop_session.code}/").status_code == 404
-    assert client.post(f"/f/s/{workshop_session.code}/reveal/", {"revealed": "1"}).status_code == 404
+    assert client.post(f"/f/s/{workshop_session.code}/do/reveal/", {"on": "1"}).status_code == 404
     assert client.post(f"/f/s/{workshop_session.code}/close/").status_code == 404
     workshop_session.refresh_from_db()
     assert workshop_session.is_open and not workshop_session.profile_revealed
@@ -117,7 +117,7 @@ def test_a_superuser_can_see_any_session(admin_user_persona, workshop_session):
 
 
 def test_reveal_by_htmx_returns_the_controls_partial(fenna_client, workshop_session):
-    response = fenna_client.post(f"/f/s/{workshop_session.code}/reveal/", {"revealed": "1"}, HTTP_HX_REQUEST="true")
+    response = fenna_client.post(f"/f/s/{workshop_session.code}/do/reveal/", {"on": "1"}, HTTP_HX_REQUEST="true")
     assert response.status_code == 200
     assert b'id="controls"' in response.content and b"<html" not in response.content
     workshop_session.refresh_from_db()
@@ -125,14 +125,14 @@ def test_reveal_by_htmx_returns_the_controls_partial(fenna_client, workshop_sess
 
 
 def test_reveal_refuses_a_bad_value_and_changes_nothing(fenna_client, workshop_session):
-    response = fenna_client.post(f"/f/s/{workshop_session.code}/reveal/", {"revealed": "maybe"})
-    assert response.status_code == 400
+    response = fenna_client.post(f"/f/s/{workshop_session.code}/do/reveal/", {"on": "maybe"})
+    assert response.status_code == 302  # without htmx: back to the panel, with a message
     workshop_session.refresh_from_db()
     assert not workshop_session.profile_revealed
 
 
 def test_controls_refuse_get(fenna_client, workshop_session):
-    assert fenna_client.get(f"/f/s/{workshop_session.code}/reveal/").status_code == 405
+    assert fenna_client.get(f"/f/s/{workshop_session.code}/do/reveal/").status_code == 405
 
 
 def test_controls_need_a_csrf_token(fenna, workshop_session):
@@ -143,7 +143,7 @@ def test_controls_need_a_csrf_token(fenna, workshop_session):
 
 def test_closing_a_session_stops_its_code(fenna_client, client, workshop_session):
     response = fenna_client.post(f"/f/s/{workshop_session.code}/close/", HTTP_HX_REQUEST="true")
-    assert response["HX-Redirect"] == f"/f/s/{workshop_session.code}/"
+    assert response["HX-Redirect"] == f"/f/s/{workshop_session.code}/results/"
     workshop_session.refresh_from_db()
     assert workshop_session.status == "closed" and workshop_session.closed_at
     assert client.get(f"/j/{workshop_session.code}/").status_code == 404

@@ -7,11 +7,12 @@ import json
 import logging
 from collections import Counter
 from typing import Any
+from urllib.parse import parse_qs
 
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 from django.template.loader import render_to_string
-from django.utils import translation
+from django.utils import timezone, translation
 from django.utils.translation.trans_real import parse_accept_lang_header
 
 from workshop import aggregates, live, protocol, services
@@ -21,6 +22,9 @@ log = logging.getLogger(__name__)
 
 CLOSE_FORBIDDEN = 4403
 CLOSE_NOT_FOUND = 4404
+CLOSE_REFUSED = 4409
+CONTROL_LIVE = "workshop/dashboard.html#live"
+SCREEN_LIVE = "workshop/screen.html#live"
 
 # Sockets of one participant in this process (duplicate tabs count once).
 _local_sockets: Counter[tuple[str, int]] = Counter()
@@ -44,9 +48,15 @@ class JsonSocket(AsyncWebsocketConsumer):
         await self.send(text_data=json.dumps(content, separators=(",", ":")))
 
 
+def encode_position(value: int | None) -> int | str | None:
+    return "abstain" if value == live.ABSTAIN else value
+
+
 class ParticipantConsumer(JsonSocket):
     info: services.SessionInfo | None = None
     participant: int | None = None
+    group: int | None = None
+    result: dict[str, Any] | None = None
 
     async def connect(self) -> None:
         code = self.scope["url_route"]["kwargs"]["code"].upper()
@@ -82,82 +92,124 @@ class ParticipantConsumer(JsonSocket):
 
     async def handle(self, message: protocol.Message) -> None:
         assert self.info is not None
+        seq = getattr(message, "seq", None)
         if isinstance(message, protocol.Hello):
             await self.hello(message)
             return
         if self.participant is None:
-            raise ProtocolError(
-                "hello_required",
-                "Send hello before anything else.",
-                getattr(message, "seq", None),
-            )
+            raise ProtocolError("hello_required", "Send hello before anything else.", seq)
         await self.keep_alive()
         if isinstance(message, protocol.Ping):
             await self.send_json({"type": "pong"})
             return
-        if not self.info.session.is_open:
-            raise ProtocolError(
-                "session_closed",
-                "This session has closed.",
-                getattr(message, "seq", None),
-            )
+        session = self.info.session
+        if not session.is_open:
+            raise ProtocolError("session_closed", "This session has closed.", seq)
+        if isinstance(message, protocol.ChooseGroup):
+            await self.choose_group(message.group)
+            return
+        if self.info.groups and self.group is None:
+            raise ProtocolError("group_required", "Choose your group first.", seq)
+        assert isinstance(message, protocol.Move | protocol.Set | protocol.Abstain)
+        if not session.slider_open(message.slider):
+            raise ProtocolError("slider_locked", "This slider is locked right now.", seq)
         if isinstance(message, protocol.Move):
             services.record_move(
-                info=self.info,
-                participant=self.participant,
-                slider=message.slider,
-                value=message.value,
+                info=self.info, participant=self.participant, slider=message.slider, value=message.value
             )
-        elif isinstance(message, protocol.Set):
-            try:
-                await services.record_set(
-                    info=self.info,
-                    participant=self.participant,
-                    slider=message.slider,
-                    value=message.value,
-                )
-            except Exception:
-                log.exception("could not store a position in session=%s", self.info.code)
-                raise ProtocolError(
-                    "not_stored",
-                    "Your position was not saved; it is sent again automatically.",
-                    message.seq,
-                ) from None
-            await self.send_json({"type": "ack", "seq": message.seq})
+            return
+        value = live.ABSTAIN if isinstance(message, protocol.Abstain) else message.value
+        try:
+            round = await services.record_set(
+                info=self.info, participant=self.participant, slider=message.slider, value=value
+            )
+        except Exception:
+            log.exception("could not store a position in session=%s", self.info.code)
+            raise ProtocolError(
+                "not_stored", "Your position was not saved; it is sent again automatically.", message.seq
+            ) from None
+        await self.send_json({"type": "ack", "seq": message.seq, "round": round})
 
     async def hello(self, message: protocol.Hello) -> None:
         assert self.info is not None
         if self.participant is not None:
             raise ProtocolError("already_welcomed", "This connection has already said hello.")
-        participant, token, positions = await services.join(info=self.info, token=message.token)
-        self.participant = participant
-        _local_sockets[(self.info.code, participant)] += 1
+        try:
+            joined = await services.join(info=self.info, token=message.token, group=message.group)
+        except services.JoinRefused as refused:
+            await self.send_json({"type": "error", "code": refused.code, "message": refused.message})
+            if refused.code in ("room_locked", "room_full"):
+                await self.close(code=CLOSE_REFUSED)
+            return
+        self.participant, self.group = joined.participant, joined.group
+        _local_sockets[(self.info.code, joined.participant)] += 1
         self.last_touch = asyncio.get_running_loop().time()
+        if self.info.session.profile_to_phones:
+            snapshot = await live.get_store().snapshot(self.info.code)
+            self.result = services.public_result(self.info, snapshot)
+        await self.send_json({"type": "welcome", "token": joined.token, **await self.state()})
+
+    async def choose_group(self, group: int) -> None:
+        assert self.info is not None and self.participant is not None
+        try:
+            chosen = await services.choose_group(info=self.info, participant=self.participant, group=group)
+        except services.JoinRefused as refused:
+            raise ProtocolError(refused.code, refused.message) from None
+        if not chosen:
+            raise ProtocolError("group_already_chosen", "You are already in a group.")
+        self.group = group
+        await self.send_json({"type": "state", **await self.state()})
+
+    async def state(self) -> dict[str, Any]:
+        """Everything the phone shows: phase, round, sliders, own positions, timer, revealed result."""
+        assert self.info is not None and self.participant is not None
         session = self.info.session
+        positions = await services.positions(info=self.info, participant=self.participant, round=session.round)
+        previous = None
+        if session.round == 2:
+            previous = await services.positions(info=self.info, participant=self.participant, round=1)
+        timer = None
+        if session.timer_ends_at is not None:
+            remaining = (session.timer_ends_at - timezone.now()).total_seconds()
+            timer = {"remaining_ms": max(0, int(remaining * 1000)), "locks": session.timer_locks}
         with translation.override(self.language):
             sliders = [
-                {
-                    "key": s.key,
-                    "label": s.label,
-                    "left": s.left,
-                    "right": s.right,
-                    "open": session.is_open,
-                }
+                {"key": s.key, "label": s.label, "left": s.left, "right": s.right, "open": session.slider_open(s.key)}
                 for s in self.info.sliders
             ]
-        await self.send_json(
-            {
-                "type": "welcome",
-                "token": token,
-                "session": {
-                    "code": session.code,
-                    "title": session.title,
-                    "status": session.status,
+            reveal = self.reveal()
+        return {
+            "session": {"code": session.code, "title": session.title, "status": session.status, "round": session.round},
+            "sliders": sliders,
+            "positions": {k: encode_position(v) for k, v in positions.items()},
+            "previous": None if previous is None else {k: encode_position(v) for k, v in previous.items()},
+            "groups": [{"id": g, "name": name} for g, name in self.info.groups],
+            "group": self.group,
+            "timer": timer,
+            "reveal": reveal,
+        }
+
+    def reveal(self) -> dict[str, Any] | None:
+        """The revealed result in the phone's language, from the language-neutral broadcast."""
+        assert self.info is not None
+        session = self.info.session
+        if self.result is None or not (session.profile_to_phones or not session.is_open):
+            return None
+        rounds = {}
+        for round, data in self.result.items():
+            profile = self.info.profile(data["best"]) if data["best"] else None
+            rounds[round] = {
+                "medians": data["medians"],
+                "profile": None
+                if profile is None
+                else {
+                    "key": profile.key,
+                    "name": profile.name,
+                    "description": profile.description,
+                    "assignment": profile.assignment,
                 },
-                "sliders": sliders,
-                "positions": positions,
             }
-        )
+        return {"rounds": rounds}
 
     async def keep_alive(self) -> None:
         # Refresh "connected now" a few times per TTL, not on every message.
@@ -169,22 +221,12 @@ class ParticipantConsumer(JsonSocket):
 
     async def session_changed(self, event: dict[str, Any]) -> None:
         assert self.info is not None
-        info = await services.aload_session_info(code=self.info.code)
-        if info is None or not info.session.is_open:
-            session = self.info.session
-            await self.send_json(
-                {
-                    "type": "session",
-                    "session": {
-                        "code": session.code,
-                        "title": session.title,
-                        "status": "closed",
-                    },
-                }
-            )
+        self.info = self.info.with_state(event["state"])
+        self.result = event.get("result")
+        if self.participant is not None:
+            await self.send_json({"type": "state", **await self.state()})
+        if not self.info.session.is_open:
             await self.close(code=CLOSE_NOT_FOUND)
-            return
-        self.info = info
 
 
 class DashboardConsumer(JsonSocket):
@@ -206,6 +248,8 @@ class DashboardConsumer(JsonSocket):
             return
         self.info = info
         self.language = language_from_scope(self.scope)
+        query = parse_qs(self.scope.get("query_string", b"").decode("latin-1"))
+        self.template = SCREEN_LIVE if query.get("view") == ["screen"] else CONTROL_LIVE
         self.pending: asyncio.Task[None] | None = None
         self.last_sent = 0.0
         await self.channel_layer.group_add(services.dashboard_group(code), self.channel_name)
@@ -222,11 +266,7 @@ class DashboardConsumer(JsonSocket):
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         # Dashboards only listen; say so rather than ignore silently.
         await self.send_json(
-            {
-                "type": "error",
-                "code": "read_only",
-                "message": "The dashboard socket does not take messages.",
-            }
+            {"type": "error", "code": "read_only", "message": "The dashboard socket does not take messages."}
         )
 
     async def live_changed(self, event: dict[str, Any]) -> None:
@@ -234,33 +274,33 @@ class DashboardConsumer(JsonSocket):
 
     async def session_changed(self, event: dict[str, Any]) -> None:
         assert self.info is not None
-        self.info = await services.aload_session_info(code=self.info.code) or self.info
+        self.info = self.info.with_state(event["state"])
+        if event.get("positions_changed"):
+            await services.ensure_live(info=self.info)
         self.schedule()
 
     def schedule(self) -> None:
         """Coalesce: at most one aggregate per DASHBOARD_TICK, however many changes arrive."""
         if self.info is None or self.pending is not None:
             return
-        delay = max(
-            0.0,
-            self.last_sent + settings.DASHBOARD_TICK - asyncio.get_running_loop().time(),
-        )
+        delay = max(0.0, self.last_sent + settings.DASHBOARD_TICK - asyncio.get_running_loop().time())
         self.pending = asyncio.create_task(self._send_after(delay))
 
     async def _send_after(self, delay: float) -> None:
         await asyncio.sleep(delay)  # the throttle window, not synchronisation
         self.pending = None
-        await self.send_aggregate()
+        try:
+            await self.send_aggregate()
+        except Exception:
+            # One failed update must not stop the next ones.
+            log.exception("could not send an aggregate for session=%s", self.info.code if self.info else "?")
 
     async def send_aggregate(self) -> None:
         assert self.info is not None
         self.last_sent = asyncio.get_running_loop().time()
-        snapshot = await live.get_store().snapshot(self.info.code, self.info.slider_keys)
+        snapshot = await live.get_store().snapshot(self.info.code)
         result = aggregates.compute(self.info, snapshot)
         with translation.override(self.language):
             message = aggregates.aggregate_message(self.info, result)
-            message["html"] = render_to_string(
-                "workshop/dashboard.html#live",
-                aggregates.dashboard_context(self.info, result),
-            )
+            message["html"] = render_to_string(self.template, aggregates.dashboard_context(self.info, result))
         await self.send_json(message)

@@ -52,5 +52,72 @@ class SessionForm(forms.Form):
         return title
 
 
-class RevealForm(forms.Form):
-    revealed = forms.TypedChoiceField(choices=[("1", "1"), ("0", "0")], coerce=lambda v: v == "1")
+BOOL_CHOICES = [("1", "1"), ("0", "0")]
+
+
+def _bool(value: str) -> bool:
+    return value == "1"
+
+
+class SliderForm(forms.Form):
+    slider = forms.CharField(max_length=40)
+
+
+class OnOffForm(forms.Form):
+    on = forms.TypedChoiceField(choices=BOOL_CHOICES, coerce=_bool)
+
+
+class SliderOnOffForm(SliderForm, OnOffForm):
+    pass
+
+
+class StepForm(forms.Form):
+    direction = forms.TypedChoiceField(
+        choices=[("next", "next"), ("previous", "previous")], coerce=lambda v: 1 if v == "next" else -1
+    )
+
+
+class ResultsForm(forms.Form):
+    mode = forms.CharField(max_length=12)
+
+
+class TimerForm(forms.Form):
+    minutes = forms.DecimalField(label=_("Minutes"), min_value=0.25, max_value=60, decimal_places=2)
+    lock = forms.BooleanField(label=_("Lock the sliders when time is up"), required=False)
+
+
+class CapForm(forms.Form):
+    cap = forms.IntegerField(label=_("At most"), min_value=1, max_value=100000, required=False)
+
+
+class ScreenForm(forms.Form):
+    view = forms.CharField(max_length=8)
+    group = forms.IntegerField(required=False)
+
+
+class GroupForm(forms.Form):
+    name = forms.CharField(label=_("Group name"), max_length=60)
+
+
+class GroupIdForm(forms.Form):
+    group = forms.IntegerField()
+
+
+class ResetForm(forms.Form):
+    slider = forms.CharField(max_length=40)  # a slider key, or "all" for the whole round
+    confirm = forms.CharField()
+
+    def clean_confirm(self) -> str:
+        if self.cleaned_data["confirm"] != "yes":
+            raise forms.ValidationError(_("Confirm the reset."))
+        return "yes"
+
+
+class NoteForm(forms.Form):
+    slider = forms.CharField(max_length=40)
+    round = forms.TypedChoiceField(choices=[("1", "1"), ("2", "2")], coerce=int)
+    text = forms.CharField(max_length=4000, required=False, widget=forms.Textarea)
+
+
+class ConfirmForm(forms.Form):
+    confirm = forms.CharField(required=False)

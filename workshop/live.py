@@ -28,57 +28,86 @@ from workshop.stats import BINS, MIN_VALUE
 
 log = logging.getLogger(__name__)
 
-# participant id, slider key -> value, or None to remove the position
-Updates = Mapping[tuple[int, str], int | None]
+# (round, participant id, slider key) -> a value 0..100, ABSTAIN, or None to remove the position
+Key = tuple[int, int, str]
+Updates = Mapping[Key, int | None]
+ABSTAIN = -1
+ROOM = "all"
 KEY_TTL = 3 * 24 * 3600
+
+
+def group_scope(group: int) -> str:
+    return f"g{group}"
 
 
 @dataclass(frozen=True, slots=True)
 class Snapshot:
+    """Counts per (round, scope) and slider; scope is ROOM or group_scope(id)."""
+
     joined: int
     connected: int
-    counts: dict[str, list[int]]
+    group_sizes: dict[int, int]
+    counts: dict[tuple[int, str], dict[str, list[int]]]
+    abstained: dict[tuple[int, str], dict[str, int]]
+
+    def counts_for(self, round: int, slider: str, scope: str = ROOM) -> list[int]:
+        return self.counts.get((round, scope), {}).get(slider) or [0] * BINS
+
+    def abstained_for(self, round: int, slider: str, scope: str = ROOM) -> int:
+        return self.abstained.get((round, scope), {}).get(slider, 0)
 
 
 class LiveStore(Protocol):
     async def is_seeded(self, code: str) -> bool: ...
     async def seed(
-        self,
-        code: str,
-        *,
-        members: Iterable[int],
-        positions: Iterable[tuple[int, str, int]],
+        self, code: str, *, members: Mapping[int, int | None], positions: Iterable[tuple[int, int, str, int]]
     ) -> None: ...
     async def apply(self, code: str, updates: Updates) -> None: ...
-    async def add_member(self, code: str, participant: int) -> None: ...
-    async def positions_of(self, code: str, participant: int, sliders: Sequence[str]) -> dict[str, int | None]: ...
+    async def add_member(self, code: str, participant: int, group: int | None) -> None: ...
+    async def positions_of(
+        self, code: str, participant: int, round: int, sliders: Sequence[str]
+    ) -> dict[str, int | None]: ...
     async def touch(self, code: str, participant: int) -> None: ...
     async def drop(self, code: str, participant: int) -> None: ...
-    async def snapshot(self, code: str, sliders: Sequence[str]) -> Snapshot: ...
+    async def snapshot(self, code: str) -> Snapshot: ...
     async def forget(self, code: str) -> None: ...
 
 
 @dataclass
 class _Room:
-    positions: dict[tuple[int, str], int] = field(default_factory=dict)
-    counts: dict[str, list[int]] = field(default_factory=dict)
-    members: set[int] = field(default_factory=set)
+    positions: dict[Key, int] = field(default_factory=dict)
+    counts: dict[tuple[int, str], dict[str, list[int]]] = field(default_factory=dict)
+    abstained: dict[tuple[int, str], dict[str, int]] = field(default_factory=dict)
+    members: dict[int, int | None] = field(default_factory=dict)
     connected: dict[int, float] = field(default_factory=dict)
     seeded: bool = False
 
-    def put(self, participant: int, slider: str, value: int | None) -> None:
-        key = (participant, slider)
+    def _count(self, round: int, participant: int, slider: str, value: int, step: int) -> None:
+        group = self.members.get(participant)
+        scopes = [ROOM] if group is None else [ROOM, group_scope(group)]
+        for scope in scopes:
+            if value == ABSTAIN:
+                table = self.abstained.setdefault((round, scope), {})
+                table[slider] = table.get(slider, 0) + step
+            else:
+                self.counts.setdefault((round, scope), {}).setdefault(slider, [0] * BINS)[value - MIN_VALUE] += step
+
+    def put(self, key: Key, value: int | None) -> None:
         old = self.positions.get(key)
         if old == value:
             return
-        counts = self.counts.setdefault(slider, [0] * BINS)
+        round, participant, slider = key
         if old is not None:
-            counts[old - MIN_VALUE] -= 1
+            self._count(round, participant, slider, old, -1)
         if value is None:
             del self.positions[key]
         else:
             self.positions[key] = value
-            counts[value - MIN_VALUE] += 1
+            self._count(round, participant, slider, value, +1)
+
+
+def _nonempty(tables: dict) -> dict:
+    return {scope: table for scope, table in tables.items() if table}
 
 
 class MemoryStore:
@@ -95,30 +124,29 @@ class MemoryStore:
         return self._room(code).seeded
 
     async def seed(
-        self,
-        code: str,
-        *,
-        members: Iterable[int],
-        positions: Iterable[tuple[int, str, int]],
+        self, code: str, *, members: Mapping[int, int | None], positions: Iterable[tuple[int, int, str, int]]
     ) -> None:
         room = self._room(code)
-        room.members.update(members)
-        for participant, slider, value in positions:
-            if (participant, slider) not in room.positions:
-                room.put(participant, slider, value)
+        for participant, group in members.items():
+            room.members.setdefault(participant, group)
+        for round, participant, slider, value in positions:
+            if (round, participant, slider) not in room.positions:
+                room.put((round, participant, slider), value)
         room.seeded = True
 
     async def apply(self, code: str, updates: Updates) -> None:
         room = self._room(code)
-        for (participant, slider), value in updates.items():
-            room.put(participant, slider, value)
+        for key, value in updates.items():
+            room.put(key, value)
 
-    async def add_member(self, code: str, participant: int) -> None:
-        self._room(code).members.add(participant)
+    async def add_member(self, code: str, participant: int, group: int | None) -> None:
+        self._room(code).members[participant] = group
 
-    async def positions_of(self, code: str, participant: int, sliders: Sequence[str]) -> dict[str, int | None]:
+    async def positions_of(
+        self, code: str, participant: int, round: int, sliders: Sequence[str]
+    ) -> dict[str, int | None]:
         positions = self._room(code).positions
-        return {slider: positions.get((participant, slider)) for slider in sliders}
+        return {slider: positions.get((round, participant, slider)) for slider in sliders}
 
     async def touch(self, code: str, participant: int) -> None:
         self._room(code).connected[participant] = time.monotonic() + self._ttl
@@ -126,47 +154,76 @@ class MemoryStore:
     async def drop(self, code: str, participant: int) -> None:
         self._room(code).connected.pop(participant, None)
 
-    async def snapshot(self, code: str, sliders: Sequence[str]) -> Snapshot:
+    async def snapshot(self, code: str) -> Snapshot:
         room = self._room(code)
         now = time.monotonic()
         for participant in [p for p, until in room.connected.items() if until <= now]:
             del room.connected[participant]
+        sizes: dict[int, int] = {}
+        for group in room.members.values():
+            if group is not None:
+                sizes[group] = sizes.get(group, 0) + 1
         return Snapshot(
             joined=len(room.members),
             connected=len(room.connected),
-            counts={slider: list(room.counts.get(slider, [0] * BINS)) for slider in sliders},
+            group_sizes=sizes,
+            # Empty entries are left out, as Redis deletes counts that drop to zero.
+            counts=_nonempty(
+                {scope: {s: list(c) for s, c in table.items() if any(c)} for scope, table in room.counts.items()}
+            ),
+            abstained=_nonempty(
+                {scope: {s: n for s, n in table.items() if n} for scope, table in room.abstained.items()}
+            ),
         )
 
     async def forget(self, code: str) -> None:
         self._rooms.pop(code, None)
 
 
-# Replace a participant's value and keep the per-value counts in step, atomically.
-# KEYS: positions hash, counts hash. ARGV: only_if_absent (0/1), then triples
-# participant, slider, value ('' removes).
+# Replace a participant's value and keep the counts of the room and of the
+# participant's group in step, atomically. KEYS: positions, counts, members.
+# ARGV: only_if_absent (0/1), then quads round, participant, slider, value
+# ('' removes, 'n' is an abstention).
 _APPLY = """
 local only_if_absent = ARGV[1] == '1'
-for i = 2, #ARGV, 3 do
-  local slider = ARGV[i + 1]
-  local field = ARGV[i] .. ':' .. slider
-  local value = ARGV[i + 2]
+for i = 2, #ARGV, 4 do
+  local round, participant, slider, value = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
+  local field = round .. ':' .. participant .. ':' .. slider
   local old = redis.call('HGET', KEYS[1], field)
   if old ~= value and not (only_if_absent and old) then
-    if old then
-      if redis.call('HINCRBY', KEYS[2], slider .. ':' .. old, -1) <= 0 then
-        redis.call('HDEL', KEYS[2], slider .. ':' .. old)
+    local scopes = {'all'}
+    local group = redis.call('HGET', KEYS[3], participant)
+    if group and group ~= '' then scopes[2] = 'g' .. group end
+    for _, scope in ipairs(scopes) do
+      local prefix = round .. ':' .. scope .. ':' .. slider .. ':'
+      if old then
+        if redis.call('HINCRBY', KEYS[2], prefix .. old, -1) <= 0 then
+          redis.call('HDEL', KEYS[2], prefix .. old)
+        end
+      end
+      if value ~= '' then
+        redis.call('HINCRBY', KEYS[2], prefix .. value, 1)
       end
     end
     if value == '' then
       redis.call('HDEL', KEYS[1], field)
     else
       redis.call('HSET', KEYS[1], field, value)
-      redis.call('HINCRBY', KEYS[2], slider .. ':' .. value, 1)
     end
   end
 end
 return 1
 """
+
+
+def _encode(value: int | None) -> str:
+    return "" if value is None else "n" if value == ABSTAIN else str(value)
+
+
+def _decode(raw: bytes | None) -> int | None:
+    if raw is None:
+        return None
+    return ABSTAIN if raw == b"n" else int(raw)
 
 
 class RedisStore:
@@ -194,20 +251,14 @@ class RedisStore:
         base = f"{self._prefix}:live:{code}"
         return {name: f"{base}:{name}" for name in ("pos", "cnt", "mem", "conn", "seeded")}
 
-    async def _run_apply(
-        self,
-        code: str,
-        updates: Iterable[tuple[int, str, int | None]],
-        *,
-        only_if_absent: bool,
-    ) -> None:
+    async def _run_apply(self, code: str, updates: Iterable[tuple[Key, int | None]], *, only_if_absent: bool) -> None:
         client, script = self._client()
         keys = self._keys(code)
         args: list[object] = ["1" if only_if_absent else "0"]
-        for participant, slider, value in updates:
-            args.extend((participant, slider, "" if value is None else value))
+        for (round, participant, slider), value in updates:
+            args.extend((round, participant, slider, _encode(value)))
         async with client.pipeline(transaction=False) as pipe:
-            await script(keys=[keys["pos"], keys["cnt"]], args=args, client=pipe)  # type: ignore[operator]
+            await script(keys=[keys["pos"], keys["cnt"], keys["mem"]], args=args, client=pipe)  # type: ignore[operator]
             for key in keys.values():
                 pipe.expire(key, KEY_TTL)
             await pipe.execute()
@@ -217,31 +268,30 @@ class RedisStore:
         return bool(await client.exists(self._keys(code)["seeded"]))
 
     async def seed(
-        self,
-        code: str,
-        *,
-        members: Iterable[int],
-        positions: Iterable[tuple[int, str, int]],
+        self, code: str, *, members: Mapping[int, int | None], positions: Iterable[tuple[int, int, str, int]]
     ) -> None:
         client, _ = self._client()
         keys = self._keys(code)
-        members = list(members)
-        if members:
-            await client.sadd(keys["mem"], *members)
-        await self._run_apply(code, positions, only_if_absent=True)
+        async with client.pipeline(transaction=False) as pipe:
+            for participant, group in members.items():
+                pipe.hsetnx(keys["mem"], str(participant), "" if group is None else str(group))
+            await pipe.execute()
+        await self._run_apply(code, (((r, p, s), v) for r, p, s, v in positions), only_if_absent=True)
         await client.set(keys["seeded"], 1, ex=KEY_TTL)
 
     async def apply(self, code: str, updates: Updates) -> None:
-        await self._run_apply(code, ((p, s, v) for (p, s), v in updates.items()), only_if_absent=False)
+        await self._run_apply(code, updates.items(), only_if_absent=False)
 
-    async def add_member(self, code: str, participant: int) -> None:
+    async def add_member(self, code: str, participant: int, group: int | None) -> None:
         client, _ = self._client()
-        await client.sadd(self._keys(code)["mem"], participant)
+        await client.hset(self._keys(code)["mem"], str(participant), "" if group is None else str(group))
 
-    async def positions_of(self, code: str, participant: int, sliders: Sequence[str]) -> dict[str, int | None]:
+    async def positions_of(
+        self, code: str, participant: int, round: int, sliders: Sequence[str]
+    ) -> dict[str, int | None]:
         client, _ = self._client()
-        raw = await client.hmget(self._keys(code)["pos"], [f"{participant}:{s}" for s in sliders])
-        return {slider: None if value is None else int(value) for slider, value in zip(sliders, raw, strict=True)}
+        raw = await client.hmget(self._keys(code)["pos"], [f"{round}:{participant}:{s}" for s in sliders])
+        return {slider: _decode(value) for slider, value in zip(sliders, raw, strict=True)}
 
     async def touch(self, code: str, participant: int) -> None:
         client, _ = self._client()
@@ -257,20 +307,31 @@ class RedisStore:
         client, _ = self._client()
         await client.zrem(self._keys(code)["conn"], str(participant))
 
-    async def snapshot(self, code: str, sliders: Sequence[str]) -> Snapshot:
+    async def snapshot(self, code: str) -> Snapshot:
         client, _ = self._client()
         keys = self._keys(code)
         async with client.pipeline(transaction=False) as pipe:
             pipe.hgetall(keys["cnt"])
-            pipe.scard(keys["mem"])
+            pipe.hgetall(keys["mem"])
             pipe.zcount(keys["conn"], time.time(), "+inf")
-            raw_counts, joined, connected = await pipe.execute()
-        counts = {slider: [0] * BINS for slider in sliders}
+            raw_counts, raw_members, connected = await pipe.execute()
+        counts: dict[tuple[int, str], dict[str, list[int]]] = {}
+        abstained: dict[tuple[int, str], dict[str, int]] = {}
         for raw_field, raw_count in raw_counts.items():
-            slider, _, value = raw_field.decode().rpartition(":")
-            if slider in counts:
-                counts[slider][int(value) - MIN_VALUE] = int(raw_count)
-        return Snapshot(joined=int(joined), connected=int(connected), counts=counts)
+            round, scope, rest = raw_field.decode().split(":", 2)
+            slider, _, value = rest.rpartition(":")
+            if value == "n":
+                abstained.setdefault((int(round), scope), {})[slider] = int(raw_count)
+            else:
+                table = counts.setdefault((int(round), scope), {}).setdefault(slider, [0] * BINS)
+                table[int(value) - MIN_VALUE] = int(raw_count)
+        sizes: dict[int, int] = {}
+        for raw_group in raw_members.values():
+            if raw_group:
+                sizes[int(raw_group)] = sizes.get(int(raw_group), 0) + 1
+        return Snapshot(
+            joined=len(raw_members), connected=int(connected), group_sizes=sizes, counts=counts, abstained=abstained
+        )
 
     async def forget(self, code: str) -> None:
         client, _ = self._client()
@@ -298,12 +359,12 @@ class Outbox:
     def __init__(self, interval: float, notify: Callable[[str], Awaitable[None]]) -> None:
         self._interval = interval
         self._notify = notify
-        self._pending: dict[str, dict[tuple[int, str], int | None]] = {}
+        self._pending: dict[str, dict[Key, int | None]] = {}
         self._dirty: set[str] = set()
         self._task: asyncio.Task[None] | None = None
 
-    def put(self, code: str, participant: int, slider: str, value: int | None) -> None:
-        self._pending.setdefault(code, {})[(participant, slider)] = value
+    def put(self, code: str, key: Key, value: int | None) -> None:
+        self._pending.setdefault(code, {})[key] = value
         self._kick()
 
     def mark(self, code: str) -> None:
@@ -311,8 +372,12 @@ class Outbox:
         self._dirty.add(code)
         self._kick()
 
-    def pending_for(self, code: str, participant: int) -> dict[str, int | None]:
-        return {s: v for (p, s), v in self._pending.get(code, {}).items() if p == participant}
+    def pending_for(self, code: str, participant: int, round: int) -> dict[str, int | None]:
+        return {s: v for (r, p, s), v in self._pending.get(code, {}).items() if p == participant and r == round}
+
+    def discard(self, code: str) -> None:
+        """Drop what is batched for a session whose live state is being rebuilt (a reset)."""
+        self._pending.pop(code, None)
 
     def _kick(self) -> None:
         loop = asyncio.get_running_loop()

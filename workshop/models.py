@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from datetime import datetime
 
 from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
@@ -120,31 +121,91 @@ class ProfileTarget(models.Model):
 
 class Session(models.Model):
     class Status(models.TextChoices):
-        OPEN = "open", _("Open")
+        LOBBY = "lobby", _("Lobby")
+        POSITIONING = "positioning", _("Positioning")
+        DISCUSSION = "discussion", _("Discussion")
         CLOSED = "closed", _("Closed")
+
+    class Results(models.TextChoices):
+        HIDDEN = "hidden", _("Hidden")
+        SHOWN = "shown", _("Shown")
+        PER_SLIDER = "per_slider", _("Per slider")
+
+    class Screen(models.TextChoices):
+        ROOM = "room", _("Whole room")
+        GROUPS = "groups", _("All groups side by side")
+        GROUP = "group", _("One group")
+
+    ROUNDS = (1, 2)
 
     code = models.CharField(max_length=CODE_LENGTH, unique=True)
     title = models.CharField(_("title"), max_length=120)
     exercise = models.ForeignKey(Exercise, on_delete=models.PROTECT, related_name="sessions")
     facilitator = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="sessions")
-    status = models.CharField(max_length=10, choices=Status.choices, default=Status.OPEN)
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.LOBBY)
+    # Round 1: how it is organised now; round 2: how we want it.
+    round = models.PositiveSmallIntegerField(default=1, validators=[MinValueValidator(1), MaxValueValidator(2)])
+    open_sliders = models.JSONField(default=list, blank=True)
+    results = models.CharField(max_length=12, choices=Results.choices, default=Results.HIDDEN)
+    shown_sliders = models.JSONField(default=list, blank=True)
     profile_revealed = models.BooleanField(default=False)
+    profile_to_phones = models.BooleanField(default=False)
+    room_locked = models.BooleanField(default=False)
+    max_participants = models.PositiveIntegerField(null=True, blank=True)
+    timer_ends_at = models.DateTimeField(null=True, blank=True)
+    timer_locks = models.BooleanField(default=False)
+    screen = models.CharField(max_length=8, choices=Screen.choices, default=Screen.ROOM)
+    screen_group = models.ForeignKey("Group", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     created_at = models.DateTimeField(default=timezone.now)
     closed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at"]
+        constraints = [models.CheckConstraint(condition=Q(round__in=[1, 2]), name="round_is_1_or_2")]
 
     def __str__(self) -> str:
         return f"{self.code} {self.title}"
 
     @property
     def is_open(self) -> bool:
-        return self.status == self.Status.OPEN
+        return self.status != self.Status.CLOSED
+
+    @property
+    def joining_allowed(self) -> bool:
+        return self.is_open and not self.room_locked
+
+    def timer_expired(self, now: datetime | None = None) -> bool:
+        return self.timer_ends_at is not None and (now or timezone.now()) >= self.timer_ends_at
+
+    def slider_open(self, key: str, now: datetime | None = None) -> bool:
+        """Whether phones may move this slider now: positioning, opened, and not stopped by the timer."""
+        if self.status != self.Status.POSITIONING or key not in self.open_sliders:
+            return False
+        return not (self.timer_locks and self.timer_expired(now))
+
+    def results_visible(self, key: str) -> bool:
+        if self.results == self.Results.SHOWN:
+            return True
+        return self.results == self.Results.PER_SLIDER and key in self.shown_sliders
 
     @staticmethod
     def new_code() -> str:
         return "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_LENGTH))
+
+
+class Group(models.Model):
+    """A subgroup in a session (a trio, a team, a municipality)."""
+
+    session = models.ForeignKey(Session, on_delete=models.CASCADE, related_name="groups")
+    name = models.CharField(_("name"), max_length=60)
+    order = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["order", "pk"]
+        constraints = [models.UniqueConstraint(fields=["session", "name"], name="group_name_per_session")]
+
+    def __str__(self) -> str:
+        return self.name
 
 
 class Participant(models.Model):
@@ -155,6 +216,7 @@ class Participant(models.Model):
     """
 
     session = models.ForeignKey(Session, on_delete=models.CASCADE, related_name="participants")
+    group = models.ForeignKey(Group, null=True, blank=True, on_delete=models.SET_NULL, related_name="participants")
     token_hash = models.CharField(max_length=64, unique=True)
     created_at = models.DateTimeField(default=timezone.now)
 
@@ -171,18 +233,39 @@ class Participant(models.Model):
 
 
 class Position(models.Model):
-    """What a participant committed on one slider (the `set` message). Latest wins."""
+    """What a participant committed on one slider in one round. Latest wins.
+
+    A null value is "geen mening / weet ik niet": counted, but not in the statistics.
+    """
 
     participant = models.ForeignKey(Participant, on_delete=models.CASCADE, related_name="positions")
     slider = models.ForeignKey(Slider, on_delete=models.CASCADE, related_name="positions")
-    value = models.PositiveSmallIntegerField(validators=VALUE_VALIDATORS)
+    round = models.PositiveSmallIntegerField(default=1)
+    value = models.PositiveSmallIntegerField(null=True, blank=True, validators=VALUE_VALIDATORS)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["participant", "slider"], name="one_position_per_slider"),
-            models.CheckConstraint(condition=Q(value__lte=MAX_VALUE), name="position_in_range"),
+            models.UniqueConstraint(fields=["participant", "slider", "round"], name="one_position_per_slider_round"),
+            models.CheckConstraint(condition=Q(value__lte=MAX_VALUE) | Q(value__isnull=True), name="position_in_range"),
+            models.CheckConstraint(condition=Q(round__in=[1, 2]), name="position_round_is_1_or_2"),
         ]
 
     def __str__(self) -> str:
         return f"{self.slider.key}={self.value}"
+
+
+class Note(models.Model):
+    """The facilitator's discussion notes per slider and round; never shown to phones."""
+
+    session = models.ForeignKey(Session, on_delete=models.CASCADE, related_name="notes")
+    slider = models.ForeignKey(Slider, on_delete=models.CASCADE, related_name="+")
+    round = models.PositiveSmallIntegerField(default=1)
+    text = models.TextField(max_length=4000, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["session", "slider", "round"], name="one_note_per_slider_round")]
+
+    def __str__(self) -> str:
+        return f"note {self.slider.key} round {self.round}"

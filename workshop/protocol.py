@@ -38,6 +38,7 @@ class ProtocolError(Exception):
 @dataclass(frozen=True, slots=True)
 class Hello:
     token: str | None
+    group: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,11 +55,24 @@ class Set:
 
 
 @dataclass(frozen=True, slots=True)
+class Abstain:
+    """ "Geen mening / weet ik niet" on one slider: counted apart, left out of the statistics."""
+
+    slider: str
+    seq: int
+
+
+@dataclass(frozen=True, slots=True)
+class ChooseGroup:
+    group: int
+
+
+@dataclass(frozen=True, slots=True)
 class Ping:
     pass
 
 
-Message = Hello | Move | Set | Ping
+Message = Hello | Move | Set | Abstain | ChooseGroup | Ping
 
 
 def parse(text: str | None, *, sliders: Collection[str]) -> Message:
@@ -77,7 +91,15 @@ def parse(text: str | None, *, sliders: Collection[str]) -> Message:
     seq = seq if _is_int(seq) and 0 <= seq <= SEQ_MAX else None
     kind = data.get("type")
     if kind == "hello":
-        return Hello(token=_token(data))
+        group = data.get("group")
+        if group is not None and not (_is_int(group) and 0 < group <= SEQ_MAX):
+            raise ProtocolError("unknown_group", "group must be null or the id of a group of this session.")
+        return Hello(token=_token(data), group=group)
+    if kind == "group":
+        group = data.get("group")
+        if not (_is_int(group) and 0 < group <= SEQ_MAX):
+            raise ProtocolError("unknown_group", "group must be the id of a group of this session.")
+        return ChooseGroup(group=group)
     if kind == "ping":
         return Ping()
     if kind == "move":
@@ -85,14 +107,20 @@ def parse(text: str | None, *, sliders: Collection[str]) -> Message:
     if kind == "set":
         slider = _slider(data, sliders, seq)
         value = _value(data, seq)
-        if "seq" not in data:
-            raise ProtocolError("missing_field", "A set message needs a seq.")
-        if seq is None:
-            raise ProtocolError("invalid_seq", f"seq must be an integer from 0 to {SEQ_MAX}.")
-        return Set(slider=slider, value=value, seq=seq)
+        return Set(slider=slider, value=value, seq=_seq(data, seq))
+    if kind == "abstain":
+        return Abstain(slider=_slider(data, sliders, seq), seq=_seq(data, seq))
     if kind is None:
         raise ProtocolError("missing_field", "The message needs a type.", seq)
     raise ProtocolError("unknown_type", "Unknown message type.", seq)
+
+
+def _seq(data: dict, seq: int | None) -> int:
+    if "seq" not in data:
+        raise ProtocolError("missing_field", "This message needs a seq.")
+    if seq is None:
+        raise ProtocolError("invalid_seq", f"seq must be an integer from 0 to {SEQ_MAX}.")
+    return seq
 
 
 def _reject_constant(name: str) -> None:

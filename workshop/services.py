@@ -1,14 +1,9 @@
-"""Everything that changes state goes through here: typed, keyword-only functions.
-
-Database writers broadcast after the transaction commits. The live path
-(`record_move`) writes no database row: it goes into the live store through
-the per-process Outbox.
-"""
-
 from __future__ import annotations
 
+import copy
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
 from typing import Any
 
 from asgiref.sync import async_to_sync, sync_to_async
@@ -19,14 +14,16 @@ from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
-from workshop import exercises, live
-from workshop.models import Exercise, Participant, Position, Profile, Session, Slider
+from workshop import aggregates, exercises, live
+from workshop.models import Exercise, Group, Note, Participant, Position, Profile, Session, Slider
 from workshop.profiles import ProfileTarget
 
 log = logging.getLogger(__name__)
 
 CODE_ATTEMPTS = 20
+MAX_GROUPS = 30
 
 
 def dashboard_group(code: str) -> str:
@@ -63,15 +60,16 @@ def export_exercise(*, exercise: Exercise) -> dict[str, Any]:
 # Sessions ------------------------------------------------------------------
 
 
+class ControlError(Exception):
+    """A facilitator's control that cannot apply now; the message says why."""
+
+
 def create_session(*, facilitator: AbstractBaseUser, exercise: Exercise, title: str) -> Session:
-    for _ in range(CODE_ATTEMPTS):
+    for _attempt in range(CODE_ATTEMPTS):
         try:
             with transaction.atomic():
                 return Session.objects.create(
-                    code=Session.new_code(),
-                    title=title,
-                    exercise=exercise,
-                    facilitator=facilitator,
+                    code=Session.new_code(), title=title, exercise=exercise, facilitator=facilitator
                 )
         except IntegrityError:
             # A code collision: 31**6 codes make this rare; try another.
@@ -79,26 +77,245 @@ def create_session(*, facilitator: AbstractBaseUser, exercise: Exercise, title: 
     raise RuntimeError("could not find a free join code")
 
 
-def reveal_profile(*, session: Session, revealed: bool) -> None:
+STATE_FIELDS = [
+    "status",
+    "round",
+    "open_sliders",
+    "results",
+    "shown_sliders",
+    "profile_revealed",
+    "profile_to_phones",
+    "room_locked",
+    "max_participants",
+    "timer_ends_at",
+    "timer_locks",
+    "screen",
+    "screen_group_id",
+    "closed_at",
+]
+
+
+def _update(session: Session, **changes: Any) -> None:
+    """Write the changed fields of an open session and broadcast the new state after commit."""
     with transaction.atomic():
-        Session.objects.filter(pk=session.pk).update(profile_revealed=revealed)
-        session.profile_revealed = revealed
-        transaction.on_commit(lambda: broadcast_session_changed(code=session.code))
+        locked = Session.objects.select_for_update().get(pk=session.pk)
+        if locked.status == Session.Status.CLOSED:
+            raise ControlError(_("This session is closed."))
+        for name, value in changes.items():
+            setattr(locked, name, value)
+            setattr(session, name, value)
+        locked.save(update_fields=[name.removesuffix("_id") for name in changes])
+        transaction.on_commit(lambda: broadcast_session_changed(session=locked))
+
+
+def _slider_keys(session: Session) -> list[str]:
+    return list(session.exercise.sliders.order_by("order", "pk").values_list("key", flat=True))
+
+
+def start_positioning(*, session: Session) -> None:
+    """Open every slider: from the lobby, or back from the discussion."""
+    _update(session, status=Session.Status.POSITIONING, open_sliders=_slider_keys(session))
+
+
+def step_slider(*, session: Session, direction: int) -> None:
+    """Open one slider at a time: the next (+1) or previous (-1) after the one open now."""
+    keys = _slider_keys(session)
+    current = [k for k in keys if k in session.open_sliders]
+    if session.status != Session.Status.POSITIONING or len(current) != 1:
+        index = 0 if direction > 0 else len(keys) - 1
+    else:
+        index = keys.index(current[0]) + direction
+    if not 0 <= index < len(keys):
+        raise ControlError(_("There is no slider in that direction."))
+    _update(session, status=Session.Status.POSITIONING, open_sliders=[keys[index]])
+
+
+def set_slider_open(*, session: Session, slider: str, open: bool) -> None:
+    keys = _slider_keys(session)
+    if slider not in keys:
+        raise ControlError(_("Unknown slider."))
+    chosen = set(session.open_sliders) | {slider} if open else set(session.open_sliders) - {slider}
+    changes: dict[str, Any] = {"open_sliders": [k for k in keys if k in chosen]}
+    if open and session.status == Session.Status.LOBBY:
+        changes["status"] = Session.Status.POSITIONING
+    _update(session, **changes)
+
+
+def start_discussion(*, session: Session) -> None:
+    """Lock every slider (values stay) and talk about the result."""
+    if session.status == Session.Status.LOBBY:
+        raise ControlError(_("Open the sliders first."))
+    _update(session, status=Session.Status.DISCUSSION, open_sliders=[])
+
+
+def start_round_two(*, session: Session) -> None:
+    """Round 2, "how do we want it": the same sliders again, results and profile hidden."""
+    if session.round != 1:
+        raise ControlError(_("Round 2 has already started."))
+    if session.status == Session.Status.LOBBY:
+        raise ControlError(_("Run round 1 first."))
+    _update(
+        session,
+        round=2,
+        status=Session.Status.POSITIONING,
+        open_sliders=_slider_keys(session),
+        results=Session.Results.HIDDEN,
+        shown_sliders=[],
+        profile_revealed=False,
+        profile_to_phones=False,
+        timer_ends_at=None,
+        timer_locks=False,
+    )
+
+
+def set_results(*, session: Session, mode: str) -> None:
+    if mode not in Session.Results.values:
+        raise ControlError(_("Unknown results mode."))
+    _update(session, results=mode)
+
+
+def set_slider_results(*, session: Session, slider: str, shown: bool) -> None:
+    keys = _slider_keys(session)
+    if slider not in keys:
+        raise ControlError(_("Unknown slider."))
+    chosen = set(session.shown_sliders) | {slider} if shown else set(session.shown_sliders) - {slider}
+    _update(session, results=Session.Results.PER_SLIDER, shown_sliders=[k for k in keys if k in chosen])
+
+
+def reveal_profile(*, session: Session, revealed: bool) -> None:
+    changes: dict[str, Any] = {"profile_revealed": revealed}
+    if not revealed:
+        changes["profile_to_phones"] = False
+    _update(session, **changes)
+
+
+def reveal_to_phones(*, session: Session, revealed: bool) -> None:
+    if revealed and not session.profile_revealed:
+        raise ControlError(_("Reveal the profile on the screen first."))
+    _update(session, profile_to_phones=revealed)
+
+
+def start_timer(*, session: Session, seconds: int, lock_when_done: bool) -> None:
+    if not 10 <= seconds <= 3600:
+        raise ControlError(_("A timer runs from 10 seconds to 60 minutes."))
+    _update(session, timer_ends_at=timezone.now() + timedelta(seconds=seconds), timer_locks=lock_when_done)
+
+
+def stop_timer(*, session: Session) -> None:
+    _update(session, timer_ends_at=None, timer_locks=False)
+
+
+def set_room_locked(*, session: Session, locked: bool) -> None:
+    _update(session, room_locked=locked)
+
+
+def set_participant_cap(*, session: Session, cap: int | None) -> None:
+    if cap is not None and cap < 1:
+        raise ControlError(_("A cap must be at least 1."))
+    _update(session, max_participants=cap)
+
+
+def set_screen(*, session: Session, view: str, group: Group | None = None) -> None:
+    if view not in Session.Screen.values:
+        raise ControlError(_("Unknown screen view."))
+    if view == Session.Screen.GROUP and (group is None or group.session_id != session.pk):
+        raise ControlError(_("Choose a group of this session."))
+    _update(session, screen=view, screen_group_id=group.pk if view == Session.Screen.GROUP and group else None)
+
+
+def add_group(*, session: Session, name: str) -> Group:
+    name = name.strip()
+    if not name:
+        raise ControlError(_("Give the group a name."))
+    with transaction.atomic():
+        if session.groups.filter(name__iexact=name).exists():
+            raise ControlError(_("There is already a group with that name."))
+        if session.groups.count() >= MAX_GROUPS:
+            raise ControlError(_("A session has at most %(n)d groups.") % {"n": MAX_GROUPS})
+        group = Group.objects.create(session=session, name=name, order=session.groups.count())
+        transaction.on_commit(lambda: broadcast_session_changed(session=session))
+    return group
+
+
+def remove_group(*, session: Session, group: Group) -> None:
+    if group.session_id != session.pk:
+        raise ControlError(_("Choose a group of this session."))
+    if group.participants.exists():
+        raise ControlError(_("People have joined this group; it can no longer be removed."))
+    with transaction.atomic():
+        group.delete()
+        transaction.on_commit(lambda: broadcast_session_changed(session=session))
+
+
+def reset_slider(*, session: Session, slider: str | None) -> None:
+    """Clear the current round's positions of one slider, or of every slider (slider=None)."""
+    if not session.is_open:
+        raise ControlError(_("This session is closed."))
+    positions = Position.objects.filter(participant__session=session, round=session.round)
+    if slider is not None:
+        if slider not in _slider_keys(session):
+            raise ControlError(_("Unknown slider."))
+        positions = positions.filter(slider__key=slider)
+    with transaction.atomic():
+        positions.delete()
+        transaction.on_commit(lambda: _rebuild_live(session=session))
+
+
+def _rebuild_live(*, session: Session) -> None:
+    async def rebuild() -> None:
+        _outbox().discard(session.code)
+        await live.get_store().forget(session.code)
+
+    async_to_sync(rebuild)()
+    broadcast_session_changed(session=session, positions_changed=True)
+
+
+def save_note(*, session: Session, slider: Slider, round: int, text: str) -> Note:
+    if slider.exercise_id != session.exercise_id or round not in Session.ROUNDS:
+        raise ControlError(_("Unknown slider."))
+    note, _created = Note.objects.update_or_create(session=session, slider=slider, round=round, defaults={"text": text})
+    return note
 
 
 def close_session(*, session: Session) -> None:
-    with transaction.atomic():
-        now = timezone.now()
-        Session.objects.filter(pk=session.pk).update(status=Session.Status.CLOSED, closed_at=now)
-        session.status, session.closed_at = Session.Status.CLOSED, now
-        transaction.on_commit(lambda: broadcast_session_changed(code=session.code))
+    _update(session, status=Session.Status.CLOSED, open_sliders=[], closed_at=timezone.now(), timer_ends_at=None)
 
 
-def broadcast_session_changed(*, code: str) -> None:
+def session_state(session: Session) -> dict[str, Any]:
+    """The session's controls as plain data, for sockets to apply without a query."""
+    state = {name: getattr(session, name) for name in STATE_FIELDS}
+    for name in ("timer_ends_at", "closed_at"):
+        state[name] = state[name].isoformat() if state[name] else None
+    state["title"] = session.title
+    state["groups"] = list(session.groups.order_by("order", "pk").values_list("pk", "name"))
+    return state
+
+
+def public_result(info: SessionInfo, snapshot: live.Snapshot) -> dict[str, Any]:
+    """Per round, the room's medians and nearest profile: what phones see once it is revealed."""
+    result = aggregates.compute(info, snapshot)
+    return {
+        str(round): {"medians": {k: s.median for k, s in data.summaries.items()}, "best": data.best}
+        for round, data in result.rounds.items()
+    }
+
+
+def broadcast_session_changed(*, session: Session, positions_changed: bool = False) -> None:
     layer = get_channel_layer()
-    message = {"type": "session.changed"}
-    async_to_sync(layer.group_send)(dashboard_group(code), message)
-    async_to_sync(layer.group_send)(phones_group(code), message)
+    result = None
+    if session.profile_to_phones or session.status == Session.Status.CLOSED:
+        # Computed once here rather than by every phone's socket.
+        info = load_session_info(code=session.code)
+        assert info is not None
+        result = public_result(info, live_snapshot(info=info))
+    message = {
+        "type": "session.changed",
+        "state": session_state(session),
+        "positions_changed": positions_changed,
+        "result": result,
+    }
+    async_to_sync(layer.group_send)(dashboard_group(session.code), message)
+    async_to_sync(layer.group_send)(phones_group(session.code), message)
 
 
 # The live path -------------------------------------------------------------
@@ -106,12 +323,13 @@ def broadcast_session_changed(*, code: str) -> None:
 
 @dataclass(frozen=True)
 class SessionInfo:
-    """What a socket needs of its session, read once on connect."""
+    """What a socket needs of its session: read once on connect, then kept current by broadcasts."""
 
     session: Session
     sliders: tuple[Slider, ...]
     profiles: tuple[Profile, ...]
     targets: tuple[ProfileTarget, ...]
+    groups: tuple[tuple[int, str], ...]
 
     @property
     def code(self) -> str:
@@ -124,15 +342,29 @@ class SessionInfo:
     def slider(self, key: str) -> Slider:
         return next(s for s in self.sliders if s.key == key)
 
+    def profile(self, key: str) -> Profile:
+        return next(p for p in self.profiles if p.key == key)
+
+    def with_state(self, state: dict[str, Any]) -> SessionInfo:
+        session = copy.copy(self.session)
+        for name in STATE_FIELDS:
+            value = state[name]
+            if name in ("timer_ends_at", "closed_at") and value:
+                value = datetime.fromisoformat(value)
+            setattr(session, name, value)
+        session.title = state["title"]
+        return replace(self, session=session, groups=tuple((g, n) for g, n in state["groups"]))
+
 
 def load_session_info(*, code: str) -> SessionInfo | None:
-    session = Session.objects.select_related("exercise", "facilitator").filter(code=code.upper()).first()
+    session = Session.objects.select_related("exercise", "facilitator").filter(code=code.upper()[:12]).first()
     if session is None:
         return None
     sliders = tuple(session.exercise.sliders.order_by("order", "pk"))
     profiles = tuple(session.exercise.profiles.order_by("order", "pk").prefetch_related("targets__slider"))
     targets = tuple(ProfileTarget(p.key, {t.slider.key: t.value for t in p.targets.all()}) for p in profiles)
-    return SessionInfo(session=session, sliders=sliders, profiles=profiles, targets=targets)
+    groups = tuple(session.groups.order_by("order", "pk").values_list("pk", "name"))
+    return SessionInfo(session=session, sliders=sliders, profiles=profiles, targets=targets, groups=groups)
 
 
 aload_session_info = database_sync_to_async(load_session_info)
@@ -152,49 +384,106 @@ async def notify_dashboards(code: str) -> None:
     await get_channel_layer().group_send(dashboard_group(code), {"type": "live.changed"})
 
 
-def _committed(session_id: int) -> tuple[list[int], list[tuple[int, str, int]]]:
-    members = list(Participant.objects.filter(session_id=session_id).values_list("pk", flat=True))
-    positions = list(
-        Position.objects.filter(participant__session_id=session_id).values_list(
-            "participant_id", "slider__key", "value"
+def committed(session_id: int) -> tuple[dict[int, int | None], list[tuple[int, int, str, int]]]:
+    members = dict(Participant.objects.filter(session_id=session_id).values_list("pk", "group_id"))
+    positions = [
+        (round, participant, key, live.ABSTAIN if value is None else value)
+        for round, participant, key, value in Position.objects.filter(participant__session_id=session_id).values_list(
+            "round", "participant_id", "slider__key", "value"
         )
-    )
+    ]
     return members, positions
 
 
 async def ensure_live(*, info: SessionInfo) -> None:
-    """Fill an empty live store (a restart, a flushed Redis) from what was committed."""
+    """Fill an empty live store (a restart, a flushed Redis, a reset) from what was committed."""
     store = live.get_store()
     if not await store.is_seeded(info.code):
         # Plain sync_to_async: a sync view calls this through async_to_sync inside its own
         # request, where closing "old" connections would close the request's connection.
-        members, positions = await sync_to_async(_committed)(info.session.pk)
+        members, positions = await sync_to_async(committed)(info.session.pk)
         await store.seed(info.code, members=members, positions=positions)
 
 
-def _find_or_create_participant(session_id: int, token: str | None) -> tuple[int, str, bool]:
+def live_snapshot(*, info: SessionInfo) -> live.Snapshot:
+    """For sync code (views, broadcasts): the session's live state now."""
+
+    async def read() -> live.Snapshot:
+        await ensure_live(info=info)
+        return await live.get_store().snapshot(info.code)
+
+    return async_to_sync(read)()
+
+
+class JoinRefused(Exception):
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+@dataclass(frozen=True)
+class Joined:
+    participant: int
+    token: str
+    group: int | None
+    created: bool
+
+
+def _find_or_create_participant(info: SessionInfo, token: str | None, group: int | None) -> Joined:
+    session_id = info.session.pk
     if token is not None:
         found = Participant.objects.filter(session_id=session_id, token_hash=Participant.hash_token(token)).first()
         if found is not None:
-            return found.pk, token, False
-    token = Participant.new_token()
-    participant = Participant.objects.create(session_id=session_id, token_hash=Participant.hash_token(token))
-    return participant.pk, token, True
+            return Joined(found.pk, token, found.group_id, created=False)
+    if group is not None and group not in dict(info.groups):
+        raise JoinRefused("unknown_group", _("There is no such group in this session."))
+    with transaction.atomic():
+        session = Session.objects.select_for_update().get(pk=session_id)
+        if session.room_locked:
+            raise JoinRefused("room_locked", _("The room is closed to new participants."))
+        if session.max_participants is not None and session.participants.count() >= session.max_participants:
+            raise JoinRefused("room_full", _("This session is full."))
+        token = Participant.new_token()
+        participant = Participant.objects.create(
+            session_id=session_id, token_hash=Participant.hash_token(token), group_id=group
+        )
+    return Joined(participant.pk, token, group, created=True)
 
 
-async def join(*, info: SessionInfo, token: str | None) -> tuple[int, str, dict[str, int | None]]:
-    """A phone says hello: its participant (new or known) and its last positions."""
-    participant, token, created = await database_sync_to_async(_find_or_create_participant)(info.session.pk, token)
+async def join(*, info: SessionInfo, token: str | None, group: int | None) -> Joined:
+    """A phone says hello: its participant, new or known. Raises JoinRefused."""
+    joined = await database_sync_to_async(_find_or_create_participant)(info, token, group)
     await ensure_live(info=info)
     store = live.get_store()
-    await store.add_member(info.code, participant)
-    await store.touch(info.code, participant)
-    positions = await store.positions_of(info.code, participant, info.slider_keys)
-    positions.update(_outbox().pending_for(info.code, participant))
+    await store.add_member(info.code, joined.participant, joined.group)
+    await store.touch(info.code, joined.participant)
     _outbox().mark(info.code)
-    if created:
+    if joined.created:
         log.info("participant joined session=%s", info.code)
-    return participant, token, positions
+    return joined
+
+
+def _set_group(participant: int, group: int) -> bool:
+    return bool(Participant.objects.filter(pk=participant, group__isnull=True).update(group_id=group))
+
+
+async def choose_group(*, info: SessionInfo, participant: int, group: int) -> bool:
+    """Put a participant without a group in one; False when they already had one."""
+    if group not in dict(info.groups):
+        raise JoinRefused("unknown_group", _("There is no such group in this session."))
+    if not await database_sync_to_async(_set_group)(participant, group):
+        return False
+    await live.get_store().add_member(info.code, participant, group)
+    _outbox().mark(info.code)
+    return True
+
+
+async def positions(*, info: SessionInfo, participant: int, round: int) -> dict[str, int | None]:
+    """A participant's latest positions in a round (ABSTAIN for "geen mening"), including unapplied moves."""
+    found = await live.get_store().positions_of(info.code, participant, round, info.slider_keys)
+    found.update(_outbox().pending_for(info.code, participant, round))
+    return found
 
 
 async def still_connected(*, info: SessionInfo, participant: int) -> None:
@@ -208,18 +497,23 @@ async def leave(*, info: SessionInfo, participant: int) -> None:
 
 def record_move(*, info: SessionInfo, participant: int, slider: str, value: int) -> None:
     """A position while dragging: live only, never a database row."""
-    _outbox().put(info.code, participant, slider, value)
+    _outbox().put(info.code, (info.session.round, participant, slider), value)
 
 
-def _store_position(participant: int, slider_id: int, value: int) -> None:
+def _store_position(participant: int, slider_id: int, round: int, value: int | None) -> None:
     with transaction.atomic():
-        Position.objects.update_or_create(participant_id=participant, slider_id=slider_id, defaults={"value": value})
+        Position.objects.update_or_create(
+            participant_id=participant, slider_id=slider_id, round=round, defaults={"value": value}
+        )
 
 
-async def record_set(*, info: SessionInfo, participant: int, slider: str, value: int) -> None:
-    """A committed position: durable in the database before this returns, then live."""
-    await database_sync_to_async(_store_position)(participant, info.slider(slider).pk, value)
-    _outbox().put(info.code, participant, slider, value)
+async def record_set(*, info: SessionInfo, participant: int, slider: str, value: int) -> int:
+    """A committed position (or live.ABSTAIN): durable before this returns, then live. Returns the round."""
+    round = info.session.round
+    stored = None if value == live.ABSTAIN else value
+    await database_sync_to_async(_store_position)(participant, info.slider(slider).pk, round, stored)
+    _outbox().put(info.code, (round, participant, slider), value)
+    return round
 
 
 async def flush_live() -> None:

@@ -5,21 +5,39 @@ from functools import wraps
 from typing import Any
 
 import segno
-from asgiref.sync import async_to_sync
+from django import forms
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.db import connection
-from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.utils import translation
+from django.utils import timezone
 from django.utils.safestring import SafeString, mark_safe
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
-from workshop import aggregates, live, services
-from workshop.forms import JoinForm, RevealForm, SessionForm
-from workshop.models import Session
+from workshop import aggregates, services
+from workshop import results as results_module
+from workshop.forms import (
+    CapForm,
+    ConfirmForm,
+    GroupForm,
+    GroupIdForm,
+    JoinForm,
+    NoteForm,
+    OnOffForm,
+    ResetForm,
+    ResultsForm,
+    ScreenForm,
+    SessionForm,
+    SliderOnOffForm,
+    StepForm,
+    TimerForm,
+)
+from workshop.models import Group, Session
 
 View = Callable[..., HttpResponse]
 
@@ -78,7 +96,10 @@ def join(request: HttpRequest, code: str) -> HttpResponse:
     info = services.load_session_info(code=code)
     if info is None or not info.session.is_open:
         return _not_found(request, code)
-    return render(request, "workshop/participant.html", {"info": info, "session": info.session})
+    # A per-group QR code carries ?g=<group id>; anything else is ignored.
+    group = request.GET.get("g", "")
+    chosen = int(group) if group.isdigit() and int(group) in dict(info.groups) else None
+    return render(request, "workshop/participant.html", {"info": info, "session": info.session, "group": chosen})
 
 
 # Facilitators --------------------------------------------------------------
@@ -104,15 +125,10 @@ def facilitator_home(request: HttpRequest) -> HttpResponse:
     )
 
 
-def _dashboard_context(request: HttpRequest, session: Session) -> dict[str, Any]:
+def _live_context(request: HttpRequest, session: Session) -> dict[str, Any]:
     info = services.load_session_info(code=session.code)
     assert info is not None
-
-    async def snapshot() -> live.Snapshot:
-        await services.ensure_live(info=info)
-        return await live.get_store().snapshot(info.code, info.slider_keys)
-
-    result = aggregates.compute(info, async_to_sync(snapshot)())
+    result = aggregates.compute(info, services.live_snapshot(info=info))
     join_url = request.build_absolute_uri(reverse("join", kwargs={"code": session.code}))
     short_url = join_url.split("://", 1)[-1].rstrip("/")
     return {
@@ -121,7 +137,34 @@ def _dashboard_context(request: HttpRequest, session: Session) -> dict[str, Any]
         "short_host": short_url.split("/", 1)[0],
         "short_path": "/" + short_url.split("/", 1)[1],
         "qr": qr_svg(join_url),
-        "language": translation.get_language(),
+    }
+
+
+def _controls_context(request: HttpRequest, session: Session, error: str = "") -> dict[str, Any]:
+    sliders = list(session.exercise.sliders.order_by("order", "pk"))
+    notes = {(n.slider_id, n.round): n.text for n in session.notes.all()}
+    groups = list(session.groups.order_by("order", "pk"))
+    join_url = request.build_absolute_uri(reverse("join", kwargs={"code": session.code}))
+    return {
+        "session": session,
+        "control_sliders": [
+            {
+                "slider": s,
+                "open": session.slider_open(s.key),
+                "opened": s.key in session.open_sliders,
+                "shown": s.key in session.shown_sliders,
+                "notes": [(r, notes.get((s.pk, r), "")) for r in range(1, session.round + 1)],
+            }
+            for s in sliders
+        ],
+        "control_groups": [{"group": g, "join_url": f"{join_url}?g={g.pk}"} for g in groups],
+        "timer_form": TimerForm(initial={"minutes": 2, "lock": True}),
+        "timer_remaining_ms": None
+        if session.timer_ends_at is None
+        else max(0, int((session.timer_ends_at - timezone.now()).total_seconds() * 1000)),
+        "cap_form": CapForm(initial={"cap": session.max_participants}),
+        "group_form": GroupForm(),
+        "error": error,
     }
 
 
@@ -129,19 +172,102 @@ def _dashboard_context(request: HttpRequest, session: Session) -> dict[str, Any]
 @require_GET
 def dashboard(request: HttpRequest, code: str) -> HttpResponse:
     session = _own_session(request, code)
-    return render(request, "workshop/dashboard.html", _dashboard_context(request, session))
+    context = {**_live_context(request, session), **_controls_context(request, session)}
+    return render(request, "workshop/dashboard.html", context)
+
+
+@facilitator_required
+@require_GET
+def screen(request: HttpRequest, code: str) -> HttpResponse:
+    session = _own_session(request, code)
+    return render(request, "workshop/screen.html", _live_context(request, session))
+
+
+def _slider_key(session: Session, key: str) -> str:
+    if not session.exercise.sliders.filter(key=key).exists():
+        raise services.ControlError(_("Unknown slider."))
+    return key
+
+
+def _group(session: Session, group_id: int | None) -> Group | None:
+    if group_id is None:
+        return None
+    group = session.groups.filter(pk=group_id).first()
+    if group is None:
+        raise services.ControlError(_("Choose a group of this session."))
+    return group
+
+
+def _timer(session: Session, data: dict[str, Any]) -> None:
+    services.start_timer(session=session, seconds=int(data["minutes"] * 60), lock_when_done=data["lock"])
+
+
+def _note(session: Session, data: dict[str, Any]) -> None:
+    slider = session.exercise.sliders.filter(key=data["slider"]).first()
+    if slider is None:
+        raise services.ControlError(_("Unknown slider."))
+    services.save_note(session=session, slider=slider, round=data["round"], text=data["text"])
+
+
+# Every facilitator control: its form and the service call it makes.
+CONTROLS: dict[str, tuple[type[forms.Form], Callable[[Session, dict[str, Any]], object]]] = {
+    "start": (ConfirmForm, lambda s, d: services.start_positioning(session=s)),
+    "step": (StepForm, lambda s, d: services.step_slider(session=s, direction=d["direction"])),
+    "slider": (SliderOnOffForm, lambda s, d: services.set_slider_open(session=s, slider=d["slider"], open=d["on"])),
+    "discussion": (ConfirmForm, lambda s, d: services.start_discussion(session=s)),
+    "round2": (ConfirmForm, lambda s, d: services.start_round_two(session=s)),
+    "results": (ResultsForm, lambda s, d: services.set_results(session=s, mode=d["mode"])),
+    "slider_results": (
+        SliderOnOffForm,
+        lambda s, d: services.set_slider_results(session=s, slider=d["slider"], shown=d["on"]),
+    ),
+    "reveal": (OnOffForm, lambda s, d: services.reveal_profile(session=s, revealed=d["on"])),
+    "reveal_phones": (OnOffForm, lambda s, d: services.reveal_to_phones(session=s, revealed=d["on"])),
+    "timer": (TimerForm, _timer),
+    "timer_stop": (ConfirmForm, lambda s, d: services.stop_timer(session=s)),
+    "room": (OnOffForm, lambda s, d: services.set_room_locked(session=s, locked=d["on"])),
+    "cap": (CapForm, lambda s, d: services.set_participant_cap(session=s, cap=d["cap"])),
+    "screen": (ScreenForm, lambda s, d: services.set_screen(session=s, view=d["view"], group=_group(s, d["group"]))),
+    "group_add": (GroupForm, lambda s, d: services.add_group(session=s, name=d["name"])),
+    "group_remove": (GroupIdForm, lambda s, d: services.remove_group(session=s, group=_group(s, d["group"]))),
+    "reset": (
+        ResetForm,
+        lambda s, d: services.reset_slider(
+            session=s, slider=None if d["slider"] == "all" else _slider_key(s, d["slider"])
+        ),
+    ),
+    "note": (NoteForm, _note),
+}
 
 
 @facilitator_required
 @require_POST
-def reveal(request: HttpRequest, code: str) -> HttpResponse:
+def control(request: HttpRequest, code: str, action: str) -> HttpResponse:
     session = _own_session(request, code)
-    form = RevealForm(request.POST)
+    if action not in CONTROLS:
+        raise Http404
+    form_class, apply = CONTROLS[action]
+    form = form_class(request.POST)
+    error = ""
+    status = 200
     if not form.is_valid():
-        return HttpResponse("Invalid request", status=400)
-    services.reveal_profile(session=session, revealed=form.cleaned_data["revealed"])
+        error = " ".join(str(e) for errors in form.errors.values() for e in errors)
+        status = 400
+    else:
+        try:
+            apply(session, form.cleaned_data)
+        except services.ControlError as refused:
+            error, status = str(refused), 409
+    session.refresh_from_db()
+    if action == "note" and not error:
+        return HttpResponse(_("Saved"))
     if request.htmx:
-        return render(request, "workshop/dashboard.html#controls", {"session": session})
+        # The page's htmx config swaps 4xx responses, so a refusal shows in place.
+        return render(
+            request, "workshop/dashboard.html#controls", _controls_context(request, session, error), status=status
+        )
+    if error:
+        messages.error(request, error)
     return redirect("dashboard", code=session.code)
 
 
@@ -152,8 +278,49 @@ def close(request: HttpRequest, code: str) -> HttpResponse:
     if session.is_open:
         services.close_session(session=session)
     if request.htmx:
-        return HttpResponseClientRedirect(reverse("dashboard", kwargs={"code": session.code}))
-    return redirect("dashboard", code=session.code)
+        return HttpResponseClientRedirect(reverse("results", kwargs={"code": session.code}))
+    return redirect("results", code=session.code)
+
+
+# Results -------------------------------------------------------------------
+
+
+@facilitator_required
+@require_GET
+def results(request: HttpRequest, code: str) -> HttpResponse:
+    session = _own_session(request, code)
+    report = results_module.build(session)
+    return render(request, "workshop/results.html", {"session": session, "report": report})
+
+
+@facilitator_required
+@require_GET
+def results_csv(request: HttpRequest, code: str) -> StreamingHttpResponse:
+    session = _own_session(request, code)
+    response = StreamingHttpResponse(results_module.csv_rows(session), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="schuifoefening-{session.code}.csv"'
+    return response
+
+
+@facilitator_required
+@require_GET
+def results_json(request: HttpRequest, code: str) -> JsonResponse:
+    session = _own_session(request, code)
+    response = JsonResponse(results_module.as_json(session), json_dumps_params={"ensure_ascii": False, "indent": 2})
+    response["Content-Disposition"] = f'attachment; filename="schuifoefening-{session.code}.json"'
+    return response
+
+
+@facilitator_required
+@require_GET
+def results_chart(request: HttpRequest, code: str, round: int, slider: str) -> HttpResponse:
+    session = _own_session(request, code)
+    svg = results_module.chart_svg(session, round=round, slider=slider)
+    if svg is None:
+        raise Http404
+    response = HttpResponse(svg, content_type="image/svg+xml")
+    response["Content-Disposition"] = f'attachment; filename="{session.code}-ronde{round}-{slider}.svg"'
+    return response
 
 
 @require_GET

@@ -1,4 +1,5 @@
-/* The dashboard: replace the live partial with each server-rendered aggregate. */
+/* Control panel and projector screen: swap in each server-rendered live
+   partial, and count timers down between updates. */
 (function () {
   "use strict";
   var root = document.getElementById("dashboard");
@@ -10,7 +11,23 @@
     banner.hidden = !message;
   }
 
-  new window.LiveSocket("/ws/d/" + root.dataset.code + "/", {
+  function startTimers(scope) {
+    Array.prototype.forEach.call(scope.querySelectorAll(".timer[data-remaining-ms]"), function (el) {
+      var ends = Date.now() + Number(el.dataset.remainingMs);
+      function tick() {
+        var left = Math.max(0, Math.round((ends - Date.now()) / 1000));
+        el.textContent = Math.floor(left / 60) + ":" + String(left % 60).padStart(2, "0");
+        el.classList.toggle("done", left === 0);
+        if (left > 0 && document.body.contains(el)) { setTimeout(tick, 1000); }
+      }
+      tick();
+    });
+  }
+  startTimers(document);
+  document.body.addEventListener("htmx:afterSwap", function (event) { startTimers(event.target); });
+
+  var path = "/ws/d/" + root.dataset.code + "/" + (root.dataset.view === "screen" ? "?view=screen" : "");
+  new window.LiveSocket(path, {
     state: function (name) { showBanner(name === "offline" ? root.dataset.textOffline : ""); },
     open: function () { showBanner(""); },
     final: function (closeCode) {
@@ -20,7 +37,12 @@
     message: function (message) {
       if (message.type !== "aggregate" || !message.html) { return; }
       var live = document.getElementById("live");
-      if (live) { live.outerHTML = message.html; }
+      if (!live) { return; }
+      var holder = document.createElement("div");
+      holder.innerHTML = message.html;
+      var fresh = holder.firstElementChild;
+      live.replaceWith(fresh);
+      startTimers(fresh);
     },
   });
 })();

@@ -1,6 +1,7 @@
 /* The phone: five range inputs streaming `move` while dragging and `set` on
-   release. Unacknowledged sets are kept in localStorage and sent again after a
-   reconnect or a reload, so nothing is lost when a phone sleeps. */
+   release, following the facilitator's phases and rounds. Unacknowledged sets
+   are kept in localStorage and sent again after a reconnect or a reload, so
+   nothing is lost when a phone sleeps. Plain ES2017 for Safari 15. */
 (function () {
   "use strict";
   var root = document.getElementById("participant");
@@ -10,6 +11,7 @@
   var storageKey = "schuifoefening:" + code;
   var MOVE_INTERVAL = 100;  // at most ~10 moves a second
   var PING_INTERVAL = 25000;
+  var ABSTAIN = "abstain";
 
   function load() {
     try { return JSON.parse(window.localStorage.getItem(storageKey)) || {}; } catch (e) { return {}; }
@@ -18,8 +20,12 @@
   var state = {
     token: saved.token || null,
     seq: saved.seq || 0,
-    unacked: saved.unacked || {},   // slider key -> {seq, value}
+    unacked: saved.unacked || {},   // slider key -> {seq, value, round}
     welcomed: false,
+    session: null,
+    group: null,
+    groups: [],
+    timerDone: null,
   };
   function save() {
     try {
@@ -29,32 +35,42 @@
 
   var sliders = {};
   Array.prototype.forEach.call(root.querySelectorAll(".slider"), function (box) {
-    var input = box.querySelector("input[type=range]");
     sliders[box.dataset.key] = {
-      box: box, input: input, status: box.querySelector(".slider-state"),
-      left: box.dataset.left, right: box.dataset.right,
+      key: box.dataset.key, box: box, input: box.querySelector("input[type=range]"),
+      status: box.querySelector(".slider-state"), extra: box.querySelector(".slider-extra"),
+      abstain: box.querySelector(".abstain"), ghost: box.querySelector(".marker.ghost"),
+      median: box.querySelector(".marker.median"),
+      left: box.dataset.left, right: box.dataset.right, open: false,
       lastMove: 0, trailing: null,
     };
   });
 
   function describe(slider, value) {
     if (value === null || value === undefined) { return text.textUnset; }
+    if (value === ABSTAIN) { return text.textAbstained; }
     if (value === 50) { return value + ", " + text.textMiddle; }
     return value + ", " + text.textTowards + " " + (value < 50 ? slider.left : slider.right);
   }
 
+  /* value: a number, ABSTAIN, null (not placed) or undefined (leave as it is). */
   function show(key, value, status) {
     var slider = sliders[key];
     if (!slider) { return; }
-    // undefined leaves the value as it is; null means not placed yet.
     if (value !== undefined) {
-      if (value !== null) {
-        slider.input.value = value;
-        slider.box.classList.remove("unset");
-      }
+      slider.box.classList.toggle("unset", value === null || value === ABSTAIN);
+      slider.box.classList.toggle("abstained", value === ABSTAIN);
+      slider.abstain.setAttribute("aria-pressed", value === ABSTAIN ? "true" : "false");
+      if (typeof value === "number") { slider.input.value = value; }
       slider.input.setAttribute("aria-valuetext", describe(slider, value));
     }
     if (status) { slider.status.textContent = status; }
+  }
+
+  function marker(element, value, label) {
+    if (typeof value !== "number") { element.hidden = true; return; }
+    element.hidden = false;
+    element.style.setProperty("--pos", value);
+    element.setAttribute("title", label + ": " + value);
   }
 
   var connection = document.getElementById("connection");
@@ -65,49 +81,165 @@
     }[name];
   }
 
+  var notice = document.getElementById("notice");
+  function showNotice(message) {
+    notice.textContent = message || "";
+    notice.hidden = !message;
+  }
+
+  function canMove(slider) {
+    return state.welcomed && slider.open && !(state.groups.length && state.group === null) && state.timerDone !== true;
+  }
+
+  function applyOpen() {
+    var status = state.session ? state.session.status : "lobby";
+    Object.keys(sliders).forEach(function (key) {
+      var slider = sliders[key];
+      var usable = canMove(slider);
+      slider.input.disabled = !usable;
+      slider.abstain.disabled = !usable;
+      var locked = !usable && status === "positioning" && state.welcomed;
+      slider.extra.hidden = !locked;
+      slider.extra.textContent = locked ? text.textLocked : "";
+    });
+  }
+
+  function phaseText(session) {
+    if (session.status === "lobby") { return text.textLobby; }
+    if (session.status === "discussion") { return text.textDiscussion; }
+    if (session.status === "closed") { return text.textEnded; }
+    return session.round === 2 ? text.textRound2 : text.textRound1;
+  }
+
+  var timer = document.getElementById("timer");
+  var timerInterval = null;
+  function startTimer(spec) {
+    clearInterval(timerInterval);
+    state.timerDone = null;
+    if (!spec) { timer.hidden = true; return; }
+    var ends = Date.now() + spec.remaining_ms;
+    function tick() {
+      var left = Math.max(0, Math.round((ends - Date.now()) / 1000));
+      timer.hidden = false;
+      timer.textContent = left > 0 ? Math.floor(left / 60) + ":" + String(left % 60).padStart(2, "0") : text.textTimeUp;
+      if (left === 0) {
+        clearInterval(timerInterval);
+        if (spec.locks) { state.timerDone = true; applyOpen(); }
+      }
+    }
+    tick();
+    timerInterval = setInterval(tick, 1000);
+  }
+
+  function renderGroups() {
+    var picker = document.getElementById("group-picker");
+    var needed = state.groups.length > 0 && state.group === null && state.session && state.session.status !== "closed";
+    picker.hidden = !needed;
+    if (!needed) { return; }
+    var holder = document.getElementById("group-buttons");
+    holder.textContent = "";
+    state.groups.forEach(function (group) {
+      var button = document.createElement("button");
+      button.type = "button";
+      button.className = "button";
+      button.textContent = group.name;
+      button.addEventListener("click", function () { socket.send({ type: "group", group: group.id }); });
+      holder.appendChild(button);
+    });
+  }
+
+  function renderReveal(reveal, round) {
+    var panel = document.getElementById("reveal");
+    var current = reveal && reveal.rounds[String(round)];
+    Object.keys(sliders).forEach(function (key) {
+      marker(sliders[key].median, current ? current.medians[key] : null, text.textMedian);
+    });
+    if (!current || !current.profile) { panel.hidden = true; return; }
+    panel.hidden = false;
+    document.getElementById("reveal-name").textContent = current.profile.name;
+    document.getElementById("reveal-description").textContent = current.profile.description;
+    document.getElementById("reveal-assignment").textContent = current.profile.assignment;
+    var before = document.getElementById("reveal-before");
+    var first = reveal.rounds["1"];
+    before.hidden = !(round === 2 && first && first.profile);
+    if (!before.hidden) { before.textContent = text.textRound1 + " " + first.profile.name; }
+  }
+
+  function render(message) {
+    state.session = message.session;
+    state.group = message.group;
+    state.groups = message.groups || [];
+    document.getElementById("phase").textContent = phaseText(message.session);
+    message.sliders.forEach(function (s) { if (sliders[s.key]) { sliders[s.key].open = s.open; } });
+    // A set from an earlier round is not sent into this one.
+    Object.keys(state.unacked).forEach(function (key) {
+      if (state.unacked[key].round !== message.session.round) { delete state.unacked[key]; }
+    });
+    Object.keys(message.positions).forEach(function (key) {
+      var pending = state.unacked[key];
+      var value = pending ? pending.value : message.positions[key];
+      show(key, value, value === null ? text.textUnset : (pending ? text.textSaving : (value === ABSTAIN ? text.textAbstained : text.textSaved)));
+      marker(sliders[key].ghost, message.previous ? message.previous[key] : null, text.textGhost);
+    });
+    startTimer(message.timer);
+    renderGroups();
+    renderReveal(message.reveal, message.session.round);
+    applyOpen();
+    save();
+    if (message.session.status === "closed") { ended(); }
+  }
+
   function sendSet(key, entry) {
-    socket.send({ type: "set", slider: key, value: entry.value, seq: entry.seq });
+    if (entry.value === ABSTAIN) {
+      socket.send({ type: "abstain", slider: key, seq: entry.seq });
+    } else {
+      socket.send({ type: "set", slider: key, value: entry.value, seq: entry.seq });
+    }
   }
 
   function ended() {
     setConnection("ended");
-    var notice = document.getElementById("ended");
-    notice.textContent = text.textEnded;
-    notice.hidden = false;
-    Object.keys(sliders).forEach(function (key) { sliders[key].input.disabled = true; });
+    document.getElementById("phase").textContent = text.textEnded;
+    timer.hidden = true;
+    clearInterval(timerInterval);
+    Object.keys(sliders).forEach(function (key) {
+      sliders[key].input.disabled = true;
+      sliders[key].abstain.disabled = true;
+      sliders[key].extra.hidden = true;
+    });
+    document.getElementById("group-picker").hidden = true;
   }
 
   var socket = new window.LiveSocket("/ws/p/" + code + "/", {
     state: setConnection,
     open: function () {
       state.welcomed = false;
-      socket.send({ type: "hello", token: state.token });
+      var hello = { type: "hello", token: state.token };
+      if (root.dataset.group) { hello.group = Number(root.dataset.group); }
+      socket.send(hello);
     },
     final: function (closeCode) {
       if (closeCode === 4404) { ended(); return true; }
+      if (closeCode === 4409) { setConnection("ended"); return true; }
       return false;
     },
     message: function (message) {
       if (message.type === "welcome") {
         state.token = message.token;
         state.welcomed = true;
-        message.sliders.forEach(function (s) {
-          if (sliders[s.key]) { sliders[s.key].input.disabled = !s.open; }
-        });
-        Object.keys(message.positions).forEach(function (key) {
-          var pending = state.unacked[key];
-          var value = pending ? pending.value : message.positions[key];
-          show(key, value, value === null ? text.textUnset : (pending ? text.textSaving : text.textSaved));
-        });
+        showNotice("");
+        render(message);
         // What the server has not acknowledged yet goes again, in order.
         Object.keys(state.unacked).forEach(function (key) { sendSet(key, state.unacked[key]); });
-        save();
         setConnection("connected");
+      } else if (message.type === "state") {
+        render(message);
       } else if (message.type === "ack") {
         Object.keys(state.unacked).forEach(function (key) {
-          if (state.unacked[key].seq === message.seq) {
+          var entry = state.unacked[key];
+          if (entry.seq === message.seq) {
             delete state.unacked[key];
-            show(key, undefined, text.textSaved);
+            show(key, undefined, entry.value === ABSTAIN ? text.textAbstained : text.textSaved);
           }
         });
         save();
@@ -115,36 +247,42 @@
         var key = null;
         Object.keys(state.unacked).forEach(function (k) { if (state.unacked[k].seq === message.seq) { key = k; } });
         if (key && message.code !== "not_stored") { delete state.unacked[key]; save(); }
-        if (key) { show(key, undefined, message.message); }
-      } else if (message.type === "session" && message.session.status === "closed") {
-        ended();
+        var explained = {
+          slider_locked: text.textLocked, room_locked: text.textRoomLocked, room_full: text.textRoomFull,
+          group_required: text.textGroupRequired,
+        }[message.code];
+        if (key) { show(key, undefined, explained || message.message); } else { showNotice(explained || message.message); }
+        if (message.code === "group_required") { renderGroups(); }
       }
     },
   });
+
+  function commit(key, value) {
+    var slider = sliders[key];
+    clearTimeout(slider.trailing);
+    slider.trailing = null;
+    state.seq += 1;
+    var entry = { seq: state.seq, value: value, round: state.session ? state.session.round : 1 };
+    state.unacked[key] = entry;
+    save();
+    show(key, value, text.textSaving);
+    if (state.welcomed) { sendSet(key, entry); }
+  }
 
   Object.keys(sliders).forEach(function (key) {
     var slider = sliders[key];
     function sendMove() {
       slider.trailing = null;
       slider.lastMove = Date.now();
-      if (state.welcomed) { socket.send({ type: "move", slider: key, value: Number(slider.input.value) }); }
+      if (canMove(slider)) { socket.send({ type: "move", slider: key, value: Number(slider.input.value) }); }
     }
     slider.input.addEventListener("input", function () {
-      var value = Number(slider.input.value);
-      show(key, value, null);
+      show(key, Number(slider.input.value), null);
       var wait = MOVE_INTERVAL - (Date.now() - slider.lastMove);
       if (wait <= 0) { sendMove(); } else if (!slider.trailing) { slider.trailing = setTimeout(sendMove, wait); }
     });
-    slider.input.addEventListener("change", function () {
-      clearTimeout(slider.trailing);
-      slider.trailing = null;
-      state.seq += 1;
-      var entry = { seq: state.seq, value: Number(slider.input.value) };
-      state.unacked[key] = entry;
-      save();
-      show(key, entry.value, text.textSaving);
-      if (state.welcomed) { sendSet(key, entry); }
-    });
+    slider.input.addEventListener("change", function () { commit(key, Number(slider.input.value)); });
+    slider.abstain.addEventListener("click", function () { commit(key, ABSTAIN); });
   });
 
   document.getElementById("sliders").addEventListener("submit", function (event) { event.preventDefault(); });

@@ -1,0 +1,191 @@
+"""A session's committed results: the results page, CSV, JSON (docs/results-format.md) and SVG charts.
+
+Participants appear only as per-session pseudonyms (P1, P2, ... in order of joining).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterator
+from typing import Any
+
+from asgiref.sync import async_to_sync
+from django.template.loader import render_to_string
+
+from workshop import aggregates, live, services
+from workshop.models import Participant, Position, Session
+
+
+def _pseudonyms(session: Session) -> dict[int, str]:
+    ids = Participant.objects.filter(session=session).order_by("created_at", "pk").values_list("pk", flat=True)
+    return {pk: f"P{i}" for i, pk in enumerate(ids, start=1)}
+
+
+def _computed(session: Session) -> tuple[services.SessionInfo, aggregates.LiveResult]:
+    """Statistics over what was committed (not live moves), through the same code as the dashboard."""
+    info = services.load_session_info(code=session.code)
+    assert info is not None
+    members, positions = services.committed(session.pk)
+    store = live.MemoryStore(connected_ttl=0)
+
+    async def snapshot() -> live.Snapshot:
+        await store.seed(session.code, members=members, positions=positions)
+        return await store.snapshot(session.code)
+
+    return info, aggregates.compute(info, async_to_sync(snapshot)())
+
+
+def build(session: Session) -> dict[str, Any]:
+    info, result = _computed(session)
+    context = aggregates.dashboard_context(info, result)
+    notes = {(n.slider.key, n.round): n.text for n in session.notes.select_related("slider")}
+    profiles = {p.key: p for p in info.profiles}
+    rounds = []
+    for round, data in result.rounds.items():
+        rows = aggregates.plot_rows(info, result, round)
+        for row in rows:
+            row["note"] = notes.get((row["slider"].key, round), "")
+        rounds.append(
+            {
+                "round": round,
+                "rows": rows,
+                "profile": profiles[data.best] if data.best else None,
+                "matches": [
+                    {"profile": profiles[m.key], "match": round_match(m.match)}
+                    for m in sorted(data.matches, key=lambda m: m.distance if m.distance is not None else 1e9)
+                ],
+            }
+        )
+    return {
+        "info": info,
+        "rounds": rounds,
+        "groups": context["groups"],
+        "joined": result.snapshot.joined,
+        "plot": context["plot"],
+        "shifts": _shifts(info, result),
+    }
+
+
+def round_match(value: float | None) -> int | None:
+    return None if value is None else round(value)
+
+
+def _shifts(info: services.SessionInfo, result: aggregates.LiveResult) -> list[dict[str, Any]]:
+    if 2 not in result.rounds:
+        return []
+    shifts = []
+    for slider in info.sliders:
+        now = result.rounds[1].summaries[slider.key].median
+        desired = result.rounds[2].summaries[slider.key].median
+        shifts.append(
+            {
+                "slider": slider,
+                "now": now,
+                "desired": desired,
+                "shift": None if now is None or desired is None else desired - now,
+            }
+        )
+    return shifts
+
+
+def _rows(session: Session) -> Iterator[tuple[str, str, int, str, int | None]]:
+    pseudonyms = _pseudonyms(session)
+    groups = dict(session.groups.values_list("pk", "name"))
+    positions = (
+        Position.objects.filter(participant__session=session)
+        .order_by("participant__created_at", "participant_id", "round", "slider__order")
+        .values_list("participant_id", "participant__group_id", "round", "slider__key", "value")
+        .iterator(chunk_size=2000)
+    )
+    for participant, group, round, slider, value in positions:
+        yield pseudonyms[participant], groups.get(group, ""), round, slider, value
+
+
+CSV_HEADER = ["participant", "group", "round", "slider", "value"]
+
+
+def csv_rows(session: Session) -> Iterator[str]:
+    """One row per participant pseudonym, round and slider; an empty value is "geen mening"."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+
+    def line(row: list[Any]) -> str:
+        buffer.seek(0)
+        buffer.truncate()
+        writer.writerow(row)
+        return buffer.getvalue()
+
+    yield line(CSV_HEADER)
+    for pseudonym, group, round, slider, value in _rows(session):
+        yield line([pseudonym, group, round, slider, "" if value is None else value])
+
+
+def as_json(session: Session) -> dict[str, Any]:
+    info, result = _computed(session)
+    notes = {(n.slider.key, n.round): n.text for n in session.notes.select_related("slider")}
+    profiles = {p.key: p for p in info.profiles}
+    pseudonyms = _pseudonyms(session)
+    group_of = dict(session.participants.values_list("pk", "group_id"))
+    group_names = dict(info.groups)
+
+    def profile(key: str | None) -> dict[str, Any] | None:
+        return None if key is None else {"key": key, "name": profiles[key].name}
+
+    return {
+        "format": "schuifoefening-results/1",
+        "session": {
+            "code": session.code,
+            "title": session.title,
+            "exercise": {"slug": session.exercise.slug, "version": session.exercise.version},
+            "created": session.created_at.date().isoformat(),
+            "closed": session.closed_at.date().isoformat() if session.closed_at else None,
+            "status": session.status,
+            "rounds": session.round,
+        },
+        "sliders": [{"key": s.key, "label": s.label, "left": s.left, "right": s.right} for s in info.sliders],
+        "groups": [{"id": g, "name": name} for g, name in info.groups],
+        "participants": [
+            {"participant": name, "group": group_names.get(group_of.get(pk))} for pk, name in pseudonyms.items()
+        ],
+        "rounds": [
+            {
+                "round": round,
+                "sliders": [
+                    {
+                        "key": key,
+                        **summary.as_dict(),
+                        "abstained": data.abstained[key],
+                        "note": notes.get((key, round), ""),
+                    }
+                    for key, summary in data.summaries.items()
+                ],
+                "profile": profile(data.best),
+                "matches": [{"key": m.key, "match": m.match} for m in data.matches],
+            }
+            for round, data in result.rounds.items()
+        ],
+        "groups_result": [
+            {
+                "group": g.name,
+                "participants": g.size,
+                "round": result.round,
+                "medians": {k: s.median for k, s in g.result.summaries.items()},
+                "profile": profile(g.result.best),
+            }
+            for g in result.groups
+        ],
+        "positions": [
+            {"participant": p, "group": g or None, "round": r, "slider": s, "value": v}
+            for p, g, r, s, v in _rows(session)
+        ],
+    }
+
+
+def chart_svg(session: Session, *, round: int, slider: str) -> str | None:
+    info, result = _computed(session)
+    if round not in result.rounds or slider not in info.slider_keys:
+        return None
+    row = next(r for r in aggregates.plot_rows(info, result, round) if r["slider"].key == slider)
+    plot = aggregates.dashboard_context(info, result)["plot"]
+    return render_to_string("workshop/chart.svg", {"row": row, "plot": plot, "round": round, "session": session})
