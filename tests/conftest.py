@@ -43,8 +43,13 @@ def port_open(host: str, port: int) -> bool:
 
 @pytest.fixture(autouse=True)
 def _plain_http(settings):
-    # Tests talk plain HTTP to the test client and to local daphne processes.
+    # Tests talk plain HTTP to the test client and to local daphne processes, and
+    # must not depend on a collectstatic manifest left over from `make run`.
     settings.SECURE_SSL_REDIRECT = False
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    }
 
 
 @pytest.fixture

@@ -1,5 +1,7 @@
 """A real phone page and a real dashboard page in Chromium, against a real daphne."""
 
+import csv
+import io
 import os
 import re
 import shutil
@@ -110,3 +112,111 @@ def test_a_keyboard_move_on_a_phone_shows_on_the_dashboard(browser, server):
     assert page.evaluate("document.documentElement.scrollWidth") <= 360
     page.screenshot(path=ARTIFACTS / "phone-360.png", full_page=True)
     small.close()
+
+
+def set_slider(page, key: str, value: int) -> None:
+    """Home, then Page Up in steps of ten: keyboard only, as a screen-reader user would."""
+    handle = page.locator(f"#slider-{key}")
+    handle.focus()
+    handle.press("Home")
+    for _ in range(value // 10):
+        handle.press("PageUp")
+
+
+def test_a_two_round_workshop_with_a_screen_and_three_phones(browser, server):
+    from playwright.sync_api import expect
+
+    url = server
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    facilitator = browser.new_context(viewport={"width": 1366, "height": 900}, locale="nl-NL", accept_downloads=True)
+    panel = facilitator.new_page()
+    panel.on("dialog", lambda dialog: dialog.accept())
+    panel.goto(f"{url}/f/")
+    panel.fill("#id_username", "fenna")
+    panel.fill("#id_password", PASSWORD)
+    panel.click("button[type=submit]")
+    panel.fill("#id_title", "Scenario")
+    panel.get_by_role("button", name="Sessie aanmaken").click()
+    code = panel.get_by_test_id("code").inner_text()
+
+    screen = facilitator.new_page()
+    screen.set_viewport_size({"width": 1920, "height": 1080})
+    screen.goto(f"{url}/f/s/{code}/screen/")
+    expect(screen.get_by_test_id("code")).to_have_text(code)
+    screen.screenshot(path=ARTIFACTS / "screen-lobby.png")
+
+    phones = []
+    for _ in range(3):
+        context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True, locale="nl-NL")
+        page = context.new_page()
+        page.goto(f"{url}/j/{code}/")
+        expect(page.locator("#connection")).to_have_attribute("data-state", "connected")
+        expect(page.locator("#phase")).to_have_text("Welkom! De begeleider opent zo de schuifjes.")
+        phones.append((context, page))
+    expect(screen.get_by_test_id("joined")).to_have_text("3")
+    # Live updates keep the join code and QR code on the screen.
+    expect(screen.locator(".lobby-qr svg")).to_be_visible()
+
+    # Round 1: everyone places every slider; the screen shows only counts.
+    panel.get_by_role("button", name="Alle schuifjes openen").click()
+    for (_, page), value in zip(phones, (20, 40, 60), strict=True):
+        expect(page.locator("#slider-sturing")).to_be_enabled()
+        for key in ("sturing", "aanpak", "verankering", "regie", "horizon"):
+            set_slider(page, key, value)
+        expect(page.locator("#state-horizon")).to_have_text("Opgeslagen")
+    expect(screen.get_by_test_id("screen-count-sturing")).to_have_text("3")
+    expect(screen.locator(".dot")).to_have_count(0)
+    expect(screen.locator(".join-corner svg")).to_be_visible()
+    phones[0][1].screenshot(path=ARTIFACTS / "phone-round1.png", full_page=True)
+
+    panel.get_by_role("button", name="Alle resultaten tonen").click()
+    expect(screen.get_by_test_id("screen-median-sturing")).to_have_text("40")
+    expect(screen.locator(".dot")).to_have_count(15)
+    panel.get_by_role("button", name="Profiel onthullen").click()
+    expect(screen.get_by_test_id("screen-profile")).to_be_visible()
+    profile_round_one = screen.get_by_test_id("screen-profile").inner_text()
+    screen.screenshot(path=ARTIFACTS / "screen-reveal.png")
+    panel.get_by_role("button", name="Ook op telefoons tonen").click()
+    for _, page in phones:
+        expect(page.locator("#reveal-name")).to_have_text(profile_round_one)
+        expect(page.locator(".slider[data-key=sturing] .marker.median")).to_be_visible()
+    phones[1][1].screenshot(path=ARTIFACTS / "phone-reveal.png", full_page=True)
+
+    # Round 2: the same sliders, with round 1 as a ghost marker.
+    panel.get_by_role("button", name="Ronde 2 starten").click()
+    for _, page in phones:
+        expect(page.locator("#phase")).to_have_text("Ronde 2: hoe willen we het hebben?")
+        expect(page.locator(".slider[data-key=sturing] .marker.ghost")).to_be_visible()
+        expect(page.locator("#reveal")).to_be_hidden()
+        set_slider(page, "sturing", 80)
+        expect(page.locator("#state-sturing")).to_have_text("Opgeslagen")
+    expect(screen.get_by_test_id("screen-count-sturing")).to_have_text("3")
+    panel.get_by_role("button", name="Alle resultaten tonen").click()
+    panel.get_by_role("button", name="Profiel onthullen").click()
+    expect(screen.get_by_test_id("screen-median-sturing")).to_have_text("80")
+    # The arrow from now (40) to desired (80), and both rounds' profiles.
+    expect(screen.locator("[data-slider=sturing] line.shift")).to_have_count(1)
+    expect(screen.locator(".two-rounds")).to_contain_text(profile_round_one)
+    screen.screenshot(path=ARTIFACTS / "screen-round2.png")
+    panel.screenshot(path=ARTIFACTS / "control-panel.png", full_page=True)
+
+    # Close: phones thank everyone; the panel goes to the results.
+    panel.get_by_role("button", name="Sessie afsluiten").click()
+    expect(panel).to_have_url(re.compile(f"/f/s/{code}/results/$"))
+    for _, page in phones:
+        expect(page.locator("#phase")).to_have_text("Deze sessie is afgelopen. Bedankt voor je deelname!")
+    phones[2][1].screenshot(path=ARTIFACTS / "phone-closed.png", full_page=True)
+    panel.screenshot(path=ARTIFACTS / "results.png", full_page=True)
+
+    with panel.expect_download() as download_info:
+        panel.get_by_role("link", name="CSV downloaden").click()
+    rows = list(csv.reader(io.StringIO(Path(download_info.value.path()).read_text(encoding="utf-8"))))
+    assert rows[0] == ["participant", "group", "round", "slider", "value"]
+    body = rows[1:]
+    assert len(body) == 3 * 5 + 3
+    assert sorted(r[4] for r in body if r[2] == "1" and r[3] == "sturing") == ["20", "40", "60"]
+    assert [r[4] for r in body if r[2] == "2"] == ["80", "80", "80"]
+    assert {r[0] for r in body} == {"P1", "P2", "P3"}
+    for context, _ in phones:
+        context.close()
+    facilitator.close()

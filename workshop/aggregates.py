@@ -5,7 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+import segno
 from django.utils import timezone
+from django.utils.safestring import mark_safe
 
 from workshop.live import ROOM, Snapshot, group_scope
 from workshop.profiles import ProfileMatch, match_profiles
@@ -212,6 +214,14 @@ def plot_rows(info: SessionInfo, result: LiveResult, number: int, scope: str = R
             }
         )
     return rows
+
+
+def join_context(join_url: str) -> dict[str, Any]:
+    """The join link as the screen shows it: QR code (server-rendered SVG), short host and path."""
+    short = join_url.split("://", 1)[-1].rstrip("/")
+    host, _, path = short.partition("/")
+    qr = segno.make(join_url, error="m").svg_inline(scale=8, border=2, dark="#000", light="#fff", omitsize=True)
+    return {"join_url": join_url, "short_host": host, "short_path": "/" + path, "qr": mark_safe(qr)}
 
 
 def dashboard_context(info: SessionInfo, result: LiveResult) -> dict[str, Any]:

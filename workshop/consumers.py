@@ -12,6 +12,7 @@ from urllib.parse import parse_qs
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 from django.template.loader import render_to_string
+from django.urls import reverse
 from django.utils import timezone, translation
 from django.utils.translation.trans_real import parse_accept_lang_header
 
@@ -41,6 +42,13 @@ def language_from_scope(scope: dict[str, Any]) -> str:
                 if language[:2] in supported:
                     return language[:2]
     return settings.LANGUAGE_CODE
+
+
+def join_url(scope: dict[str, Any], code: str) -> str:
+    """The participants' link, on the host and scheme the dashboard itself was reached by."""
+    host = next((v.decode("latin-1") for k, v in scope.get("headers", []) if k == b"host"), "localhost")
+    scheme = "https" if scope.get("scheme") == "wss" else "http"
+    return f"{scheme}://{host}{reverse('join', kwargs={'code': code})}"
 
 
 class JsonSocket(AsyncWebsocketConsumer):
@@ -250,6 +258,7 @@ class DashboardConsumer(JsonSocket):
         self.language = language_from_scope(self.scope)
         query = parse_qs(self.scope.get("query_string", b"").decode("latin-1"))
         self.template = SCREEN_LIVE if query.get("view") == ["screen"] else CONTROL_LIVE
+        self.join = aggregates.join_context(join_url(self.scope, code))
         self.pending: asyncio.Task[None] | None = None
         self.last_sent = 0.0
         await self.channel_layer.group_add(services.dashboard_group(code), self.channel_name)
@@ -302,5 +311,6 @@ class DashboardConsumer(JsonSocket):
         result = aggregates.compute(self.info, snapshot)
         with translation.override(self.language):
             message = aggregates.aggregate_message(self.info, result)
-            message["html"] = render_to_string(self.template, aggregates.dashboard_context(self.info, result))
+            context = {**aggregates.dashboard_context(self.info, result), **self.join}
+            message["html"] = render_to_string(self.template, context)
         await self.send_json(message)

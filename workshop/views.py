@@ -4,7 +4,6 @@ from collections.abc import Callable
 from functools import wraps
 from typing import Any
 
-import segno
 from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -14,7 +13,6 @@ from django.http import Http404, HttpRequest, HttpResponse, JsonResponse, Stream
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect
@@ -70,11 +68,6 @@ def _not_found(request: HttpRequest, code: str) -> HttpResponse:
     )
 
 
-def qr_svg(url: str) -> SafeString:
-    svg = segno.make(url, error="m").svg_inline(scale=8, border=2, dark="#000", light="#fff", omitsize=True)
-    return mark_safe(svg)
-
-
 # Participants --------------------------------------------------------------
 
 
@@ -125,26 +118,22 @@ def facilitator_home(request: HttpRequest) -> HttpResponse:
     )
 
 
+def _join_url(request: HttpRequest, session: Session) -> str:
+    return request.build_absolute_uri(reverse("join", kwargs={"code": session.code}))
+
+
 def _live_context(request: HttpRequest, session: Session) -> dict[str, Any]:
     info = services.load_session_info(code=session.code)
     assert info is not None
     result = aggregates.compute(info, services.live_snapshot(info=info))
-    join_url = request.build_absolute_uri(reverse("join", kwargs={"code": session.code}))
-    short_url = join_url.split("://", 1)[-1].rstrip("/")
-    return {
-        **aggregates.dashboard_context(info, result),
-        "join_url": join_url,
-        "short_host": short_url.split("/", 1)[0],
-        "short_path": "/" + short_url.split("/", 1)[1],
-        "qr": qr_svg(join_url),
-    }
+    return {**aggregates.dashboard_context(info, result), **aggregates.join_context(_join_url(request, session))}
 
 
 def _controls_context(request: HttpRequest, session: Session, error: str = "") -> dict[str, Any]:
     sliders = list(session.exercise.sliders.order_by("order", "pk"))
     notes = {(n.slider_id, n.round): n.text for n in session.notes.all()}
     groups = list(session.groups.order_by("order", "pk"))
-    join_url = request.build_absolute_uri(reverse("join", kwargs={"code": session.code}))
+    join_url = _join_url(request, session)
     return {
         "session": session,
         "control_sliders": [

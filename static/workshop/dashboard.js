@@ -38,9 +38,14 @@
       if (message.type !== "aggregate" || !message.html) { return; }
       var live = document.getElementById("live");
       if (!live) { return; }
+      // The reveal animates once, not again on every update after it.
+      var alreadyRevealed = !!live.querySelector(".reveal");
       var holder = document.createElement("div");
       holder.innerHTML = message.html;
       var fresh = holder.firstElementChild;
+      if (alreadyRevealed) {
+        Array.prototype.forEach.call(fresh.querySelectorAll(".reveal"), function (el) { el.classList.add("settled"); });
+      }
       live.replaceWith(fresh);
       startTimers(fresh);
     },

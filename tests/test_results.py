@@ -1,0 +1,89 @@
+"""The results page and its downloads: CSV, JSON and SVG, checked row by row."""
+
+import csv
+import io
+import json
+import xml.etree.ElementTree as ET
+
+import pytest
+from django.test import Client
+
+from workshop import services
+from workshop.models import Note, Participant, Position
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def finished(workshop_session):
+    """Two rounds, a group, a "geen mening" and a note."""
+    session = workshop_session
+    group = services.add_group(session=session, name="Trio A")
+    sliders = {s.key: s for s in session.exercise.sliders.all()}
+    first = Participant.objects.create(session=session, token_hash="a" * 64, group=group)
+    second = Participant.objects.create(session=session, token_hash="b" * 64)
+    for key in sliders:
+        Position.objects.create(participant=first, slider=sliders[key], round=1, value=20)
+        Position.objects.create(participant=second, slider=sliders[key], round=1, value=40)
+    Position.objects.filter(participant=second, slider=sliders["regie"]).update(value=None)
+    services.start_round_two(session=session)
+    Position.objects.create(participant=first, slider=sliders["regie"], round=2, value=90)
+    Note.objects.create(session=session, slider=sliders["regie"], round=1, text="Wie bepaalt de agenda?")
+    services.close_session(session=session)
+    return session
+
+
+def test_the_results_page_shows_both_rounds_profiles_shift_and_notes(fenna_client, finished):
+    html = fenna_client.get(f"/f/s/{finished.code}/results/").content.decode()
+    assert "Ronde 1: hoe is het nu georganiseerd?" in html and "Ronde 2: hoe willen we het hebben?" in html
+    assert 'data-testid="results-profile-1"' in html and 'data-testid="results-profile-2"' in html
+    assert "Van nu naar gewenst" in html
+    assert "Wie bepaalt de agenda?" in html
+    assert "1 geen mening" in html
+    assert "Trio A" in html
+
+
+def test_the_csv_has_one_row_per_pseudonym_round_and_slider(fenna_client, finished):
+    response = fenna_client.get(f"/f/s/{finished.code}/results.csv")
+    assert response["Content-Type"].startswith("text/csv")
+    rows = list(csv.reader(io.StringIO(b"".join(response.streaming_content).decode())))
+    assert rows[0] == ["participant", "group", "round", "slider", "value"]
+    body = rows[1:]
+    assert len(body) == Position.objects.count() == 11
+    assert ["P1", "Trio A", "1", "sturing", "20"] in body
+    assert ["P2", "", "1", "regie", ""] in body  # geen mening
+    assert ["P1", "Trio A", "2", "regie", "90"] in body
+    text = b"".join(fenna_client.get(f"/f/s/{finished.code}/results.csv").streaming_content).decode()
+    assert "a" * 64 not in text and "b" * 64 not in text
+
+
+def test_the_json_follows_the_documented_schema(fenna_client, finished):
+    data = json.loads(fenna_client.get(f"/f/s/{finished.code}/results.json").content)
+    assert data["format"] == "schuifoefening-results/1"
+    assert data["session"]["rounds"] == 2 and data["session"]["status"] == "closed"
+    assert [p["participant"] for p in data["participants"]] == ["P1", "P2"]
+    round_one = data["rounds"][0]
+    regie = next(s for s in round_one["sliders"] if s["key"] == "regie")
+    assert (regie["n"], regie["median"], regie["abstained"], regie["note"]) == (1, 20, 1, "Wie bepaalt de agenda?")
+    sturing = next(s for s in round_one["sliders"] if s["key"] == "sturing")
+    assert (sturing["n"], sturing["median"]) == (2, 30)
+    assert round_one["profile"]["key"]
+    assert len(data["positions"]) == 11
+    assert {"participant": "P1", "group": "Trio A", "round": 2, "slider": "regie", "value": 90} in data["positions"]
+
+
+def test_a_chart_downloads_as_svg(fenna_client, finished):
+    response = fenna_client.get(f"/f/s/{finished.code}/results/1/sturing.svg")
+    assert response["Content-Type"] == "image/svg+xml"
+    root = ET.fromstring(response.content)
+    assert root.tag == "{http://www.w3.org/2000/svg}svg"
+    assert len(root.findall(".//{http://www.w3.org/2000/svg}circle")) == 2
+    assert fenna_client.get(f"/f/s/{finished.code}/results/3/sturing.svg").status_code == 404
+    assert fenna_client.get(f"/f/s/{finished.code}/results/1/nope.svg").status_code == 404
+
+
+def test_another_facilitator_gets_no_results(otto, finished):
+    client = Client()
+    client.force_login(otto)
+    for url in ["results/", "results.csv", "results.json", "results/1/sturing.svg"]:
+        assert client.get(f"/f/s/{finished.code}/{url}").status_code == 404
