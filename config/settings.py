@@ -163,7 +163,7 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 LOGIN_URL = "login"
-LOGIN_REDIRECT_URL = "facilitator_home"
+LOGIN_REDIRECT_URL = "start"
 LOGOUT_REDIRECT_URL = "home"
 
 LANGUAGE_CODE = "nl"
@@ -221,3 +221,10 @@ LOGGING = {
 
 # Base URL for links made outside a request (create_session).
 PUBLIC_URL = env_str("PUBLIC_URL", "http://127.0.0.1:8000")
+
+# Archives for research: a session is archived when it closes, or after this much idleness.
+ARCHIVE_IDLE_HOURS = env_int("ARCHIVE_IDLE_HOURS", 12, minimum=1)
+# Groups and sessions smaller than this show research staff medians and counts only.
+ARCHIVE_MIN_GROUP = env_int("ARCHIVE_MIN_GROUP", 3, minimum=1)
+# How long archives live; `manage.py purge_archives` deletes older ones.
+ARCHIVE_RETENTION_DAYS = env_int("ARCHIVE_RETENTION_DAYS", 5 * 365, minimum=1)

@@ -139,11 +139,37 @@ def test_export_of_an_unknown_exercise_is_an_error():
         call_command("export_exercise", "nope")
 
 
-def test_sliders_of_an_exercise_in_use_cannot_change(tmp_path, workshop_session):
+def test_a_changed_file_for_an_exercise_in_use_becomes_a_new_version(tmp_path, workshop_session):
     data = document()
     data["sliders"].pop()
     for profile in data["profiles"]:
         profile["target"].pop("horizon")
-    with pytest.raises(CommandError, match="in use by sessions"):
-        import_file(tmp_path, data)
-    assert Slider.objects.filter(exercise=workshop_session.exercise).count() == 5
+    assert "Imported wijkgericht-werken version 2" in import_file(tmp_path, data)
+    used = workshop_session.exercise
+    used.refresh_from_db()
+    assert used.version == 1 and used.sliders.count() == 5
+    assert export()["version"] == 2 and len(export()["sliders"]) == 4
+
+
+def test_an_unchanged_file_for_an_exercise_in_use_changes_nothing(tmp_path, workshop_session):
+    assert "version 1" in import_file(tmp_path, document())
+    assert Exercise.objects.filter(slug="wijkgericht-werken").count() == 1
+
+
+def test_an_exercise_in_use_is_read_only_in_the_admin(admin_user_persona, workshop_session):
+    from django.test import Client
+
+    client = Client()
+    client.force_login(admin_user_persona)
+    exercise = workshop_session.exercise
+    url = f"/admin/workshop/exercise/{exercise.pk}/change/"
+    response = client.post(url, {"slug": "x", "version": 1, "title_nl": "Anders", "title_en": "Other"})
+    exercise.refresh_from_db()
+    assert exercise.title_nl != "Anders"
+    assert client.get(url).status_code == 200  # viewable, not editable
+    client.post(
+        "/admin/workshop/exercise/",
+        {"action": "make_new_version", "_selected_action": [exercise.pk], "index": 0, "select_across": 0},
+    )
+    assert list(Exercise.objects.filter(slug=exercise.slug).values_list("version", flat=True)) == [2, 1]
+    assert response.status_code in (302, 403, 200)

@@ -1,5 +1,6 @@
 from django.contrib import admin
 
+from workshop import services
 from workshop.models import Exercise, Profile, ProfileTarget, Session, Slider
 
 
@@ -24,7 +25,7 @@ class ProfileInline(admin.TabularInline):
 
 @admin.register(Exercise)
 class ExerciseAdmin(admin.ModelAdmin):
-    list_display = ["title_nl", "slug", "version", "created_at"]
+    list_display = ["title_nl", "slug", "version", "in_use", "created_at"]
     search_fields = ["slug", "title_nl", "title_en"]
     fields = [
         ("slug", "version"),
@@ -33,6 +34,28 @@ class ExerciseAdmin(admin.ModelAdmin):
         "source_url",
     ]
     inlines = [SliderInline, ProfileInline]
+    actions = ["make_new_version"]
+
+    @admin.display(boolean=True, description="in use")
+    def in_use(self, obj: Exercise) -> bool:
+        return services.exercise_in_use(obj)
+
+    def has_change_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
+        # A version that sessions or archives used stays as it was; edit a new version instead.
+        if obj is not None and services.exercise_in_use(obj):
+            return False
+        return super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
+        if obj is not None and services.exercise_in_use(obj):
+            return False
+        return super().has_delete_permission(request, obj)
+
+    @admin.action(description="Make an editable new version")
+    def make_new_version(self, request, queryset):  # type: ignore[no-untyped-def]
+        for exercise in queryset:
+            copy = services.new_exercise_version(exercise=exercise)
+            self.message_user(request, f"Created {copy.slug} version {copy.version}: edit that one.")
 
 
 class ProfileTargetInline(admin.TabularInline):
@@ -50,6 +73,11 @@ class ProfileTargetInline(admin.TabularInline):
 
 @admin.register(Profile)
 class ProfileAdmin(admin.ModelAdmin):
+    def has_change_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
+        if obj is not None and services.exercise_in_use(obj.exercise):
+            return False
+        return super().has_change_permission(request, obj)
+
     list_display = ["name_nl", "key", "exercise", "order"]
     list_filter = ["exercise"]
     fields = [

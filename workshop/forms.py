@@ -121,3 +121,64 @@ class NoteForm(forms.Form):
 
 class ConfirmForm(forms.Form):
     confirm = forms.CharField(required=False)
+
+
+MONTH_FORMATS = ["%Y-%m"]
+
+
+class ArchiveFilterForm(forms.Form):
+    """Filters of the archive list; every field optional, bad values are reported, not ignored."""
+
+    period_from = forms.DateField(
+        label=_("From month"),
+        required=False,
+        input_formats=MONTH_FORMATS,
+        widget=forms.DateInput(attrs={"type": "month"}, format="%Y-%m"),
+    )
+    period_to = forms.DateField(
+        label=_("To month"),
+        required=False,
+        input_formats=MONTH_FORMATS,
+        widget=forms.DateInput(attrs={"type": "month"}, format="%Y-%m"),
+    )
+    exercise = forms.CharField(label=_("Exercise"), required=False, max_length=60)
+    profile = forms.CharField(label=_("Profile"), required=False, max_length=40)
+    profile_round = forms.ChoiceField(
+        label=_("Profile in"),
+        required=False,
+        choices=[("any", _("either round")), ("now", _("round 1 (now)")), ("desired", _("round 2 (desired)"))],
+    )
+    organisation_type = forms.ChoiceField(label=_("Type of organisation"), required=False, choices=[])
+    size_class = forms.ChoiceField(label=_("Size"), required=False, choices=[])
+    region = forms.ChoiceField(label=_("Region"), required=False, choices=[])
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        from workshop.models import OrganisationType, Region, SizeClass
+
+        everything = [("", _("all"))]
+        self.fields["organisation_type"].choices = everything + list(OrganisationType.choices)  # type: ignore[attr-defined]
+        self.fields["size_class"].choices = everything + list(SizeClass.choices)  # type: ignore[attr-defined]
+        self.fields["region"].choices = everything + list(Region.choices)  # type: ignore[attr-defined]
+
+
+class MetadataForm(forms.Form):
+    organisation_type = forms.ChoiceField(label=_("Type of organisation"), required=False, choices=[])
+    size_class = forms.ChoiceField(label=_("Size"), required=False, choices=[])
+    region = forms.ChoiceField(label=_("Region"), required=False, choices=[])
+    context = forms.CharField(
+        label=_("Context"),
+        required=False,
+        max_length=1000,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text=_("For example: the reason for the session. Do not name people."),
+    )
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        from workshop.models import OrganisationType, Region, SizeClass
+
+        unknown = [("", _("not given"))]
+        self.fields["organisation_type"].choices = unknown + list(OrganisationType.choices)  # type: ignore[attr-defined]
+        self.fields["size_class"].choices = unknown + list(SizeClass.choices)  # type: ignore[attr-defined]
+        self.fields["region"].choices = unknown + list(Region.choices)  # type: ignore[attr-defined]

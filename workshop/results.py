@@ -10,10 +10,9 @@ import io
 from collections.abc import Iterator
 from typing import Any
 
-from asgiref.sync import async_to_sync
 from django.template.loader import render_to_string
 
-from workshop import aggregates, live, services
+from workshop import aggregates, services
 from workshop.models import Participant, Position, Session
 
 
@@ -27,13 +26,7 @@ def _computed(session: Session) -> tuple[services.SessionInfo, aggregates.LiveRe
     info = services.load_session_info(code=session.code)
     assert info is not None
     members, positions = services.committed(session.pk)
-    store = live.MemoryStore(connected_ttl=0)
-
-    async def snapshot() -> live.Snapshot:
-        await store.seed(session.code, members=members, positions=positions)
-        return await store.snapshot(session.code)
-
-    return info, aggregates.compute(info, async_to_sync(snapshot)())
+    return info, aggregates.compute(info, services.committed_snapshot(session.code, members, positions))
 
 
 def build(session: Session) -> dict[str, Any]:

@@ -2,6 +2,8 @@ from __future__ import annotations
 
 import copy
 import logging
+import secrets
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -13,11 +15,26 @@ from django.apps import apps
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
+from django.db.models import Max, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from workshop import aggregates, exercises, live
-from workshop.models import Exercise, Group, Note, Participant, Position, Profile, Session, Slider
+from workshop.models import (
+    Archive,
+    ArchiveGroup,
+    ArchiveNote,
+    ArchivePosition,
+    ArchiveSummary,
+    Exercise,
+    Group,
+    Note,
+    Participant,
+    Position,
+    Profile,
+    Session,
+    Slider,
+)
 from workshop.profiles import ProfileTarget
 
 log = logging.getLogger(__name__)
@@ -38,18 +55,32 @@ def phones_group(code: str) -> str:
 
 
 def import_exercise(*, data: Any) -> Exercise:
-    """Validate a decoded exercise document and create or update it; nothing is written on error."""
+    """Validate a decoded exercise document and create or update it; nothing is written on error.
+
+    An exercise that sessions or archives already used is never changed: a
+    changed file becomes a new version (one above the newest), so archives keep
+    the version they were run with. An unchanged file changes nothing.
+    """
     spec = exercises.parse_exercise(data)
     with transaction.atomic():
-        existing = Exercise.objects.filter(slug=spec.slug, version=spec.version).first()
-        if existing is not None and existing.sessions.exists():
-            old_keys = set(existing.sliders.values_list("key", flat=True))
-            if old_keys != {s.key for s in spec.sliders}:
-                raise exercises.ExerciseFormatError(
-                    "sliders",
-                    f"version {spec.version} is in use by sessions; its sliders cannot change. "
-                    "Give the file a higher version.",
-                )
+        newest = Exercise.objects.select_for_update().filter(slug=spec.slug).order_by("-version").first()
+        if newest is not None and exercise_in_use(newest):
+            if exercises.parse_exercise({**exercises.dump_exercise(newest), "version": spec.version}) == spec:
+                return newest
+            spec = replace(spec, version=newest.version + 1)
+        return exercises.save_exercise(spec, apps=apps)
+
+
+def exercise_in_use(exercise: Exercise) -> bool:
+    return exercise.sessions.exists() or exercise.archives.exists()
+
+
+def new_exercise_version(*, exercise: Exercise) -> Exercise:
+    """An editable copy of an exercise as the next version, for changes after it has been used."""
+    with transaction.atomic():
+        newest = Exercise.objects.select_for_update().filter(slug=exercise.slug).order_by("-version").first()
+        assert newest is not None
+        spec = replace(exercises.parse_exercise(exercises.dump_exercise(exercise)), version=newest.version + 1)
         return exercises.save_exercise(spec, apps=apps)
 
 
@@ -101,6 +132,7 @@ def _update(session: Session, **changes: Any) -> None:
         locked = Session.objects.select_for_update().get(pk=session.pk)
         if locked.status == Session.Status.CLOSED:
             raise ControlError(_("This session is closed."))
+        changes["last_activity"] = timezone.now()
         for name, value in changes.items():
             setattr(locked, name, value)
             setattr(session, name, value)
@@ -277,8 +309,149 @@ def save_note(*, session: Session, slider: Slider, round: int, text: str) -> Not
     return note
 
 
-def close_session(*, session: Session) -> None:
+def close_session(*, session: Session) -> Archive:
+    """Close the session and archive it, anonymised, for research."""
     _update(session, status=Session.Status.CLOSED, open_sliders=[], closed_at=timezone.now(), timer_ends_at=None)
+    return archive_session(session=session)
+
+
+def set_metadata(*, session: Session, organisation_type: str, size_class: str, region: str, context: str) -> None:
+    """The optional context that goes into the archive; also after closing, until archived again."""
+    with transaction.atomic():
+        Session.objects.filter(pk=session.pk).update(
+            organisation_type=organisation_type, size_class=size_class, region=region, context=context
+        )
+        Archive.objects.filter(session=session).update(
+            organisation_type=organisation_type, size_class=size_class, region=region, context=context
+        )
+
+
+# Archives --------------------------------------------------------------------
+
+
+def archive_session(*, session: Session) -> Archive:
+    """Copy a closed session into an anonymised archive, once.
+
+    Tokens become pseudonyms P1, P2... in order of joining; times become the
+    month; only metadata the facilitator entered is kept. The phones' token
+    hashes are then overwritten, so nothing links the archive to a phone.
+    """
+    with transaction.atomic():
+        existing = Archive.objects.filter(session=session).first()
+        if existing is not None:
+            return existing
+        info = load_session_info(code=session.code)
+        assert info is not None
+        members, positions = committed(session.pk)
+        snapshot = committed_snapshot(session.code, members, positions)
+        result = aggregates.compute(info, snapshot)
+        session = Session.objects.get(pk=session.pk)
+        archive = Archive.objects.create(
+            exercise_id=session.exercise_id,
+            session=session,
+            month=timezone.localtime(session.created_at).date().replace(day=1),
+            participants=len(members),
+            rounds=session.round,
+            organisation_type=session.organisation_type,
+            size_class=session.size_class,
+            region=session.region,
+            context=session.context,
+            profile_now=result.rounds[1].best or "",
+            profile_desired=(result.rounds[2].best or "") if 2 in result.rounds else "",
+        )
+        groups = {}
+        for order, group in enumerate(result.groups):
+            groups[group.id] = ArchiveGroup.objects.create(
+                archive=archive, name=group.name, order=order, participants=group.size, profile=group.result.best or ""
+            )
+        pseudonym = {pk: number for number, pk in enumerate(sorted(members, key=_join_order(session)), start=1)}
+        sliders = {s.key: s for s in info.sliders}
+        ArchivePosition.objects.bulk_create(
+            ArchivePosition(
+                archive=archive,
+                participant=pseudonym[participant],
+                group=groups.get(members[participant]),
+                round=round,
+                slider=sliders[key],
+                value=None if value == live.ABSTAIN else value,
+            )
+            for round, participant, key, value in positions
+        )
+        ArchiveSummary.objects.bulk_create(
+            ArchiveSummary(
+                archive=archive,
+                round=round,
+                slider=sliders[key],
+                n=summary.n,
+                median=summary.median,
+                q1=summary.q1,
+                q3=summary.q3,
+                abstained=data.abstained[key],
+            )
+            for round, data in result.rounds.items()
+            for key, summary in data.summaries.items()
+        )
+        ArchiveNote.objects.bulk_create(
+            ArchiveNote(archive=archive, slider_id=note.slider_id, round=note.round, text=note.text)
+            for note in session.notes.exclude(text="")
+        )
+        # Nothing may lead from the archive back to a phone's token.
+        for participant in Participant.objects.filter(session=session):
+            participant.token_hash = secrets.token_hex(32)
+            participant.save(update_fields=["token_hash"])
+    log.info("archived session=%s", session.code)
+    return archive
+
+
+def _join_order(session: Session) -> Callable[[int], tuple[datetime, int]]:
+    joined = dict(Participant.objects.filter(session=session).values_list("pk", "created_at"))
+    return lambda pk: (joined[pk], pk)
+
+
+def committed_snapshot(
+    code: str, members: dict[int, int | None], positions: list[tuple[int, int, str, int]]
+) -> live.Snapshot:
+    """Counts over what was committed (not live moves), for results and archives."""
+    store = live.MemoryStore(connected_ttl=0)
+
+    async def snapshot() -> live.Snapshot:
+        await store.seed(code, members=members, positions=positions)
+        return await store.snapshot(code)
+
+    return async_to_sync(snapshot)()
+
+
+def archive_idle_sessions(*, now: datetime | None = None) -> int:
+    """Close and archive every open session idle for ARCHIVE_IDLE_HOURS (cron runs this)."""
+    now = now or timezone.now()
+    cutoff = now - timedelta(hours=settings.ARCHIVE_IDLE_HOURS)
+    idle = (
+        Session.objects.exclude(status=Session.Status.CLOSED)
+        .annotate(last_position=Max("participants__positions__updated_at"))
+        .filter(last_activity__lt=cutoff)
+        .filter(Q(last_position__isnull=True) | Q(last_position__lt=cutoff))
+    )
+    count = 0
+    for session in idle:
+        close_session(session=session)
+        count += 1
+    return count
+
+
+def delete_archive(*, archive: Archive) -> None:
+    """Delete an archive for good (an AVG request): its positions, groups, summaries and notes go with it."""
+    with transaction.atomic():
+        archive.delete()
+    log.info("deleted an archive")
+
+
+def purge_archives(*, now: datetime | None = None) -> int:
+    """Delete archives older than ARCHIVE_RETENTION_DAYS (by the month they ran in)."""
+    now = now or timezone.now()
+    cutoff = (now - timedelta(days=settings.ARCHIVE_RETENTION_DAYS)).date()
+    with transaction.atomic():
+        _total, deleted = Archive.objects.filter(month__lt=cutoff.replace(day=1)).delete()
+    return deleted.get("workshop.Archive", 0)
 
 
 def session_state(session: Session) -> dict[str, Any]:

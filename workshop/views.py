@@ -8,9 +8,11 @@ from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
 from django.db import connection
+from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
-from django.shortcuts import redirect, render
+from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -18,13 +20,16 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from django_htmx.http import HttpResponseClientRedirect
 
 from workshop import aggregates, services
+from workshop import archives as archives_module
 from workshop import results as results_module
 from workshop.forms import (
+    ArchiveFilterForm,
     CapForm,
     ConfirmForm,
     GroupForm,
     GroupIdForm,
     JoinForm,
+    MetadataForm,
     NoteForm,
     OnOffForm,
     ResetForm,
@@ -35,7 +40,7 @@ from workshop.forms import (
     StepForm,
     TimerForm,
 )
-from workshop.models import Group, Session
+from workshop.models import Archive, Group, Session
 
 View = Callable[..., HttpResponse]
 
@@ -96,6 +101,17 @@ def join(request: HttpRequest, code: str) -> HttpResponse:
 
 
 # Facilitators --------------------------------------------------------------
+
+
+@login_required
+@require_GET
+def start(request: HttpRequest) -> HttpResponse:
+    """Where a login lands: facilitators on their sessions, research staff on the archive."""
+    if request.user.has_perm("workshop.add_session"):
+        return redirect("facilitator_home")
+    if request.user.has_perm("workshop.view_archive"):
+        return redirect("archive_list")
+    raise PermissionDenied
 
 
 @facilitator_required
@@ -279,7 +295,13 @@ def close(request: HttpRequest, code: str) -> HttpResponse:
 def results(request: HttpRequest, code: str) -> HttpResponse:
     session = _own_session(request, code)
     report = results_module.build(session)
-    return render(request, "workshop/results.html", {"session": session, "report": report})
+    archive = Archive.objects.filter(session=session).first()
+    initial = {f: getattr(session, f) for f in ("organisation_type", "size_class", "region", "context")}
+    return render(
+        request,
+        "workshop/results.html",
+        {"session": session, "report": report, "archive": archive, "metadata_form": MetadataForm(initial=initial)},
+    )
 
 
 @facilitator_required
@@ -310,6 +332,106 @@ def results_chart(request: HttpRequest, code: str, round: int, slider: str) -> H
     response = HttpResponse(svg, content_type="image/svg+xml")
     response["Content-Disposition"] = f'attachment; filename="{session.code}-ronde{round}-{slider}.svg"'
     return response
+
+
+@facilitator_required
+@require_POST
+def metadata(request: HttpRequest, code: str) -> HttpResponse:
+    session = _own_session(request, code)
+    form = MetadataForm(request.POST)
+    if form.is_valid():
+        services.set_metadata(session=session, **form.cleaned_data)
+        messages.success(request, _("Saved"))
+    else:
+        messages.error(request, " ".join(str(e) for errors in form.errors.values() for e in errors))
+    return redirect("results", code=session.code)
+
+
+# Archives (research staff) -------------------------------------------------
+
+
+def research_required(view: View) -> View:
+    @login_required
+    @wraps(view)
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if not request.user.has_perm("workshop.view_archive"):
+            raise PermissionDenied
+        return view(request, *args, **kwargs)
+
+    return wrapper
+
+
+def _archive_filters(request: HttpRequest) -> tuple[ArchiveFilterForm, QuerySet[Archive]]:
+    form = ArchiveFilterForm(request.GET or None)
+    data = form.cleaned_data if form.is_valid() else {}
+    return form, archives_module.filtered(data)
+
+
+@research_required
+@require_GET
+def archive_list(request: HttpRequest) -> HttpResponse:
+    form, selection = _archive_filters(request)
+    page = Paginator(selection, 25).get_page(request.GET.get("page"))
+    query = request.GET.copy()
+    query.pop("page", None)
+    context = {
+        "form": form,
+        "page": page,
+        "overview": archives_module.overview(selection),
+        "names": archives_module.profile_names(),
+        "exercises": archives_module.exercises(),
+        "query": query.urlencode(),
+        "plot": {
+            "width": aggregates.PLOT_WIDTH,
+            "left": aggregates.x_of(0),
+            "right": aggregates.x_of(100),
+            "mid": aggregates.x_of(50),
+        },
+    }
+    status = 400 if form.is_bound and not form.is_valid() else 200
+    return render(request, "workshop/archive_list.html", context, status=status)
+
+
+@research_required
+@require_GET
+def archive_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    archive = get_object_or_404(Archive.objects.select_related("exercise"), pk=pk)
+    return render(
+        request, "workshop/archive_detail.html", {"archive": archive, "report": archives_module.detail(archive)}
+    )
+
+
+@research_required
+@require_GET
+def archive_csv(request: HttpRequest) -> StreamingHttpResponse:
+    _form, selection = _archive_filters(request)
+    response = StreamingHttpResponse(archives_module.csv_lines(selection), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = 'attachment; filename="schuifoefening-archief.csv"'
+    return response
+
+
+@research_required
+@require_GET
+def archive_json(request: HttpRequest) -> StreamingHttpResponse:
+    _form, selection = _archive_filters(request)
+    response = StreamingHttpResponse(archives_module.json_chunks(selection), content_type="application/json")
+    response["Content-Disposition"] = 'attachment; filename="schuifoefening-archief.json"'
+    return response
+
+
+@login_required
+@require_POST
+def archive_delete(request: HttpRequest, pk: int) -> HttpResponse:
+    """An AVG request: staff who may delete archives, or the facilitator whose session it was."""
+    archive = get_object_or_404(Archive.objects.select_related("session"), pk=pk)
+    own = archive.session is not None and archive.session.facilitator_id == request.user.pk
+    if not (own or request.user.has_perm("workshop.delete_archive")):
+        raise PermissionDenied
+    services.delete_archive(archive=archive)
+    messages.success(request, _("The archive has been deleted."))
+    if own and archive.session is not None:
+        return redirect("results", code=archive.session.code)
+    return redirect("archive_list")
 
 
 @require_GET
