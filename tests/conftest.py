@@ -123,3 +123,22 @@ def pytest_configure(config):
     # Consumers reach the database from a worker thread; a persistent connection
     # there would outlive the test database.
     settings.DATABASES["default"]["CONN_MAX_AGE"] = 0
+
+
+@pytest.fixture
+def researcher(db) -> User:
+    """Rik works for Platform31/LPB: archives only."""
+    from django.contrib.auth.models import Permission
+
+    user = User.objects.create_user(username="rik", password="a-long-test-password")
+    group, _ = Group.objects.get_or_create(name="Research")
+    group.permissions.add(*Permission.objects.filter(codename__in=["view_archive", "delete_archive"]))
+    user.groups.add(group)
+    return user
+
+
+@pytest.fixture
+def researcher_client(researcher) -> Client:
+    client = Client()
+    client.force_login(researcher)
+    return client

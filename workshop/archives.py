@@ -97,14 +97,14 @@ def _sliders_across(archives: QuerySet[Archive]) -> list[dict[str, Any]]:
     result = []
     for key, slider in labels.items():
         entry: dict[str, Any] = {"slider": slider, "rounds": []}
-        for round in (1, 2):
-            values = medians.get((key, round), [])
+        for number in (1, 2):
+            values = medians.get((key, number), [])
             if not values:
                 continue
             q1, _, q3 = statistics.quantiles(values, n=4, method="inclusive") if len(values) > 1 else (values[0],) * 3
             entry["rounds"].append(
                 {
-                    "round": round,
+                    "round": number,
                     "sessions": len(values),
                     "median": statistics.median(values),
                     "q1": q1,
@@ -138,12 +138,12 @@ def detail(archive: Archive) -> dict[str, Any]:
         "mid": aggregates.x_of(50),
     }
     rounds = []
-    for round in range(1, archive.rounds + 1):
+    for number in range(1, archive.rounds + 1):
         rows = []
         for slider in sliders:
-            values = [v for r, s, v, _g in positions if r == round and s == slider.pk and v is not None]
+            values = [v for r, s, v, _g in positions if r == number and s == slider.pk and v is not None]
             summary = summarize(values)
-            stored = summaries.get((round, slider.pk))
+            stored = summaries.get((number, slider.pk))
             rows.append(
                 {
                     "slider": slider,
@@ -158,11 +158,11 @@ def detail(archive: Archive) -> dict[str, Any]:
                     else round(aggregates.x_of(summary.q3) - aggregates.x_of(summary.q1), 1),  # type: ignore[arg-type]
                     "before_x": None,
                     "before": None,
-                    "note": notes.get((round, slider.pk), ""),
+                    "note": notes.get((number, slider.pk), ""),
                 }
             )
-        profile = archive.profile_now if round == 1 else archive.profile_desired
-        rounds.append({"round": round, "rows": rows, "profile": names.get(profile, profile) if profile else ""})
+        profile = archive.profile_now if number == 1 else archive.profile_desired
+        rounds.append({"round": number, "rows": rows, "profile": names.get(profile, profile) if profile else ""})
     groups = []
     for group in archive.groups.all():
         medians = []

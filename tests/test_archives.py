@@ -1,0 +1,286 @@
+"""Anonymised archives for research staff."""
+
+import csv
+import io
+import json
+import secrets
+import tracemalloc
+from datetime import date, timedelta
+
+import pytest
+from django.db import connection
+from django.test import Client
+from django.utils import timezone
+
+from workshop import archives, services
+from workshop.models import (
+    Archive,
+    ArchiveGroup,
+    ArchivePosition,
+    ArchiveSummary,
+    Participant,
+    Position,
+    Session,
+)
+
+pytestmark = pytest.mark.django_db
+
+
+def join(session, n, group=None):
+    return [
+        Participant.objects.create(session=session, token_hash=secrets.token_hex(32), group=group) for _ in range(n)
+    ]
+
+
+def place(participants, key, values, round=1):
+    session = participants[0].session
+    slider = session.exercise.sliders.get(key=key)
+    for participant, value in zip(participants, values, strict=True):
+        Position.objects.update_or_create(
+            participant=participant, slider=slider, round=round, defaults={"value": value}
+        )
+
+
+@pytest.fixture
+def closed_archive(workshop_session):
+    people = join(workshop_session, 3)
+    place(people, "regie", [10, 50, None])
+    place(people, "sturing", [20, 30, 40])
+    return services.close_session(session=workshop_session)
+
+
+def test_closing_archives_with_pseudonyms_in_join_order_and_only_the_month(workshop_session):
+    people = join(workshop_session, 3)
+    place(people, "regie", [10, 50, 90])
+    tokens = set(Participant.objects.values_list("token_hash", flat=True))
+    archive = services.close_session(session=workshop_session)
+    assert archive.month == timezone.localtime(workshop_session.created_at).date().replace(day=1)
+    rows = list(ArchivePosition.objects.filter(archive=archive).values_list("participant", "slider__key", "value"))
+    assert sorted(rows) == [(1, "regie", 10), (2, "regie", 50), (3, "regie", 90)]
+    # No token survives anywhere: the phones' hashes were overwritten too.
+    assert not tokens & set(Participant.objects.values_list("token_hash", flat=True))
+    archived_fields = {f.name for model in (Archive, ArchivePosition, ArchiveGroup) for f in model._meta.fields}
+    assert not any("token" in name or "time" in name or name.endswith("_at") for name in archived_fields)
+
+
+def test_only_metadata_that_was_entered_is_kept(workshop_session):
+    services.set_metadata(
+        session=workshop_session, organisation_type="municipality", size_class="", region="ut", context=""
+    )
+    archive = services.close_session(session=workshop_session)
+    assert (archive.organisation_type, archive.size_class, archive.region, archive.context) == (
+        "municipality",
+        "",
+        "ut",
+        "",
+    )
+
+
+def test_closing_twice_archives_once(workshop_session):
+    first = services.close_session(session=workshop_session)
+    assert services.archive_session(session=workshop_session) == first
+    assert Archive.objects.count() == 1
+
+
+def test_the_archive_keeps_rounds_profiles_groups_summaries_and_notes(workshop_session):
+    group = services.add_group(session=workshop_session, name="Trio A")
+    people = join(workshop_session, 3, group=group)
+    for key, value in {"sturing": 85, "aanpak": 55, "verankering": 35, "regie": 90, "horizon": 35}.items():
+        place(people, key, [value] * 3)
+    services.start_round_two(session=workshop_session)
+    place(people, "regie", [20, 20, 20], round=2)
+    slider = workshop_session.exercise.sliders.get(key="regie")
+    services.save_note(session=workshop_session, slider=slider, round=1, text="Bewoners voorop")
+    archive = services.close_session(session=workshop_session)
+    assert (archive.rounds, archive.profile_now) == (2, "bewoners")
+    assert archive.profile_desired
+    assert list(archive.groups.values_list("name", "participants")) == [("Trio A", 3)]
+    regie = ArchiveSummary.objects.get(archive=archive, round=1, slider__key="regie")
+    assert (regie.n, regie.median) == (3, 90)
+    assert list(archive.notes.values_list("text", flat=True)) == ["Bewoners voorop"]
+
+
+def test_idle_sessions_are_archived_and_busy_ones_are_not(workshop_session, fenna, exercise):
+    busy = services.create_session(facilitator=fenna, exercise=exercise, title="Bezig")
+    Session.objects.filter(pk=workshop_session.pk).update(last_activity=timezone.now() - timedelta(hours=13))
+    Session.objects.filter(pk=busy.pk).update(last_activity=timezone.now() - timedelta(hours=1))
+    assert services.archive_idle_sessions() == 1
+    assert Session.objects.get(pk=workshop_session.pk).status == "closed"
+    assert Session.objects.get(pk=busy.pk).status == "lobby"
+    assert Archive.objects.filter(session=workshop_session).exists()
+
+
+def make_archive(exercise, *, participants, month=date(2026, 3, 1), now="beheer", desired="", **meta):
+    archive = Archive.objects.create(
+        exercise=exercise,
+        month=month,
+        participants=participants,
+        rounds=2 if desired else 1,
+        profile_now=now,
+        profile_desired=desired,
+        **meta,
+    )
+    slider = exercise.sliders.get(key="regie")
+    ArchivePosition.objects.bulk_create(
+        ArchivePosition(archive=archive, participant=p, round=1, slider=slider, value=10 * p)
+        for p in range(1, participants + 1)
+    )
+    return archive
+
+
+@pytest.mark.parametrize(("participants", "dots"), [(2, 0), (3, 3)])
+def test_small_sessions_show_medians_and_counts_only(researcher_client, exercise, participants, dots):
+    archive = make_archive(exercise, participants=participants)
+    html = researcher_client.get(f"/archive/{archive.pk}/").content.decode()
+    assert html.count('class="dot"') == dots
+    assert ('data-testid="suppressed"' in html) is (dots == 0)
+    assert "mediaan" in html
+
+
+@pytest.mark.parametrize(("participants", "rows"), [(2, 0), (3, 3)])
+def test_exports_leave_out_sessions_below_the_threshold(researcher_client, exercise, participants, rows):
+    make_archive(exercise, participants=participants)
+    body = b"".join(researcher_client.get("/archive/export.csv").streaming_content).decode()
+    assert len(list(csv.reader(io.StringIO(body)))) - 1 == rows
+    data = json.loads(b"".join(researcher_client.get("/archive/export.json").streaming_content))
+    assert (data["archives"][0]["positions"] is None) is (rows == 0)
+
+
+def test_the_csv_matches_the_positions_that_went_in(researcher_client, closed_archive):
+    Archive.objects.filter(pk=closed_archive.pk).update(region="ut", organisation_type="municipality")
+    body = b"".join(researcher_client.get("/archive/export.csv").streaming_content).decode()
+    rows = list(csv.DictReader(io.StringIO(body)))
+    assert len(rows) == Position.objects.count() == 6
+    month = closed_archive.month.strftime("%Y-%m")
+    expected = {("P1", "regie", "10"), ("P2", "regie", "50"), ("P3", "regie", ""), ("P1", "sturing", "20")}
+    assert expected <= {(r["participant"], r["slider"], r["value"]) for r in rows}
+    assert all(r["month"] == month and r["region"] == "ut" and r["round"] == "1" for r in rows)
+
+
+def test_small_groups_lose_their_name_in_exports(researcher_client, workshop_session):
+    big = services.add_group(session=workshop_session, name="Groot")
+    small = services.add_group(session=workshop_session, name="Klein")
+    place(join(workshop_session, 3, group=big), "regie", [1, 2, 3])
+    place(join(workshop_session, 2, group=small), "regie", [4, 5])
+    services.close_session(session=workshop_session)
+    body = b"".join(researcher_client.get("/archive/export.csv").streaming_content).decode()
+    groups = {r["value"]: r["group"] for r in csv.DictReader(io.StringIO(body))}
+    assert groups == {"1": "Groot", "2": "Groot", "3": "Groot", "4": "", "5": ""}
+
+
+def test_filters_and_overview(researcher_client, exercise):
+    make_archive(exercise, participants=4, month=date(2026, 1, 1), now="beheer", desired="bewoners", region="ut")
+    make_archive(exercise, participants=5, month=date(2026, 2, 1), now="beheer", desired="gebiedsaanpak")
+    make_archive(exercise, participants=6, month=date(2026, 7, 1), now="bewoners", organisation_type="housing")
+
+    def sessions(query):
+        response = researcher_client.get(f"/archive/?{query}")
+        assert response.status_code == 200
+        return int(response.content.decode().split('data-testid="archive-sessions">')[1].split("<")[0])
+
+    assert sessions("") == 3
+    assert sessions("period_from=2026-01&period_to=2026-03") == 2
+    assert sessions("profile=bewoners&profile_round=desired") == 1
+    assert sessions("profile=bewoners&profile_round=any") == 2
+    assert sessions("region=ut") == 1
+    assert sessions("organisation_type=housing") == 1
+    assert sessions("exercise=wijkgericht-werken") == 3
+    overview = archives.overview(Archive.objects.all())
+    assert {p["key"]: (p["now"], p["desired"]) for p in overview["profiles"]}["beheer"] == (2, 0)
+    assert overview["participants"] == 15
+    assert sorted(s["count"] for s in overview["shifts"]) == [1, 1]
+    assert researcher_client.get("/archive/?period_from=maart").status_code == 400
+
+
+def test_purge_deletes_what_is_past_retention_for_real(exercise, settings):
+    settings.ARCHIVE_RETENTION_DAYS = 365
+    today = timezone.now().date()
+    old = make_archive(exercise, participants=3, month=date(today.year - 2, today.month, 1))
+    recent = make_archive(exercise, participants=3, month=today.replace(day=1))
+    assert services.purge_archives() == 1
+    assert list(Archive.objects.all()) == [recent]
+    assert not ArchivePosition.objects.filter(archive_id=old.pk).exists()
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT COUNT(*) FROM workshop_archiveposition WHERE archive_id = %s", [old.pk])
+        assert cursor.fetchone()[0] == 0
+
+
+def test_a_facilitator_can_delete_their_own_archive(fenna_client, closed_archive, workshop_session):
+    response = fenna_client.post(f"/archive/{closed_archive.pk}/delete/")
+    assert response.status_code == 302 and response["Location"] == f"/f/s/{workshop_session.code}/results/"
+    assert not Archive.objects.exists() and not ArchivePosition.objects.exists()
+
+
+def test_another_facilitator_cannot_delete_it(otto, closed_archive):
+    client = Client()
+    client.force_login(otto)
+    assert client.post(f"/archive/{closed_archive.pk}/delete/").status_code == 403
+    assert Archive.objects.exists()
+
+
+def test_research_staff_can_delete_an_archive(researcher_client, closed_archive):
+    assert researcher_client.post(f"/archive/{closed_archive.pk}/delete/").status_code == 302
+    assert not Archive.objects.exists()
+
+
+def test_roles_see_what_they_may(client, fenna_client, researcher_client, closed_archive, workshop_session):
+    for url in ["/archive/", f"/archive/{closed_archive.pk}/", "/archive/export.csv", "/archive/export.json"]:
+        assert client.get(url).status_code == 302  # anonymous: log in first
+        assert fenna_client.get(url).status_code == 403  # facilitators do not browse archives
+        assert researcher_client.get(url).status_code == 200
+    for url in ["/f/", f"/f/s/{workshop_session.code}/", f"/f/s/{workshop_session.code}/results.csv"]:
+        assert researcher_client.get(url).status_code == 403  # staff never see live sessions
+
+
+def test_a_login_lands_each_role_on_its_own_page(researcher, fenna):
+    for user, target in [(researcher, "/archive/"), (fenna, "/f/")]:
+        client = Client()
+        client.force_login(user)
+        assert client.get("/start/")["Location"] == target
+
+
+def test_no_page_or_file_shows_a_token_or_a_session_code(researcher_client, workshop_session):
+    people = join(workshop_session, 3)
+    place(people, "regie", [10, 50, 90])
+    hashes = [p.token_hash.encode() for p in people]
+    closed_archive = services.close_session(session=workshop_session)
+    hashes += [h.encode() for h in Participant.objects.values_list("token_hash", flat=True)]
+    pages = [
+        researcher_client.get("/archive/").content,
+        researcher_client.get(f"/archive/{closed_archive.pk}/").content,
+        b"".join(researcher_client.get("/archive/export.csv").streaming_content),
+        b"".join(researcher_client.get("/archive/export.json").streaming_content),
+    ]
+    for content in pages:
+        assert workshop_session.code.encode() not in content
+        assert not any(h in content for h in hashes)
+
+
+def test_exports_of_500_sessions_stream_in_bounded_memory(exercise):
+    slider = exercise.sliders.get(key="regie")
+    made = Archive.objects.bulk_create(
+        Archive(exercise=exercise, month=date(2026, 1, 1), participants=10, rounds=1) for _ in range(500)
+    )
+    ArchivePosition.objects.bulk_create(
+        (
+            ArchivePosition(archive=a, participant=p, round=1, slider=slider, value=p * 9)
+            for a in made
+            for p in range(1, 11)
+        ),
+        batch_size=5000,
+    )
+    selection = Archive.objects.all()
+    tracemalloc.start()
+    lines = sum(1 for _ in archives.csv_lines(selection))
+    _current, csv_peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    tracemalloc.start()
+    chunks = sum(len(chunk) for chunk in archives.json_chunks(selection))
+    _current, json_peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert lines == 1 + 500 * 10
+    assert chunks > 500 * 10 * 50
+    # Everything at once would be several MB; streaming keeps a few archives in memory.
+    print(f"streamed 500 archives: csv peak {csv_peak} B, json peak {json_peak} B")
+    assert csv_peak < 3_000_000, csv_peak
+    assert json_peak < 3_000_000, json_peak
