@@ -5,6 +5,8 @@ import io
 import os
 import re
 import shutil
+from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -39,6 +41,12 @@ def browser():
         browser.close()
 
 
+@dataclass(frozen=True)
+class Server:
+    url: str
+    env: dict[str, str]
+
+
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     """The embedded default (SQLite file, in-memory layer), as `make run` serves it."""
@@ -50,13 +58,13 @@ def server(tmp_path_factory):
     manage("migrate", "--noinput", env=env)
     manage("ensure_facilitator", env=env)
     with daphne(env) as url:
-        yield url
+        yield Server(url, env)
 
 
 def test_a_keyboard_move_on_a_phone_shows_on_the_dashboard(browser, server):
     from playwright.sync_api import expect
 
-    url = server
+    url = server.url
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
 
     # The facilitator logs in and creates a session through the pages.
@@ -126,7 +134,7 @@ def set_slider(page, key: str, value: int) -> None:
 def test_a_two_round_workshop_with_a_screen_and_three_phones(browser, server):
     from playwright.sync_api import expect
 
-    url = server
+    url = server.url
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     facilitator = browser.new_context(viewport={"width": 1366, "height": 900}, locale="nl-NL", accept_downloads=True)
     panel = facilitator.new_page()
@@ -220,3 +228,67 @@ def test_a_two_round_workshop_with_a_screen_and_three_phones(browser, server):
     for context, _ in phones:
         context.close()
     facilitator.close()
+
+
+FINISHED_SESSION = """
+import secrets
+from django.contrib.auth.models import Group, User
+from workshop import services
+from workshop.models import Exercise, Participant, Position
+rik = User.objects.create_user("rik", password="{password}")
+rik.groups.add(Group.objects.get(name="Research"))
+exercise = Exercise.objects.filter(slug="wijkgericht-werken").order_by("-version").first()
+session = services.create_session(facilitator=User.objects.get(username="fenna"), exercise=exercise, title="Kwartaal")
+services.start_positioning(session=session)
+for i in range(4):
+    participant = Participant.objects.create(session=session, token_hash=secrets.token_hex(32))
+    for slider in exercise.sliders.all():
+        Position.objects.create(participant=participant, slider=slider, round=1, value=20 + 5 * i)
+services.close_session(session=session)
+"""
+
+
+def test_research_staff_filter_a_quarter_and_download_a_matching_csv(browser, server):
+    from playwright.sync_api import expect
+
+    manage("shell", "-c", FINISHED_SESSION.format(password=PASSWORD), env=server.env)
+    today = date.today()
+    first = (today.month - 1) // 3 * 3 + 1
+    context = browser.new_context(viewport={"width": 1366, "height": 900}, locale="nl-NL", accept_downloads=True)
+    page = context.new_page()
+    page.goto(f"{server.url}/accounts/login/")
+    page.fill("#id_username", "rik")
+    page.fill("#id_password", PASSWORD)
+    page.click("button[type=submit]")
+    expect(page).to_have_url(re.compile("/archive/$"))
+    page.fill("#id_period_from", f"{today.year}-{first:02d}")
+    page.fill("#id_period_to", f"{today.year}-{first + 2:02d}")
+    page.get_by_role("button", name="Filteren").click()
+    expect(page.get_by_test_id("archive-sessions")).not_to_have_text("0")
+    expect(page.locator("table.profile-counts tbody tr").first).to_be_visible()
+    page.screenshot(path=ARTIFACTS / "archive.png", full_page=True)
+    with page.expect_download() as download_info:
+        page.get_by_role("link", name="CSV downloaden").click()
+    rows = list(csv.DictReader(io.StringIO(Path(download_info.value.path()).read_text(encoding="utf-8"))))
+    by_archive: dict[str, set[tuple[str, str]]] = {}
+    for row in rows:
+        assert row["month"] == today.strftime("%Y-%m")
+        by_archive.setdefault(row["archive"], set()).add((row["participant"], row["value"]))
+    expected = {(f"P{i + 1}", str(20 + 5 * i)) for i in range(4)}
+    assert expected in by_archive.values()
+    # Nothing in the download points at a phone or a session.
+    assert set(rows[0]) == {
+        "archive",
+        "month",
+        "exercise",
+        "version",
+        "organisation_type",
+        "size_class",
+        "region",
+        "participant",
+        "group",
+        "round",
+        "slider",
+        "value",
+    }
+    context.close()
