@@ -9,6 +9,7 @@ from collections import Counter
 from typing import Any
 from urllib.parse import parse_qs
 
+from channels.consumer import get_handler_name
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 from django.template.loader import render_to_string
@@ -52,6 +53,15 @@ def join_url(scope: dict[str, Any], code: str) -> str:
 
 
 class JsonSocket(AsyncWebsocketConsumer):
+    async def dispatch(self, message: dict[str, Any]) -> None:
+        # Channels hops to the database thread before every message to close old
+        # connections. Our database calls go through database_sync_to_async, which
+        # does that around each call, so a `move` (no database at all) skips the hop.
+        handler = getattr(self, get_handler_name(message), None)
+        if handler is None:
+            raise ValueError(f"No handler for message type {message['type']}")
+        await handler(message)
+
     async def send_json(self, content: dict[str, Any]) -> None:
         await self.send(text_data=json.dumps(content, separators=(",", ":")))
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from asgiref.sync import async_to_sync, sync_to_async
+from asgiref.sync import async_to_sync
 from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 from django.apps import apps
@@ -572,20 +572,21 @@ async def ensure_live(*, info: SessionInfo) -> None:
     """Fill an empty live store (a restart, a flushed Redis, a reset) from what was committed."""
     store = live.get_store()
     if not await store.is_seeded(info.code):
-        # Plain sync_to_async: a sync view calls this through async_to_sync inside its own
-        # request, where closing "old" connections would close the request's connection.
-        members, positions = await sync_to_async(committed)(info.session.pk)
+        members, positions = await database_sync_to_async(committed)(info.session.pk)
         await store.seed(info.code, members=members, positions=positions)
 
 
 def live_snapshot(*, info: SessionInfo) -> live.Snapshot:
-    """For sync code (views, broadcasts): the session's live state now."""
+    """For sync code (views, broadcasts): the session's live state now, seeded if empty.
 
-    async def read() -> live.Snapshot:
-        await ensure_live(info=info)
-        return await live.get_store().snapshot(info.code)
-
-    return async_to_sync(read)()
+    The database is read here, in the request's own thread and connection; only
+    the live store is reached through the event loop.
+    """
+    store = live.get_store()
+    if not async_to_sync(store.is_seeded)(info.code):
+        members, positions = committed(info.session.pk)
+        async_to_sync(store.seed)(info.code, members=members, positions=positions)
+    return async_to_sync(store.snapshot)(info.code)
 
 
 class JoinRefused(Exception):
