@@ -8,7 +8,7 @@ PORT ?= 8000
 LAN_IP := $(shell hostname -I 2>/dev/null | awk '{print $$1}')
 PUBLIC_HOST := $(if $(filter 0.0.0.0,$(HOST)),$(or $(LAN_IP),127.0.0.1),$(HOST))
 
-.PHONY: install run test lint format messages check-deploy clean
+.PHONY: install run test lint format messages check-deploy bench clean
 
 $(VENV)/.installed: requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -56,6 +56,11 @@ messages: install
 check-deploy: install
 	SECRET_KEY=$$($(PYTHON) -c "import secrets; print(secrets.token_urlsafe(50))") DEBUG=0 ALLOWED_HOSTS=example.org \
 		$(PY) manage.py check --deploy --fail-level WARNING
+
+# The load benchmark: regenerates docs/performance.md and docs/performance.png (about 15 minutes).
+bench: install
+	$(VENV)/bin/pip install --quiet -r bench/requirements.txt
+	$(PY) bench/run.py
 
 clean:
 	rm -rf $(VENV) staticfiles .pytest_cache

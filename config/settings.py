@@ -216,6 +216,9 @@ LOGGING = {
             "propagate": False,
         },
         "daphne.access": {"handlers": [], "level": "ERROR", "propagate": False},
+        # Start-up and listening lines stay visible whatever LOG_LEVEL says.
+        "daphne.server": {"level": "INFO"},
+        "daphne.cli": {"level": "INFO"},
     },
 }
 

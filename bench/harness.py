@@ -1,0 +1,511 @@
+"""Load harness: simulated phones against the project or the raw-ASGI baseline, measured end to end.
+
+One run: start the server(s) pinned to core 0, pin this generator to core 1,
+connect N phones and one dashboard, drive every phone on a fixed schedule
+(no coordinated omission), measure the lag from a probe phone's `move` to the
+first dashboard aggregate that reflects it, then check exactness: the final
+aggregate equals the truth from each phone's last value, and every
+acknowledged `set` is in the database. Prints one JSON line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import hashlib
+import json
+import os
+import random
+import secrets
+import socket
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import psutil
+import websockets
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from workshop.stats import summarize  # noqa: E402
+
+SLIDERS = ["sturing", "aanpak", "verankering", "regie", "horizon"]
+DRAG_SLIDERS = SLIDERS[:4]  # the probe alone moves "horizon", so its median is the probe's value
+PROBE_SLIDER = "horizon"
+ORIGIN = "http://127.0.0.1"
+PG_URL = "postgres://postgres@127.0.0.1:5432/schuif_bench"
+REDIS_URL = "redis://127.0.0.1:6379/0"
+SERVER_CORE = 0
+GENERATOR_CORE = 1
+
+
+@dataclass
+class Options:
+    target: str = "project"  # project | baseline
+    topology: str = "embedded"  # embedded | redis | two
+    phones: int = 100
+    duty: float = 1.0
+    seconds: float = 10.0
+    warmup: float = 3.0
+    rate: float = 10.0
+    burst: bool = False
+    idle: bool = False
+    label: str = ""
+
+
+@dataclass
+class Phone:
+    ws: Any = None
+    token: str = ""
+    seq: int = 0
+    last: dict[str, int] = field(default_factory=dict)
+    pending: dict[int, tuple[str, int]] = field(default_factory=dict)
+    acked: dict[str, int] = field(default_factory=dict)
+    acks: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def pin(pid: int, core: int) -> None:
+    with contextlib.suppress(OSError):
+        os.sched_setaffinity(pid, {core})
+
+
+def project_env(options: Options, workdir: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL", "REDIS_PREFIX"}}
+    env.update(
+        DJANGO_SETTINGS_MODULE="config.settings",
+        DEBUG="0",
+        SECURE_SSL_REDIRECT="0",
+        SECURE_COOKIES="0",
+        SECURE_HSTS_SECONDS="0",
+        MANIFEST_STATIC="0",
+        ALLOWED_HOSTS="127.0.0.1,localhost",
+        SECRET_KEY="bench-" + "x" * 50,
+        LOG_LEVEL="WARNING",
+        PYTHONUNBUFFERED="1",
+        # A phone that sends nothing for a while still counts as connected during a run.
+        CONNECTED_TTL_S="600",
+    )
+    if options.topology == "embedded":
+        env["SQLITE_PATH"] = str(workdir / "db.sqlite3")
+    else:
+        env.update(DATABASE_URL=PG_URL, REDIS_URL=REDIS_URL, REDIS_PREFIX=f"bench-{secrets.token_hex(3)}")
+    return env
+
+
+SETUP = """
+from django.contrib.auth.models import User
+from django.test import Client
+from workshop import services
+from workshop.models import Exercise
+user, _ = User.objects.get_or_create(username="bench", defaults={"is_superuser": True, "is_staff": True})
+exercise = Exercise.objects.filter(slug="wijkgericht-werken").order_by("-version").first()
+session = services.create_session(facilitator=user, exercise=exercise, title="Bench")
+services.start_positioning(session=session)
+client = Client()
+client.force_login(user)
+print(session.code, client.cookies["sessionid"].value)
+"""
+
+
+def manage(env: dict[str, str], *args: str) -> str:
+    result = subprocess.run(
+        [sys.executable, "manage.py", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300
+    )
+    if result.returncode:
+        raise RuntimeError(result.stderr)
+    return result.stdout
+
+
+def ensure_pg_database() -> None:
+    import psycopg
+
+    with psycopg.connect("postgresql://postgres@127.0.0.1:5432/postgres", autocommit=True) as conn:
+        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = 'schuif_bench'").fetchone():
+            conn.execute("CREATE DATABASE schuif_bench")
+
+
+class Server:
+    """A daphne process pinned to the server core; ready when it says it listens."""
+
+    def __init__(self, app: str, env: dict[str, str]) -> None:
+        self.port = free_port()
+        self.url = f"ws://127.0.0.1:{self.port}"
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.port), "--access-log", os.devnull, app],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        pin(self.process.pid, SERVER_CORE)
+        ready = threading.Event()
+        self.output: list[str] = []
+
+        def read() -> None:
+            assert self.process.stdout is not None
+            for line in self.process.stdout:
+                self.output.append(line)
+                if "Listening on TCP address" in line:
+                    ready.set()
+
+        threading.Thread(target=read, daemon=True).start()
+        if not ready.wait(60):
+            self.stop()
+            raise RuntimeError("server did not start:\n" + "".join(self.output))
+        self.ps = psutil.Process(self.process.pid)
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+
+
+def percentile(values: list[float], p: float) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
+
+
+async def sleep_until(loop: asyncio.AbstractEventLoop, when: float) -> None:
+    delay = when - loop.time()
+    if delay > 0:
+        await asyncio.sleep(delay)
+
+
+async def run(options: Options) -> dict[str, Any]:
+    loop = asyncio.get_running_loop()
+    pin(0, GENERATOR_CORE)
+    workdir = Path(tempfile.mkdtemp(prefix="schuif-bench-"))
+    servers: list[Server] = []
+    report: dict[str, Any] = {"label": options.label, **{k: v for k, v in vars(options).items() if k != "label"}}
+    try:
+        if options.target == "project":
+            if options.topology != "embedded":
+                ensure_pg_database()
+            env = project_env(options, workdir)
+            manage(env, "migrate", "--noinput", "-v", "0")
+            code, cookie = manage(env, "shell", "-c", SETUP).split()[-2:]
+            count = 2 if options.topology == "two" else 1
+            servers = [Server("config.asgi:application", env) for _ in range(count)]
+        else:
+            env = {**os.environ, "BASELINE_DB": str(workdir / "baseline.sqlite3"), "PYTHONPATH": str(ROOT)}
+            code, cookie = "BENCH1", ""
+            servers = [Server("bench.baseline:app", env)]
+        report.update(await drive(options, servers, code, cookie, loop))
+        if options.target == "project":
+            report["lost_acks"] = lost_acks_project(options, env, report.pop("_phones"))
+        else:
+            report["lost_acks"] = lost_acks_baseline(workdir / "baseline.sqlite3", report.pop("_phones"))
+        for server in servers:
+            tracebacks = [line for line in server.output if "Traceback" in line]
+            report["server_tracebacks"] = report.get("server_tracebacks", 0) + len(tracebacks)
+    finally:
+        for server in servers:
+            server.stop()
+            if os.environ.get("BENCH_DEBUG"):
+                print("".join(server.output[-30:]), file=sys.stderr)
+    return report
+
+
+async def connect_phone(url: str, phone: Phone) -> float:
+    started = time.perf_counter()
+    phone.ws = await websockets.connect(url, origin=ORIGIN, max_queue=None, open_timeout=60, ping_interval=None)
+    await phone.ws.send(json.dumps({"type": "hello", "token": None}))
+    welcome = json.loads(await phone.ws.recv())
+    phone.token = welcome["token"]
+    return time.perf_counter() - started
+
+
+async def read_phone(phone: Phone) -> None:
+    try:
+        async for raw in phone.ws:
+            message = json.loads(raw)
+            if message.get("type") == "ack" and message["seq"] in phone.pending:
+                slider, value = phone.pending.pop(message["seq"])
+                phone.acked[slider] = value
+                if not phone.pending:
+                    phone.acks.set()
+    except websockets.ConnectionClosed:
+        pass
+
+
+async def drive(
+    options: Options, servers: list[Server], code: str, cookie: str, loop: asyncio.AbstractEventLoop
+) -> dict[str, Any]:
+    rng = random.Random(42)
+    phone_server = servers[0]
+    dash_server = servers[-1]
+    headers = {"Cookie": f"sessionid={cookie}"} if cookie else {}
+    base_rss = sum(s.ps.memory_info().rss for s in servers)
+
+    # The dashboard, on the last process (the other one in the two-process topology).
+    aggregates: asyncio.Queue[tuple[float, dict[str, Any]]] = asyncio.Queue()
+    latest: dict[str, Any] = {}
+    dashboard = await websockets.connect(
+        f"{dash_server.url}/ws/d/{code}/", origin=ORIGIN, additional_headers=headers, max_queue=None, max_size=None
+    )
+
+    async def read_dashboard() -> None:
+        try:
+            async for raw in dashboard:
+                message = json.loads(raw)
+                if message.get("type") == "aggregate":
+                    latest["aggregate"] = message
+                    await aggregates.put((loop.time(), message))
+        except websockets.ConnectionClosed:
+            pass
+
+    readers = [asyncio.create_task(read_dashboard())]
+    phones = [Phone() for _ in range(options.phones)]
+    connect_times = []
+    for start in range(0, len(phones), 100):
+        batch = phones[start : start + 100]
+        urls = [servers[(start + i) % len(servers)].url for i in range(len(batch))]
+        connect_times += await asyncio.gather(
+            *(connect_phone(f"{url}/ws/p/{code}/", p) for url, p in zip(urls, batch, strict=True))
+        )
+    probe = Phone()
+    await connect_phone(f"{phone_server.url}/ws/p/{code}/", probe)
+    readers += [asyncio.create_task(read_phone(p)) for p in [*phones, probe]]
+    connected_rss = sum(s.ps.memory_info().rss for s in servers)
+    result: dict[str, Any] = {
+        "connect_ms_p50": round(1000 * statistics.median(connect_times), 1) if connect_times else None,
+        "connect_ms_p95": round(1000 * percentile(connect_times, 95), 1) if connect_times else None,
+        "rss_per_connection_kb": round((connected_rss - base_rss) / max(1, options.phones) / 1024, 1),
+    }
+    if options.idle:
+        await asyncio.sleep(2)  # let the server settle before reading its memory
+        result["server_rss_mb"] = round(sum(s.ps.memory_info().rss for s in servers) / 2**20, 1)
+        result["held"] = sum(1 for p in phones if p.ws.state.name == "OPEN")
+        await close_all(phones, probe, dashboard, readers)
+        result["_phones"] = []
+        return result
+
+    interval = 1 / options.rate
+    start = loop.time() + 0.5
+    measure_from = start + options.warmup
+    stop = measure_from + options.seconds
+    send_lags: list[float] = []
+    counters = {"moves": 0, "sets": 0}
+    probe_sent: dict[int, float] = {}
+    lags: list[float] = []
+
+    async def drive_phone(phone: Phone) -> None:
+        period = 2.0
+        offset = 0.0 if options.burst else rng.random() * period
+        t = start + (0.0 if options.burst else rng.random() * interval)
+        slider: str | None = None
+        while t < stop:
+            await sleep_until(loop, t)
+            if t >= measure_from:
+                send_lags.append(loop.time() - t)
+            dragging = ((t - start + offset) % period) < options.duty * period
+            if dragging:
+                if slider is None:
+                    slider = rng.choice(DRAG_SLIDERS)
+                value = max(0, min(100, phone.last.get(slider, rng.randint(0, 100)) + rng.randint(-6, 6)))
+                phone.last[slider] = value
+                await phone.ws.send(f'{{"type":"move","slider":"{slider}","value":{value}}}')
+                counters["moves"] += 1
+            elif slider is not None:
+                await send_set(phone, slider)
+                counters["sets"] += 1
+                slider = None
+            t += interval
+
+    async def drive_probe() -> None:
+        t, value = start, 0
+        while t < stop:
+            await sleep_until(loop, t)
+            value = (value + 37) % 101
+            probe.last[PROBE_SLIDER] = value
+            now = loop.time()
+            if t >= measure_from:
+                probe_sent[value] = now
+            await probe.ws.send(f'{{"type":"move","slider":"{PROBE_SLIDER}","value":{value}}}')
+            counters["moves"] += 1
+            t += interval
+
+    async def watch() -> None:
+        while True:
+            received, message = await aggregates.get()
+            median = next(s["median"] for s in message["sliders"] if s["key"] == PROBE_SLIDER)
+            if median is not None and int(median) in probe_sent:
+                sent = probe_sent.pop(int(median))
+                lags.append(received - sent)
+                # Older probe values were overtaken before a dashboard saw them.
+                for value, at in list(probe_sent.items()):
+                    if at < sent:
+                        del probe_sent[value]
+
+    watcher = asyncio.create_task(watch())
+    cpu_before = [s.ps.cpu_times() for s in servers]
+    me = psutil.Process()
+    my_cpu_before = me.cpu_times()
+    wall_before = loop.time()
+    moves_before = 0
+
+    async def mark_window() -> None:
+        nonlocal cpu_before, my_cpu_before, wall_before, moves_before
+        await sleep_until(loop, measure_from)
+        cpu_before = [s.ps.cpu_times() for s in servers]
+        my_cpu_before = me.cpu_times()
+        wall_before = loop.time()
+        moves_before = counters["moves"] + counters["sets"]
+
+    await asyncio.gather(mark_window(), drive_probe(), *(drive_phone(p) for p in phones))
+    wall = loop.time() - wall_before
+    cpu = sum(
+        (a.user + a.system) - (b.user + b.system)
+        for a, b in zip([s.ps.cpu_times() for s in servers], cpu_before, strict=True)
+    )
+    my_now = me.cpu_times()
+    my_cpu = (my_now.user + my_now.system) - (my_cpu_before.user + my_cpu_before.system)
+    sent = counters["moves"] + counters["sets"] - moves_before
+    result.update(
+        {
+            "offered_msgs_per_s": round(sent / wall, 1),
+            "server_cpu_pct": round(100 * cpu / wall, 1),
+            "server_cpu_ms_per_msg": round(1000 * cpu / max(1, sent), 4),
+            "server_rss_mb": round(sum(s.ps.memory_info().rss for s in servers) / 2**20, 1),
+            "generator_cpu_pct": round(100 * my_cpu / wall, 1),
+            "send_lag_p99_ms": round(1000 * (percentile(send_lags, 99) or 0), 1),
+            "probe_samples": len(lags),
+            "lag_ms_p50": round(1000 * (percentile(lags, 50) or 0), 1),
+            "lag_ms_p95": round(1000 * (percentile(lags, 95) or 0), 1),
+            "lag_ms_p99": round(1000 * (percentile(lags, 99) or 0), 1),
+            "lag_ms_max": round(1000 * max(lags, default=0), 1),
+        }
+    )
+    reasons = []
+    if result["generator_cpu_pct"] > 85:
+        reasons.append("generator over 85% CPU")
+    if result["send_lag_p99_ms"] > 20:
+        reasons.append("generator send lag p99 over 20 ms")
+    result["valid"] = not reasons
+    result["invalid_because"] = reasons
+
+    # Every phone commits where it ended, then the final aggregate must equal the truth.
+    for phone in [*phones, probe]:
+        for slider in list(phone.last):
+            await send_set(phone, slider)
+    await asyncio.wait_for(asyncio.gather(*(p.acks.wait() for p in [*phones, probe] if p.pending)), 60)
+    truth = {key: summarize([p.last[key] for p in [*phones, probe] if key in p.last]).as_dict() for key in SLIDERS}
+    watcher.cancel()
+    result["exact"] = await converges(aggregates, latest, truth, loop)
+    await close_all(phones, probe, dashboard, readers)
+    result["_phones"] = [*phones, probe]
+    return result
+
+
+async def send_set(phone: Phone, slider: str) -> None:
+    phone.seq += 1
+    value = phone.last[slider]
+    phone.pending[phone.seq] = (slider, value)
+    phone.acks.clear()
+    await phone.ws.send(f'{{"type":"set","slider":"{slider}","value":{value},"seq":{phone.seq}}}')
+
+
+async def converges(
+    aggregates: asyncio.Queue[tuple[float, dict[str, Any]]],
+    latest: dict[str, Any],
+    truth: dict[str, dict[str, Any]],
+    loop: Any,
+) -> bool:
+    """Whether the dashboard's newest aggregate equals the truth, now or within 10 s."""
+    deadline = loop.time() + 10
+    fields = ("n", "median", "q1", "q3", "histogram")
+    last: dict[str, Any] = {}
+    message = latest.get("aggregate")
+    while loop.time() < deadline:
+        if message is not None:
+            got = {s["key"]: s for s in message["sliders"]}
+            if all(got[k][f] == truth[k][f] for k in SLIDERS for f in fields):
+                return True
+            last = {k: [(f, got[k][f], truth[k][f]) for f in fields if got[k][f] != truth[k][f]] for k in SLIDERS}
+        try:
+            _, message = await asyncio.wait_for(aggregates.get(), deadline - loop.time())
+        except TimeoutError:
+            break
+    if os.environ.get("BENCH_DEBUG"):
+        print("not exact:", {k: v for k, v in last.items() if v}, file=sys.stderr)
+    return False
+
+
+async def close_all(phones: list[Phone], probe: Phone, dashboard: Any, readers: list[asyncio.Task[None]]) -> None:
+    await asyncio.gather(*(p.ws.close() for p in [*phones, probe]), dashboard.close(), return_exceptions=True)
+    for reader in readers:
+        reader.cancel()
+
+
+def lost_acks_project(options: Options, env: dict[str, str], phones: list[Phone]) -> int:
+    if options.topology == "embedded":
+        conn = sqlite3.connect(env["SQLITE_PATH"])
+        rows = conn.execute(SQL_POSITIONS).fetchall()
+    else:
+        import psycopg
+
+        with psycopg.connect(PG_URL.replace("postgres://", "postgresql://")) as conn:
+            rows = conn.execute(SQL_POSITIONS).fetchall()
+    stored = {(token_hash, key): value for token_hash, key, value in rows}
+    lost = 0
+    for phone in phones:
+        digest = hashlib.sha256(phone.token.encode()).hexdigest()
+        for slider, value in phone.acked.items():
+            if stored.get((digest, slider)) != value:
+                lost += 1
+    return lost
+
+
+SQL_POSITIONS = """
+SELECT p.token_hash, s.key, pos.value FROM workshop_position pos
+JOIN workshop_participant p ON p.id = pos.participant_id
+JOIN workshop_slider s ON s.id = pos.slider_id
+WHERE pos.round = 1
+"""
+
+
+def lost_acks_baseline(path: Path, phones: list[Phone]) -> int:
+    stored = {(t, s): v for t, s, v in sqlite3.connect(path).execute("SELECT token, slider, value FROM position")}
+    return sum(1 for p in phones for slider, value in p.acked.items() if stored.get((p.token, slider)) != value)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    for name, default in vars(Options()).items():
+        kind = type(default)
+        if kind is bool:
+            parser.add_argument(f"--{name}", action="store_true")
+        else:
+            parser.add_argument(f"--{name}", type=kind, default=default)
+    options = Options(**vars(parser.parse_args()))
+    try:
+        import uvloop
+
+        uvloop.install()
+    except ImportError:
+        pass
+    print(json.dumps(asyncio.run(run(options))), flush=True)
+
+
+if __name__ == "__main__":
+    main()
