@@ -404,11 +404,13 @@ async def drive(
     result["valid"] = not reasons
     result["invalid_because"] = reasons
 
-    # Every phone commits where it ended, then the final aggregate must equal the truth.
+    # Every phone releases what it still holds (as a finger lifting off), then the final
+    # aggregate must equal the truth. Sliders committed at an earlier release are not sent again.
     for phone in [*phones, probe]:
-        for slider in list(phone.last):
-            await send_set(phone, slider)
-    await asyncio.wait_for(asyncio.gather(*(p.acks.wait() for p in [*phones, probe] if p.pending)), 60)
+        for slider, value in phone.last.items():
+            if phone.acked.get(slider) != value and (slider, value) not in phone.pending.values():
+                await send_set(phone, slider)
+    await asyncio.wait_for(asyncio.gather(*(p.acks.wait() for p in [*phones, probe] if p.pending)), 180)
     truth = {key: summarize([p.last[key] for p in [*phones, probe] if key in p.last]).as_dict() for key in SLIDERS}
     watcher.cancel()
     result["exact"] = await converges(aggregates, latest, truth, loop)

@@ -263,10 +263,13 @@ def plot(runs: list[dict[str, Any]]) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--report", action="store_true", help="only regenerate the report")
+    parser.add_argument("--only", action="append", help="run only scenarios with this label (repeatable)")
     options = parser.parse_args()
     if not options.report:
         RESULTS.parent.mkdir(parents=True, exist_ok=True)
         for spec in SUITE:
+            if options.only and spec["label"] not in options.only:
+                continue
             line = run_one(spec)
             print(json.dumps(line), flush=True)
             with RESULTS.open("a") as out:

@@ -139,7 +139,9 @@ if REDIS_URL:
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
             "CONFIG": {
-                "hosts": [REDIS_URL],
+                # channels-redis blocks on BZPOPMIN for 5 s; redis-py 8 also times reads out after 5 s
+                # by default, which kills idle sockets (close 1011). Reads must outlast the pop.
+                "hosts": [{"address": REDIS_URL, "socket_timeout": 30}],
                 "prefix": env_str("REDIS_PREFIX", "schuif"),
             },
         }

@@ -35,6 +35,8 @@ def test_a_phone_on_one_process_shows_on_a_dashboard_on_another(fenna, workshop_
         ) as dashboard:
             first = json.loads(await dashboard.recv())
             assert first["type"] == "aggregate"
+            # Idle past channels-redis's 5 s blocking read: an idle socket must survive it.
+            await asyncio.sleep(6)
             async with websockets.connect(f"{ws_a}/ws/p/{code}/", origin=a) as phone:
                 await phone.send(json.dumps({"type": "hello", "token": None}))
                 assert json.loads(await phone.recv())["type"] == "welcome"
