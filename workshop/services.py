@@ -529,13 +529,29 @@ class SessionInfo:
         return replace(self, session=session, groups=tuple((g, n) for g, n in state["groups"]))
 
 
+ExerciseParts = tuple[tuple[Slider, ...], tuple[Profile, ...], tuple[ProfileTarget, ...]]
+# An exercise version that a session uses never changes (see import_exercise), so every
+# socket in this process shares one copy of its sliders and profiles: at a congress that
+# is most of a phone's memory.
+_exercise_parts: dict[tuple[int, datetime], ExerciseParts] = {}
+
+
+def _parts(exercise: Exercise) -> ExerciseParts:
+    key = (exercise.pk, exercise.created_at)
+    parts = _exercise_parts.get(key)
+    if parts is None:
+        sliders = tuple(exercise.sliders.order_by("order", "pk"))
+        profiles = tuple(exercise.profiles.order_by("order", "pk").prefetch_related("targets__slider"))
+        targets = tuple(ProfileTarget(p.key, {t.slider.key: t.value for t in p.targets.all()}) for p in profiles)
+        parts = _exercise_parts[key] = (sliders, profiles, targets)
+    return parts
+
+
 def load_session_info(*, code: str) -> SessionInfo | None:
-    session = Session.objects.select_related("exercise", "facilitator").filter(code=code.upper()[:12]).first()
+    session = Session.objects.select_related("exercise").filter(code=code.upper()[:12]).first()
     if session is None:
         return None
-    sliders = tuple(session.exercise.sliders.order_by("order", "pk"))
-    profiles = tuple(session.exercise.profiles.order_by("order", "pk").prefetch_related("targets__slider"))
-    targets = tuple(ProfileTarget(p.key, {t.slider.key: t.value for t in p.targets.all()}) for p in profiles)
+    sliders, profiles, targets = _parts(session.exercise)
     groups = tuple(session.groups.order_by("order", "pk").values_list("pk", "name"))
     return SessionInfo(session=session, sliders=sliders, profiles=profiles, targets=targets, groups=groups)
 
