@@ -11,8 +11,8 @@ from config.asgi import application
 from tests.conftest import ORIGIN
 
 
-async def open_socket(path: str, *, cookie: bytes | None = None, origin: tuple[bytes, bytes] = ORIGIN):
-    headers = [origin, (b"host", b"127.0.0.1")]
+async def open_socket(path: str, *, cookie: bytes | None = None, origin: tuple[bytes, bytes] | None = ORIGIN):
+    headers = [(b"host", b"127.0.0.1")] + ([origin] if origin else [])
     if cookie:
         headers.append((b"cookie", cookie))
     communicator = WebsocketCommunicator(application, path, headers=headers)

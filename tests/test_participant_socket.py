@@ -118,7 +118,7 @@ BAD_MESSAGES = [
     ('{"type": "set", "slider": "regie", "value": 500, "seq": 7}', "invalid_value", 7),
     ('{"type": "set", "slider": "zzz", "value": 50, "seq": 8}', "unknown_slider", 8),
     ('{"type": "hello", "token": null}', "already_welcomed", None),
-    ("[" * 5000 + "]" * 5000, "too_large", None),
+    ("[" * 2000 + "]" * 2000, "invalid_json", None),  # deep nesting, within the size limit
 ]
 
 
@@ -135,6 +135,31 @@ async def test_bad_input_gets_an_error_changes_nothing_and_keeps_the_connection(
     await communicator.send_json_to({"type": "set", "slider": "regie", "value": 40, "seq": 99})
     assert await communicator.receive_json_from() == {"type": "ack", "seq": 99, "round": 1}
     await communicator.disconnect()
+
+
+async def test_an_oversized_frame_closes_with_1009(workshop_session):
+    communicator, _ = await phone(workshop_session.code)
+    await communicator.send_to(text_data=json.dumps({"type": "ping", "pad": "x" * 5000}))
+    assert await communicator.receive_output() == {"type": "websocket.close", "code": 1009}
+    assert await Position.objects.acount() == 0
+
+
+async def test_a_flooder_is_slowed_then_closed_while_a_normal_phone_is_not(workshop_session):
+    flooder, _ = await phone(workshop_session.code)
+    normal, _ = await phone(workshop_session.code)
+    move = json.dumps({"type": "move", "slider": "regie", "value": 5})
+    refused_reply = None
+    for _ in range(400):
+        await flooder.send_to(text_data=move)
+    output = await flooder.receive_output(timeout=5)
+    while output["type"] == "websocket.send":
+        refused_reply = json.loads(output["text"])
+        output = await flooder.receive_output(timeout=5)
+    assert refused_reply == {"type": "error", "code": "rate_limited", "message": "Too many messages; slow down."}
+    assert output == {"type": "websocket.close", "code": 1008}
+    await normal.send_json_to({"type": "set", "slider": "regie", "value": 40, "seq": 1})
+    assert await normal.receive_json_from() == {"type": "ack", "seq": 1, "round": 1}
+    await normal.disconnect()
 
 
 async def test_a_binary_frame_gets_an_error(workshop_session):
@@ -179,7 +204,7 @@ async def test_closing_the_session_tells_connected_phones_and_closes_them(worksh
     assert await communicator.receive_output() == {"type": "websocket.close", "code": 4404}
 
 
-@pytest.mark.parametrize("origin", [b"http://evil.example", b"null"])
-async def test_a_foreign_origin_is_refused(workshop_session, origin):
-    _, connected = await open_socket(f"/ws/p/{workshop_session.code}/", origin=(b"origin", origin))
+@pytest.mark.parametrize("origin", [b"http://evil.example", b"null", None])
+async def test_a_foreign_null_or_missing_origin_is_refused(workshop_session, origin):
+    _, connected = await open_socket(f"/ws/p/{workshop_session.code}/", origin=(b"origin", origin) if origin else None)
     assert not connected

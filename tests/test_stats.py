@@ -94,3 +94,12 @@ def test_agreement_gives_consensus_one(value, n):
 @given(positions)
 def test_counts_and_values_give_the_same_summary(values):
     assert summarize_counts(counts_of(values)) == summarize(values)
+
+
+def test_the_token_bucket_allows_a_burst_then_the_rate():
+    from workshop.protocol import TokenBucket
+
+    bucket = TokenBucket(rate=20, burst=40)
+    assert sum(bucket.take(0.0) for _ in range(100)) == 40
+    assert sum(bucket.take(1.0) for _ in range(100)) == 20
+    assert bucket.take(1.06) is True  # 1.2 tokens refilled after 60 ms

@@ -186,3 +186,23 @@ def test_healthz_reports_the_database(client):
     response = client.get("/healthz")
     assert response.status_code == 200
     assert response.json()["database"] == "ok"
+    assert response.json()["channel_layer"] == "ok"
+
+
+def test_pages_carry_a_content_security_policy_without_inline_script(client):
+    policy = client.get("/")["Content-Security-Policy"]
+    assert "script-src 'self'" in policy and "unsafe-inline" not in policy.split("script-src")[1].split(";")[0]
+    assert "frame-ancestors 'none'" in policy
+    assert "connect-src 'self' ws://testserver wss://testserver" in policy
+
+
+def test_no_template_has_an_inline_script():
+    from tests.conftest import ROOT
+
+    for template in (ROOT / "templates").rglob("*.html"):
+        text = template.read_text()
+        assert "<script>" not in text and " onclick=" not in text and " onsubmit=" not in text, template
+
+
+def test_healthz_checks_the_channel_layer_too(client):
+    assert client.get("/healthz").json() == {"database": "ok", "channel_layer": "ok"}

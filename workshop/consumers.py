@@ -25,6 +25,10 @@ log = logging.getLogger(__name__)
 CLOSE_FORBIDDEN = 4403
 CLOSE_NOT_FOUND = 4404
 CLOSE_REFUSED = 4409
+CLOSE_POLICY = 1008
+CLOSE_TOO_BIG = 1009
+# Refused messages (over the rate) before a flooding socket is closed.
+FLOOD_LIMIT = 200
 CONTROL_LIVE = "workshop/dashboard.html#live"
 SCREEN_LIVE = "workshop/screen.html#live"
 
@@ -86,6 +90,8 @@ class ParticipantConsumer(JsonSocket):
             return
         self.language = language_from_scope(self.scope)
         self.last_touch = 0.0
+        self.bucket = protocol.TokenBucket()
+        self.refused = 0
         await self.channel_layer.group_add(services.phones_group(code), self.channel_name)
 
     async def disconnect(self, close_code: int) -> None:
@@ -101,6 +107,22 @@ class ParticipantConsumer(JsonSocket):
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         if self.info is None:
+            return
+        frame = text_data if text_data is not None else bytes_data
+        if frame is not None and len(frame) > protocol.MAX_FRAME_CHARS:
+            log.warning("closed a phone socket: frame too large, session=%s", self.info.code)
+            await self.close(code=CLOSE_TOO_BIG)
+            return
+        if not self.bucket.take(asyncio.get_running_loop().time()):
+            self.refused += 1
+            if self.refused >= FLOOD_LIMIT:
+                log.warning("closed a phone socket: sustained flooding, session=%s", self.info.code)
+                await self.close(code=CLOSE_POLICY)
+            elif self.refused % 20 == 1:
+                # Say it now and then, not for every dropped message: replies cost too.
+                await self.send_json(
+                    {"type": "error", "code": "rate_limited", "message": "Too many messages; slow down."}
+                )
             return
         try:
             message = protocol.parse(text_data, sliders=self.info.slider_keys)

@@ -13,6 +13,9 @@ from dataclasses import dataclass
 from workshop.stats import MAX_VALUE, MIN_VALUE
 
 MAX_FRAME_CHARS = 4096
+# A phone sends at most ~10 moves a second plus a set per release: this leaves room for bursts.
+RATE_PER_SECOND = 20.0
+RATE_BURST = 40.0
 MAX_TOKEN_CHARS = 64
 SEQ_MAX = 2**53  # still exact in a JavaScript number
 
@@ -167,3 +170,22 @@ def _value(data: dict, seq: int | None) -> int:
             seq,
         )
     return value
+
+
+@dataclass
+class TokenBucket:
+    """Allows `rate` messages a second on average and `burst` at once."""
+
+    rate: float = RATE_PER_SECOND
+    burst: float = RATE_BURST
+    tokens: float = RATE_BURST
+    stamp: float | None = None
+
+    def take(self, now: float) -> bool:
+        if self.stamp is not None:
+            self.tokens = min(self.burst, self.tokens + (now - self.stamp) * self.rate)
+        self.stamp = now
+        if self.tokens >= 1:
+            self.tokens -= 1
+            return True
+        return False

@@ -1,9 +1,12 @@
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from functools import wraps
 from typing import Any
 
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
 from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -436,10 +439,22 @@ def archive_delete(request: HttpRequest, pk: int) -> HttpResponse:
 
 @require_GET
 def healthz(request: HttpRequest) -> JsonResponse:
+    """Database and channel layer, each "ok" or "unavailable"; 503 when either is down."""
+    report = {"database": "ok", "channel_layer": "ok"}
     try:
         connection.ensure_connection()
-        database = "ok"
     except Exception:
-        database = "unavailable"
-    status = 200 if database == "ok" else 503
-    return JsonResponse({"database": database}, status=status)
+        report["database"] = "unavailable"
+    try:
+        async_to_sync(_channel_layer_round_trip)()
+    except Exception:
+        report["channel_layer"] = "unavailable"
+    return JsonResponse(report, status=200 if set(report.values()) == {"ok"} else 503)
+
+
+async def _channel_layer_round_trip() -> None:
+    layer = get_channel_layer()
+    channel = await layer.new_channel()
+    await layer.send(channel, {"type": "health.check"})
+    async with asyncio.timeout(2):
+        await layer.receive(channel)

@@ -11,6 +11,7 @@
   var storageKey = "schuifoefening:" + code;
   var MOVE_INTERVAL = 100;  // at most ~10 moves a second
   var PING_INTERVAL = 25000;
+  var COMMIT_DELAY = 150;  // ms of quiet after the last change before a set
   var ABSTAIN = "abstain";
 
   function load() {
@@ -41,7 +42,7 @@
       abstain: box.querySelector(".abstain"), ghost: box.querySelector(".marker.ghost"),
       median: box.querySelector(".marker.median"),
       left: box.dataset.left, right: box.dataset.right, open: false,
-      lastMove: 0, trailing: null,
+      lastMove: 0, trailing: null, settle: null,
     };
   });
 
@@ -281,7 +282,11 @@
       var wait = MOVE_INTERVAL - (Date.now() - slider.lastMove);
       if (wait <= 0) { sendMove(); } else if (!slider.trailing) { slider.trailing = setTimeout(sendMove, wait); }
     });
-    slider.input.addEventListener("change", function () { commit(key, Number(slider.input.value)); });
+    // Keyboard steps fire `change` on every key repeat: commit once the steps pause.
+    slider.input.addEventListener("change", function () {
+      clearTimeout(slider.settle);
+      slider.settle = setTimeout(function () { commit(key, Number(slider.input.value)); }, COMMIT_DELAY);
+    });
     slider.abstain.addEventListener("click", function () { commit(key, ABSTAIN); });
   });
 
