@@ -142,3 +142,19 @@ def researcher_client(researcher) -> Client:
     client = Client()
     client.force_login(researcher)
     return client
+
+
+FIGURES: list[str] = []
+
+
+@pytest.fixture
+def figure():
+    """Record a measured figure; they are printed together at the end of the run."""
+    return FIGURES.append
+
+
+def pytest_terminal_summary(terminalreporter):
+    if FIGURES:
+        terminalreporter.section("figures")
+        for line in FIGURES:
+            terminalreporter.write_line(line)

@@ -7,7 +7,7 @@ import sys
 from tests.conftest import ROOT
 
 
-def test_fifty_phones_for_ten_seconds_are_exact_and_lose_nothing():
+def test_fifty_phones_for_ten_seconds_are_exact_and_lose_nothing(figure):
     result = subprocess.run(
         [sys.executable, "bench/harness.py", "--phones", "50", "--seconds", "10", "--label", "ci-smoke"],
         cwd=ROOT,
@@ -17,8 +17,9 @@ def test_fifty_phones_for_ten_seconds_are_exact_and_lose_nothing():
     )
     assert result.returncode == 0, result.stderr
     run = json.loads(result.stdout.strip().splitlines()[-1])
-    print(
-        f"\nbench smoke: p50 {run['lag_ms_p50']} ms, p95 {run['lag_ms_p95']} ms, p99 {run['lag_ms_p99']} ms, "
+    figure(
+        f"bench smoke (50 phones, 10 s): lag p50 {run['lag_ms_p50']} ms, p95 {run['lag_ms_p95']} ms, "
+        f"p99 {run['lag_ms_p99']} ms, "
         f"{run['server_cpu_ms_per_msg']} ms CPU/msg, exact {run['exact']}, lost {run['lost_acks']}"
     )
     assert run["exact"] is True

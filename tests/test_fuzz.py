@@ -65,8 +65,8 @@ def test_the_parser_only_ever_returns_a_valid_message_or_a_protocol_error(text):
         assert type(message.seq) is int and 0 <= message.seq <= protocol.SEQ_MAX
 
 
-def test_report_parser_fuzz_count():
-    print(f"\nparser fuzz: {COUNT['inputs']} inputs, 0 crashes")
+def test_report_parser_fuzz_count(figure):
+    figure(f"parser fuzz: {COUNT['inputs']} inputs tried, 0 crashes (any other exception fails the test)")
 
 
 def hostile_frames(rng: random.Random, count: int) -> list[str]:
@@ -101,7 +101,7 @@ def hostile_frames(rng: random.Random, count: int) -> list[str]:
 
 
 @pytest.mark.django_db(transaction=True)
-async def test_a_real_socket_survives_hostile_frames_with_no_state_change(workshop_session, caplog):
+async def test_a_real_socket_survives_hostile_frames_with_no_state_change(workshop_session, caplog, figure):
     caplog.set_level(logging.WARNING)
     frames = hostile_frames(random.Random(2026), 300)
     before = await live.get_store().snapshot(workshop_session.code)
@@ -119,9 +119,8 @@ async def test_a_real_socket_survives_hostile_frames_with_no_state_change(worksh
     crashes = sum(1 for record in caplog.records if record.levelno >= logging.ERROR)
     after = await live.get_store().snapshot(workshop_session.code)
     changed = int(await Position.objects.aexists()) + int(after.counts != before.counts)
-    print(
-        f"\nsocket fuzz: {len(frames)} inputs tried, {replies} error replies, "
-        f"{crashes} crashes, {changed} state changes"
+    figure(
+        f"socket fuzz: {len(frames)} inputs tried, {replies} error replies, {crashes} crashes, {changed} state changes"
     )
     assert replies == len(frames)
     assert crashes == 0 and changed == 0
