@@ -46,6 +46,9 @@ def _plain_http(settings):
     # Tests talk plain HTTP to the test client and to local daphne processes, and
     # must not depend on a collectstatic manifest left over from `make run`.
     settings.SECURE_SSL_REDIRECT = False
+    from workshop import guard
+
+    guard.forget_all()  # wrong codes from one test must not block the next
     settings.STORAGES = {
         **settings.STORAGES,
         "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},

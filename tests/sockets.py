@@ -11,11 +11,27 @@ from config.asgi import application
 from tests.conftest import ORIGIN
 
 
-async def open_socket(path: str, *, cookie: bytes | None = None, origin: tuple[bytes, bytes] | None = ORIGIN):
+def from_address(address: str):
+    """The application as daphne calls it for a client at this address."""
+
+    async def app(scope, receive, send):
+        return await application({**scope, "client": (address, 50000)}, receive, send)
+
+    return app
+
+
+async def open_socket(
+    path: str,
+    *,
+    cookie: bytes | None = None,
+    origin: tuple[bytes, bytes] | None = ORIGIN,
+    address: str | None = None,
+):
     headers = [(b"host", b"127.0.0.1")] + ([origin] if origin else [])
     if cookie:
         headers.append((b"cookie", cookie))
-    communicator = WebsocketCommunicator(application, path, headers=headers)
+    app = from_address(address) if address else application
+    communicator = WebsocketCommunicator(app, path, headers=headers)
     connected, _ = await communicator.connect(timeout=5)
     return communicator, connected
 

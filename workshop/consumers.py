@@ -17,7 +17,7 @@ from django.urls import reverse
 from django.utils import timezone, translation
 from django.utils.translation.trans_real import parse_accept_lang_header
 
-from workshop import aggregates, live, protocol, services
+from workshop import aggregates, guard, live, protocol, services
 from workshop.protocol import ProtocolError
 
 log = logging.getLogger(__name__)
@@ -25,6 +25,7 @@ log = logging.getLogger(__name__)
 CLOSE_FORBIDDEN = 4403
 CLOSE_NOT_FOUND = 4404
 CLOSE_REFUSED = 4409
+CLOSE_TOO_MANY = 4429
 CLOSE_POLICY = 1008
 CLOSE_TOO_BIG = 1009
 # Refused messages (over the rate) before a flooding socket is closed.
@@ -82,10 +83,15 @@ class ParticipantConsumer(JsonSocket):
 
     async def connect(self) -> None:
         code = self.scope["url_route"]["kwargs"]["code"].upper()
-        self.info = await services.aload_session_info(code=code)
+        address = (self.scope.get("client") or [None])[0]
         await self.accept()
+        if guard.blocked(address):
+            await self.close(code=CLOSE_TOO_MANY)
+            return
+        self.info = await services.aload_session_info(code=code)
         if self.info is None or not self.info.session.is_open:
             self.info = None
+            guard.failed(address)
             await self.close(code=CLOSE_NOT_FOUND)
             return
         self.language = language_from_scope(self.scope)

@@ -22,7 +22,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
-from workshop import aggregates, services
+from workshop import aggregates, guard, services
 from workshop import archives as archives_module
 from workshop import results as results_module
 from workshop.forms import (
@@ -94,8 +94,12 @@ def home(request: HttpRequest) -> HttpResponse:
 
 @require_GET
 def join(request: HttpRequest, code: str) -> HttpResponse:
+    address = request.META.get("REMOTE_ADDR")
+    if guard.blocked(address):
+        return render(request, "workshop/too_many.html", status=429)
     info = services.load_session_info(code=code)
     if info is None or not info.session.is_open:
+        guard.failed(address)
         return _not_found(request, code)
     # A per-group QR code carries ?g=<group id>; anything else is ignored.
     group = request.GET.get("g", "")
