@@ -25,6 +25,33 @@ CHROMIUM_ARGS = [
     "--disable-quic",
 ]
 ARTIFACTS = Path(os.environ.get("ARTIFACTS_DIR", ROOT / "artifacts"))
+AXE = (Path(__file__).parent / "vendor" / "axe-4.14.1.min.js").read_text()
+AXE_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
+AXE_RESULTS: dict[str, dict[str, int]] = {}
+
+
+def accessible(page, name: str) -> None:
+    """axe-core on the page as it is now: no serious or critical WCAG 2.1 AA violation."""
+    page.evaluate(AXE)
+    violations = page.evaluate(
+        "async (tags) => (await axe.run(document, {runOnly: {type: 'tag', values: tags}})).violations"
+        ".map(v => ({id: v.id, impact: v.impact, nodes: v.nodes.length, target: v.nodes[0].target.join(' ')}))",
+        AXE_TAGS,
+    )
+    bad = [v for v in violations if v["impact"] in ("serious", "critical")]
+    AXE_RESULTS[name] = {"serious_or_critical": len(bad), "other": len(violations) - len(bad)}
+    assert not bad, f"{name}: {bad}"
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _report_axe():
+    yield
+    from tests.conftest import FIGURES
+
+    for name, counts in AXE_RESULTS.items():
+        FIGURES.append(f"axe {name}: {counts['serious_or_critical']} serious/critical, {counts['other']} minor")
+
+
 PASSWORD = "een-lang-test-wachtwoord"
 
 
@@ -70,10 +97,14 @@ def test_a_keyboard_move_on_a_phone_shows_on_the_dashboard(browser, server):
     # The facilitator logs in and creates a session through the pages.
     facilitator = browser.new_context(viewport={"width": 1366, "height": 900}, locale="nl-NL")
     dashboard = facilitator.new_page()
+    dashboard.goto(f"{url}/")
+    accessible(dashboard, "home")
     dashboard.goto(f"{url}/f/")
+    accessible(dashboard, "login")
     dashboard.fill("#id_username", "fenna")
     dashboard.fill("#id_password", PASSWORD)
     dashboard.click("button[type=submit]")
+    accessible(dashboard, "facilitator home")
     dashboard.fill("#id_title", "Wijkteam Noord")
     dashboard.get_by_role("button", name="Sessie aanmaken").click()
     code_box = dashboard.get_by_test_id("code")
@@ -97,12 +128,12 @@ def test_a_keyboard_move_on_a_phone_shows_on_the_dashboard(browser, server):
         handle.press("ArrowRight")  # 50 -> 70
     expect(phone.locator("#state-sturing")).to_have_text("Opgeslagen")
     expect(handle).to_have_attribute("aria-valuetext", "70, richting Decentraal")
-    phone.screenshot(path=ARTIFACTS / "phone.png", full_page=True)
+    phone.screenshot(path=ARTIFACTS / "phone.png", full_page=True, animations="disabled")
 
     expect(dashboard.get_by_test_id("n-sturing")).to_have_text("1")
     expect(dashboard.get_by_test_id("median-sturing")).to_have_text("70")
     expect(dashboard.get_by_test_id("joined")).to_have_text("1")
-    dashboard.screenshot(path=ARTIFACTS / "dashboard.png", full_page=True)
+    dashboard.screenshot(path=ARTIFACTS / "dashboard.png", full_page=True, animations="disabled")
 
     # A reload keeps the position: the token lives in the browser, the value on the server.
     phone.reload()
@@ -118,7 +149,7 @@ def test_a_keyboard_move_on_a_phone_shows_on_the_dashboard(browser, server):
     page.goto(f"{url}/j/{code}/")
     expect(page.locator("#connection")).to_have_attribute("data-state", "connected")
     assert page.evaluate("document.documentElement.scrollWidth") <= 360
-    page.screenshot(path=ARTIFACTS / "phone-360.png", full_page=True)
+    page.screenshot(path=ARTIFACTS / "phone-360.png", full_page=True, animations="disabled")
     small.close()
 
 
@@ -151,7 +182,9 @@ def test_a_two_round_workshop_with_a_screen_and_three_phones(browser, server):
     screen.set_viewport_size({"width": 1920, "height": 1080})
     screen.goto(f"{url}/f/s/{code}/screen/")
     expect(screen.get_by_test_id("code")).to_have_text(code)
-    screen.screenshot(path=ARTIFACTS / "screen-lobby.png")
+    screen.screenshot(path=ARTIFACTS / "screen-lobby.png", animations="disabled")
+    accessible(screen, "screen, lobby")
+    accessible(panel, "control panel, lobby")
 
     phones = []
     for _ in range(3):
@@ -161,6 +194,7 @@ def test_a_two_round_workshop_with_a_screen_and_three_phones(browser, server):
         expect(page.locator("#connection")).to_have_attribute("data-state", "connected")
         expect(page.locator("#phase")).to_have_text("Welkom! De begeleider opent zo de schuifjes.")
         phones.append((context, page))
+    accessible(phones[0][1], "phone, lobby")
     expect(screen.get_by_test_id("joined")).to_have_text("3")
     # Live updates keep the join code and QR code on the screen.
     expect(screen.locator(".lobby-qr svg")).to_be_visible()
@@ -175,7 +209,9 @@ def test_a_two_round_workshop_with_a_screen_and_three_phones(browser, server):
     expect(screen.get_by_test_id("screen-count-sturing")).to_have_text("3")
     expect(screen.locator(".dot")).to_have_count(0)
     expect(screen.locator(".join-corner svg")).to_be_visible()
-    phones[0][1].screenshot(path=ARTIFACTS / "phone-round1.png", full_page=True)
+    phones[0][1].screenshot(path=ARTIFACTS / "phone-round1.png", full_page=True, animations="disabled")
+    accessible(phones[0][1], "phone, round 1")
+    accessible(screen, "screen, counts only")
 
     panel.get_by_role("button", name="Alle resultaten tonen").click()
     expect(screen.get_by_test_id("screen-median-sturing")).to_have_text("40")
@@ -183,12 +219,14 @@ def test_a_two_round_workshop_with_a_screen_and_three_phones(browser, server):
     panel.get_by_role("button", name="Profiel onthullen").click()
     expect(screen.get_by_test_id("screen-profile")).to_be_visible()
     profile_round_one = screen.get_by_test_id("screen-profile").inner_text()
-    screen.screenshot(path=ARTIFACTS / "screen-reveal.png")
+    screen.screenshot(path=ARTIFACTS / "screen-reveal.png", animations="disabled")
     panel.get_by_role("button", name="Ook op telefoons tonen").click()
     for _, page in phones:
         expect(page.locator("#reveal-name")).to_have_text(profile_round_one)
         expect(page.locator(".slider[data-key=sturing] .marker.median")).to_be_visible()
-    phones[1][1].screenshot(path=ARTIFACTS / "phone-reveal.png", full_page=True)
+    phones[1][1].screenshot(path=ARTIFACTS / "phone-reveal.png", full_page=True, animations="disabled")
+    accessible(phones[1][1], "phone, profile revealed")
+    accessible(screen, "screen, profile revealed")
 
     # Round 2: the same sliders, with round 1 as a ghost marker.
     panel.get_by_role("button", name="Ronde 2 starten").click()
@@ -205,16 +243,20 @@ def test_a_two_round_workshop_with_a_screen_and_three_phones(browser, server):
     # The arrow from now (40) to desired (80), and both rounds' profiles.
     expect(screen.locator("[data-slider=sturing] line.shift")).to_have_count(1)
     expect(screen.locator(".two-rounds")).to_contain_text(profile_round_one)
-    screen.screenshot(path=ARTIFACTS / "screen-round2.png")
-    panel.screenshot(path=ARTIFACTS / "control-panel.png", full_page=True)
+    screen.screenshot(path=ARTIFACTS / "screen-round2.png", animations="disabled")
+    panel.screenshot(path=ARTIFACTS / "control-panel.png", full_page=True, animations="disabled")
+    accessible(screen, "screen, round 2 arrows")
+    accessible(panel, "control panel, round 2")
 
     # Close: phones thank everyone; the panel goes to the results.
     panel.get_by_role("button", name="Sessie afsluiten").click()
     expect(panel).to_have_url(re.compile(f"/f/s/{code}/results/$"))
     for _, page in phones:
         expect(page.locator("#phase")).to_have_text("Deze sessie is afgelopen. Bedankt voor je deelname!")
-    phones[2][1].screenshot(path=ARTIFACTS / "phone-closed.png", full_page=True)
-    panel.screenshot(path=ARTIFACTS / "results.png", full_page=True)
+    phones[2][1].screenshot(path=ARTIFACTS / "phone-closed.png", full_page=True, animations="disabled")
+    panel.screenshot(path=ARTIFACTS / "results.png", full_page=True, animations="disabled")
+    accessible(phones[2][1], "phone, closed")
+    accessible(panel, "results")
 
     with panel.expect_download() as download_info:
         panel.get_by_role("link", name="CSV downloaden").click()
@@ -266,7 +308,8 @@ def test_research_staff_filter_a_quarter_and_download_a_matching_csv(browser, se
     page.get_by_role("button", name="Filteren").click()
     expect(page.get_by_test_id("archive-sessions")).not_to_have_text("0")
     expect(page.locator("table.profile-counts tbody tr").first).to_be_visible()
-    page.screenshot(path=ARTIFACTS / "archive.png", full_page=True)
+    page.screenshot(path=ARTIFACTS / "archive.png", full_page=True, animations="disabled")
+    accessible(page, "archive list")
     with page.expect_download() as download_info:
         page.get_by_role("link", name="CSV downloaden").click()
     rows = list(csv.DictReader(io.StringIO(Path(download_info.value.path()).read_text(encoding="utf-8"))))
