@@ -149,7 +149,21 @@ class Region(models.TextChoices):
     LI = "li", "Limburg"
 
 
-class Session(models.Model):
+class Context(models.Model):
+    """Optional context the facilitator gives, kept in the anonymised archive."""
+
+    organisation_type = models.CharField(
+        _("type of organisation"), max_length=20, choices=OrganisationType.choices, blank=True
+    )
+    size_class = models.CharField(_("size"), max_length=8, choices=SizeClass.choices, blank=True)
+    region = models.CharField(_("region"), max_length=4, choices=Region.choices, blank=True)
+    context = models.TextField(_("context"), max_length=1000, blank=True)
+
+    class Meta:
+        abstract = True
+
+
+class Session(Context):
     class Status(models.TextChoices):
         LOBBY = "lobby", _("Lobby")
         POSITIONING = "positioning", _("Positioning")
@@ -186,13 +200,6 @@ class Session(models.Model):
     timer_locks = models.BooleanField(default=False)
     screen = models.CharField(max_length=8, choices=Screen.choices, default=Screen.ROOM)
     screen_group = models.ForeignKey("Group", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
-    # Optional context the facilitator gives for the anonymised archive.
-    organisation_type = models.CharField(
-        _("type of organisation"), max_length=20, choices=OrganisationType.choices, blank=True
-    )
-    size_class = models.CharField(_("size"), max_length=8, choices=SizeClass.choices, blank=True)
-    region = models.CharField(_("region"), max_length=4, choices=Region.choices, blank=True)
-    context = models.TextField(_("context"), max_length=1000, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     last_activity = models.DateTimeField(default=timezone.now)
     closed_at = models.DateTimeField(null=True, blank=True)
@@ -309,7 +316,7 @@ class Note(models.Model):
         return f"note {self.slider.key} round {self.round}"
 
 
-class Archive(models.Model):
+class Archive(Context):
     """A finished session, anonymised for research: pseudonyms, month, what was entered. Nothing else.
 
     Deleting an archive deletes its positions, groups, summaries and notes with it.
@@ -321,10 +328,6 @@ class Archive(models.Model):
     month = models.DateField(help_text="The first day of the month the session ran in.")
     participants = models.PositiveIntegerField()
     rounds = models.PositiveSmallIntegerField()
-    organisation_type = models.CharField(max_length=20, choices=OrganisationType.choices, blank=True)
-    size_class = models.CharField(max_length=8, choices=SizeClass.choices, blank=True)
-    region = models.CharField(max_length=4, choices=Region.choices, blank=True)
-    context = models.TextField(blank=True)
     profile_now = models.CharField(max_length=40, blank=True)
     profile_desired = models.CharField(max_length=40, blank=True)
 
