@@ -310,6 +310,10 @@ def test_research_staff_filter_a_quarter_and_download_a_matching_csv(browser, se
     expect(page.locator("table.profile-counts tbody tr").first).to_be_visible()
     page.screenshot(path=ARTIFACTS / "archive.png", full_page=True, animations="disabled")
     accessible(page, "archive list")
+    page.locator("table a[href^='/archive/']").first.click()
+    expect(page.locator("h1")).to_contain_text("Organisatievormen")
+    accessible(page, "archive detail")
+    page.go_back()
     with page.expect_download() as download_info:
         page.get_by_role("link", name="CSV downloaden").click()
     rows = list(csv.DictReader(io.StringIO(Path(download_info.value.path()).read_text(encoding="utf-8"))))
@@ -334,4 +338,79 @@ def test_research_staff_filter_a_quarter_and_download_a_matching_csv(browser, se
         "slider",
         "value",
     }
+    context.close()
+
+
+OPEN_SESSION = """
+from django.contrib.auth.models import User
+from workshop import services
+from workshop.models import Exercise
+exercise = Exercise.objects.filter(slug="wijkgericht-werken").order_by("-version").first()
+fenna = User.objects.get(username="fenna")
+session = services.create_session(facilitator=fenna, exercise=exercise, title="Toegankelijk")
+services.start_positioning(session=session)
+print(session.code)
+"""
+
+
+def test_a_phone_works_by_keyboard_at_double_text_size_and_without_motion(browser, server):
+    from playwright.sync_api import expect
+
+    code = manage("shell", "-c", OPEN_SESSION, env=server.env).split()[-1]
+    # An iPhone SE, as the smallest iPhone in the room.
+    context = browser.new_context(
+        viewport={"width": 375, "height": 667}, is_mobile=True, has_touch=True, locale="nl-NL", reduced_motion="reduce"
+    )
+    page = context.new_page()
+    page.goto(f"{server.url}/j/{code}/")
+    expect(page.locator("#connection")).to_have_attribute("data-state", "connected")
+
+    # Keyboard alone reaches the first slider, with a visible focus ring.
+    handle = page.locator("#slider-sturing")
+    for _ in range(30):
+        page.keyboard.press("Tab")
+        if page.evaluate("document.activeElement.id") == "slider-sturing":
+            break
+    assert page.evaluate("document.activeElement.id") == "slider-sturing"
+    ring = page.evaluate(
+        "(() => { const s = getComputedStyle(document.activeElement);"
+        " return [s.outlineStyle, parseFloat(s.outlineWidth)]; })()"
+    )
+    assert ring[0] != "none" and ring[1] >= 2
+
+    # Every key a slider should answer, announced in words with the pole it leans to.
+    steps = [
+        ("Home", 0, "0, richting Centraal"),
+        ("End", 100, "100, richting Decentraal"),
+        ("PageDown", 90, None),
+        ("ArrowLeft", 89, None),
+        ("ArrowDown", 88, None),
+        ("PageUp", 98, None),
+        ("ArrowUp", 99, None),
+        ("ArrowRight", 100, None),
+    ]
+    for key, value, words in steps:
+        page.keyboard.press(key)
+        expect(handle).to_have_value(str(value))
+        if words:
+            expect(handle).to_have_attribute("aria-valuetext", words)
+    expect(page.locator("#state-sturing")).to_have_text("Opgeslagen")
+
+    # Text at 200 %: nothing is lost sideways, and the page still passes axe.
+    page.evaluate("document.documentElement.style.fontSize = '225%'")  # 200 % of the page's own 112.5 %
+    assert page.evaluate("document.documentElement.scrollWidth") <= 375
+    for label in page.locator(".slider-label").all():
+        box = label.bounding_box()
+        assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= 375
+    page.screenshot(path=ARTIFACTS / "phone-200-percent.png", full_page=True, animations="disabled")
+    accessible(page, "phone, text at 200 %")
+
+    # Reduced motion: the reveal's transition is switched off.
+    animation = page.evaluate(
+        "(() => { const s = document.createElement('div'); s.className = 'screen';"
+        " const r = document.createElement('aside'); r.className = 'reveal';"
+        " s.appendChild(r); document.body.appendChild(s);"
+        " return getComputedStyle(r).animationName; })()"
+    )
+    assert animation == "none"
     context.close()
