@@ -18,13 +18,11 @@ import json
 import os
 import random
 import secrets
-import socket
 import sqlite3
 import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,6 +34,7 @@ import websockets
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.local import Daphne, local_env  # noqa: E402
 from workshop.stats import summarize  # noqa: E402
 
 SLIDERS = ["sturing", "aanpak", "verankering", "regie", "horizon"]
@@ -73,30 +72,15 @@ class Phone:
     acks: asyncio.Event = field(default_factory=asyncio.Event)
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def pin(pid: int, core: int) -> None:
     with contextlib.suppress(OSError):
         os.sched_setaffinity(pid, {core})
 
 
 def project_env(options: Options, workdir: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL", "REDIS_PREFIX"}}
-    env.update(
-        DJANGO_SETTINGS_MODULE="config.settings",
-        DEBUG="0",
-        SECURE_SSL_REDIRECT="0",
-        SECURE_COOKIES="0",
-        SECURE_HSTS_SECONDS="0",
-        MANIFEST_STATIC="0",
-        ALLOWED_HOSTS="127.0.0.1,localhost",
+    env = local_env(
         SECRET_KEY="bench-" + "x" * 50,
         LOG_LEVEL="WARNING",
-        PYTHONUNBUFFERED="1",
         # A phone that sends nothing for a while still counts as connected during a run.
         CONNECTED_TTL_S="600",
     )
@@ -139,43 +123,12 @@ def ensure_pg_database() -> None:
             conn.execute("CREATE DATABASE schuif_bench")
 
 
-class Server:
-    """A daphne process pinned to the server core; ready when it says it listens."""
+class Server(Daphne):
+    """A daphne process pinned to the server core, with its CPU and memory in reach."""
 
     def __init__(self, app: str, env: dict[str, str]) -> None:
-        self.port = free_port()
-        self.url = f"ws://127.0.0.1:{self.port}"
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.port), "--access-log", os.devnull, app],
-            cwd=ROOT,
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-        pin(self.process.pid, SERVER_CORE)
-        ready = threading.Event()
-        self.output: list[str] = []
-
-        def read() -> None:
-            assert self.process.stdout is not None
-            for line in self.process.stdout:
-                self.output.append(line)
-                if "Listening on TCP address" in line:
-                    ready.set()
-
-        threading.Thread(target=read, daemon=True).start()
-        if not ready.wait(60):
-            self.stop()
-            raise RuntimeError("server did not start:\n" + "".join(self.output))
+        super().__init__(env, app=app, core=SERVER_CORE)
         self.ps = psutil.Process(self.process.pid)
-
-    def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
 
 
 def percentile(values: list[float], p: float) -> float | None:
@@ -216,8 +169,7 @@ async def run(options: Options) -> dict[str, Any]:
         else:
             report["lost_acks"] = lost_acks_baseline(workdir / "baseline.sqlite3", report.pop("_phones"))
         for server in servers:
-            tracebacks = [line for line in server.output if "Traceback" in line]
-            report["server_tracebacks"] = report.get("server_tracebacks", 0) + len(tracebacks)
+            report["server_tracebacks"] = report.get("server_tracebacks", 0) + server.tracebacks
     finally:
         for server in servers:
             server.stop()
@@ -261,7 +213,7 @@ async def drive(
     aggregates: asyncio.Queue[tuple[float, dict[str, Any]]] = asyncio.Queue()
     latest: dict[str, Any] = {}
     dashboard = await websockets.connect(
-        f"{dash_server.url}/ws/d/{code}/", origin=ORIGIN, additional_headers=headers, max_queue=None, max_size=None
+        f"{dash_server.ws_url}/ws/d/{code}/", origin=ORIGIN, additional_headers=headers, max_queue=None, max_size=None
     )
 
     async def read_dashboard() -> None:
@@ -279,12 +231,12 @@ async def drive(
     connect_times = []
     for start in range(0, len(phones), 100):
         batch = phones[start : start + 100]
-        urls = [servers[(start + i) % len(servers)].url for i in range(len(batch))]
+        urls = [servers[(start + i) % len(servers)].ws_url for i in range(len(batch))]
         connect_times += await asyncio.gather(
             *(connect_phone(f"{url}/ws/p/{code}/", p) for url, p in zip(urls, batch, strict=True))
         )
     probe = Phone()
-    await connect_phone(f"{phone_server.url}/ws/p/{code}/", probe)
+    await connect_phone(f"{phone_server.ws_url}/ws/p/{code}/", probe)
     readers += [asyncio.create_task(read_phone(p)) for p in [*phones, probe]]
     connected_rss = sum(s.ps.memory_info().rss for s in servers)
     result: dict[str, Any] = {

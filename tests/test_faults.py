@@ -3,17 +3,13 @@
 import asyncio
 import hashlib
 import json
-import os
 import random
-import signal
-import subprocess
-import sys
-import threading
 import time
 
 import websockets
 
-from tests.conftest import ROOT, need, port_open
+from bench.local import Daphne
+from tests.conftest import need, port_open
 from tests.servers import base_env, free_port, manage, new_prefix
 
 PHONES = 30
@@ -35,38 +31,6 @@ rows = Position.objects.filter(participant__session__code="{code}")
 for p in rows.values_list("participant__token_hash", "slider__key", "value"):
     print("position", *p)
 """
-
-
-def start(env, port):
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "daphne",
-            "-b",
-            "127.0.0.1",
-            "-p",
-            str(port),
-            "--access-log",
-            os.devnull,
-            "config.asgi:application",
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    ready = threading.Event()
-
-    def read():
-        for line in process.stdout:
-            if "Listening on TCP address" in line:
-                ready.set()
-
-    threading.Thread(target=read, daemon=True).start()
-    assert ready.wait(60), "daphne did not start"
-    return process
 
 
 class Phone:
@@ -137,7 +101,7 @@ def test_kill_9_mid_session_loses_no_acknowledged_value(db, figure):
     manage("migrate", "--noinput", env=env)
     code = manage("shell", "-c", SETUP, env=env).split()[-1]
     port = free_port()
-    server = start(env, port)
+    server = Daphne(env, port=port)
     rng = random.Random(9)
     phones: list[Phone] = []
 
@@ -153,10 +117,9 @@ def test_kill_9_mid_session_loses_no_acknowledged_value(db, figure):
         )
         tasks = [asyncio.create_task(p.run()) for p in phones]
         await enough.wait()  # the crash comes once values have been acknowledged
-        server.send_signal(signal.SIGKILL)
-        server.wait()
+        server.kill()
         killed = time.monotonic()
-        restarted = start(env, port)
+        restarted = Daphne(env, port=port)
         await asyncio.wait_for(asyncio.gather(*tasks), 120)
         return killed, restarted
 
@@ -175,8 +138,7 @@ def test_kill_9_mid_session_loses_no_acknowledged_value(db, figure):
             if stored.get((hashlib.sha256(p.token.encode()).hexdigest(), slider)) != value
         )
     finally:
-        restarted.send_signal(signal.SIGTERM)
-        restarted.wait(10)
+        restarted.stop()
     p99 = back[min(len(back) - 1, int(0.99 * len(back)))] if back else None
     figure(
         f"kill -9 fault: {len(back)}/{PHONES} phones reconnected, p99 {p99:.1f} s after the kill; "

@@ -1,0 +1,107 @@
+"""Real daphne processes on loopback, shared by the benchmark and the tests."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+READY_LINE = "Listening on TCP address"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def local_env(**overrides: str) -> dict[str, str]:
+    """The environment of a production-like process on plain HTTP on loopback, embedded unless overridden."""
+    env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL", "REDIS_PREFIX"}}
+    env.update(
+        DJANGO_SETTINGS_MODULE="config.settings",
+        DEBUG="0",
+        SECURE_SSL_REDIRECT="0",
+        SECURE_COOKIES="0",
+        SECURE_HSTS_SECONDS="0",
+        MANIFEST_STATIC="0",
+        ALLOWED_HOSTS="127.0.0.1,localhost",
+        PYTHONUNBUFFERED="1",
+    )
+    env.update(overrides)
+    return env
+
+
+class Daphne:
+    """A daphne process; the constructor returns once it says it is listening."""
+
+    def __init__(
+        self,
+        env: dict[str, str],
+        *,
+        app: str = "config.asgi:application",
+        port: int | None = None,
+        core: int | None = None,
+    ) -> None:
+        self.port = port or free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.ws_url = f"ws://127.0.0.1:{self.port}"
+        self.output: list[str] = []
+        self.process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "daphne",
+                "--bind",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                "--access-log",
+                os.devnull,
+                app,
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        if core is not None:
+            with contextlib.suppress(OSError):
+                os.sched_setaffinity(self.process.pid, {core})
+        ready = threading.Event()
+
+        def read() -> None:
+            assert self.process.stdout is not None
+            for line in self.process.stdout:
+                self.output.append(line)
+                if READY_LINE in line:
+                    ready.set()
+
+        threading.Thread(target=read, daemon=True).start()
+        if not ready.wait(60):
+            self.stop()
+            raise RuntimeError("daphne did not start:\n" + "".join(self.output))
+
+    @property
+    def tracebacks(self) -> int:
+        return sum(1 for line in self.output if "Traceback" in line)
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+    def kill(self) -> None:
+        """As a crash: no shutdown at all."""
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait()
