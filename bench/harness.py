@@ -223,6 +223,7 @@ async def drive(
                 if message.get("type") == "aggregate":
                     latest["aggregate"] = message
                     await aggregates.put((loop.time(), message))
+                    await dashboard.send('{"type":"seen"}')  # as the page confirms each one
         except websockets.ConnectionClosed:
             pass
 

@@ -51,11 +51,16 @@ async def send_raw(communicator: WebsocketCommunicator, text: str) -> dict[str, 
 
 
 async def aggregate_until(dashboard: WebsocketCommunicator, predicate, *, limit: int = 50) -> dict[str, Any]:
-    """The first aggregate that satisfies predicate; each wait is for a real message."""
+    """The first aggregate that satisfies predicate; each wait is for a real message.
+
+    Confirms every aggregate with `seen`, as the page does.
+    """
     for _ in range(limit):
         message = await dashboard.receive_json_from(timeout=5)
-        if message["type"] == "aggregate" and predicate(message):
-            return message
+        if message["type"] == "aggregate":
+            await dashboard.send_json_to({"type": "seen"})
+            if predicate(message):
+                return message
     raise AssertionError("no aggregate satisfied the condition")
 
 

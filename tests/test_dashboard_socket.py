@@ -97,6 +97,23 @@ async def test_it_coalesces_many_moves_into_few_aggregates(fenna, workshop_sessi
     await dashboard.disconnect()
 
 
+async def test_a_dashboard_that_stops_confirming_gets_no_backlog_and_then_the_newest(fenna, workshop_session, settings):
+    dashboard = await dashboard_for(fenna, workshop_session.code)
+    await dashboard.receive_json_from()
+    communicator, _ = await phone(workshop_session.code)
+    second = await dashboard.receive_json_from()
+    assert second["connected"] == 1
+    # Two aggregates are unconfirmed now: the server holds whatever happens next.
+    for value in (10, 30, 50, 70, 90):
+        await communicator.send_json_to({"type": "move", "slider": "horizon", "value": value})
+    assert await dashboard.receive_nothing(timeout=settings.DASHBOARD_TICK * 3)
+    await dashboard.send_json_to({"type": "seen"})
+    newest = await dashboard.receive_json_from(timeout=5)
+    assert slider(newest, "horizon")["median"] == 90
+    await communicator.disconnect()
+    await dashboard.disconnect()
+
+
 async def test_disconnected_phones_are_no_longer_counted_as_connected(fenna, workshop_session):
     dashboard = await dashboard_for(fenna, workshop_session.code)
     await dashboard.receive_json_from()
@@ -147,8 +164,11 @@ async def test_an_unknown_session_closes_the_dashboard_with_4404(fenna):
 async def test_messages_to_the_dashboard_get_an_error_and_keep_it_open(fenna, workshop_session):
     dashboard = await dashboard_for(fenna, workshop_session.code)
     await dashboard.receive_json_from()
-    await dashboard.send_to(text_data='{"type": "reveal"}')
-    assert (await dashboard.receive_json_from())["code"] == "read_only"
+    for bad in ('{"type": "reveal"}', "not json", "[]", '{"type": "seen"' + " " * 5000 + "}"):
+        await dashboard.send_to(text_data=bad)
+        assert (await dashboard.receive_json_from())["type"] == "error"
+    await dashboard.send_to(bytes_data=b"\x00")
+    assert (await dashboard.receive_json_from())["code"] == "binary_not_supported"
     communicator, _ = await phone(workshop_session.code)
     await aggregate_until(dashboard, lambda m: m["connected"] == 1)
     await communicator.disconnect()

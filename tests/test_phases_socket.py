@@ -103,7 +103,9 @@ async def test_no_opinion_is_counted_apart_from_the_statistics(fenna, workshop_s
     assert await first.receive_json_from() == {"type": "ack", "seq": 1, "round": 1}
     await second.send_json_to({"type": "set", "slider": "regie", "value": 30, "seq": 1})
     await second.receive_json_from()
-    message = await aggregate_until(dashboard, lambda m: slider(m, "regie")["abstained"] == 1)
+    message = await aggregate_until(
+        dashboard, lambda m: (slider(m, "regie")["abstained"], slider(m, "regie")["n"]) == (1, 1)
+    )
     assert slider(message, "regie")["n"] == 1 and slider(message, "regie")["median"] == 30
     assert await Position.objects.filter(value__isnull=True).acount() == 1
     for communicator in (first, second, dashboard):

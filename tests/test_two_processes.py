@@ -44,6 +44,7 @@ def test_a_phone_on_one_process_shows_on_a_dashboard_on_another(fenna, workshop_
                 async with asyncio.timeout(10):
                     while True:
                         message = json.loads(await dashboard.recv())
+                        await dashboard.send(json.dumps({"type": "seen"}))
                         regie = next(s for s in message["sliders"] if s["key"] == "regie")
                         if regie["n"] == 1:
                             return message

@@ -30,6 +30,10 @@ CLOSE_POLICY = 1008
 CLOSE_TOO_BIG = 1009
 # Refused messages (over the rate) before a flooding socket is closed.
 FLOOD_LIMIT = 200
+# Aggregates a dashboard may have unconfirmed: past this the server waits for a
+# `seen` and then sends the newest, so a stalled projector costs two messages of
+# memory, not a growing backlog, and gets the current snapshot when it resumes.
+UNSEEN_LIMIT = 2
 CONTROL_LIVE = "workshop/dashboard.html#live"
 SCREEN_LIVE = "workshop/screen.html#live"
 
@@ -99,10 +103,12 @@ class ParticipantConsumer(JsonSocket):
         self.bucket = protocol.TokenBucket()
         self.refused = 0
         await self.channel_layer.group_add(services.phones_group(code), self.channel_name)
+        log.info("phone connected: session=%s", code)
 
     async def disconnect(self, close_code: int) -> None:
         if self.info is None:
             return
+        log.info("phone disconnected: session=%s close=%s", self.info.code, close_code)
         await self.channel_layer.group_discard(services.phones_group(self.info.code), self.channel_name)
         if self.participant is not None:
             key = (self.info.code, self.participant)
@@ -299,22 +305,32 @@ class DashboardConsumer(JsonSocket):
         self.join = aggregates.join_context(join_url(self.scope, code))
         self.pending: asyncio.Task[None] | None = None
         self.last_sent = 0.0
+        self.unseen = 0
+        self.held = False
         await self.channel_layer.group_add(services.dashboard_group(code), self.channel_name)
-        await services.ensure_live(info=info)
+        log.info("dashboard connected: session=%s user=%s", code, user.pk)
         await self.send_aggregate()
 
     async def disconnect(self, close_code: int) -> None:
         if self.info is None:
             return
+        log.info("dashboard disconnected: session=%s close=%s", self.info.code, close_code)
         if self.pending is not None:
             self.pending.cancel()
         await self.channel_layer.group_discard(services.dashboard_group(self.info.code), self.channel_name)
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
-        # Dashboards only listen; say so rather than ignore silently.
-        await self.send_json(
-            {"type": "error", "code": "read_only", "message": "The dashboard socket does not take messages."}
-        )
+        if self.info is None:
+            return
+        try:
+            protocol.parse_dashboard(text_data)
+        except ProtocolError as error:
+            await self.send_json(error.as_reply())
+            return
+        self.unseen = max(0, self.unseen - 1)
+        if self.held:
+            self.held = False
+            self.schedule()
 
     async def live_changed(self, event: dict[str, Any]) -> None:
         self.schedule()
@@ -322,13 +338,14 @@ class DashboardConsumer(JsonSocket):
     async def session_changed(self, event: dict[str, Any]) -> None:
         assert self.info is not None
         self.info = self.info.with_state(event["state"])
-        if event.get("positions_changed"):
-            await services.ensure_live(info=self.info)
         self.schedule()
 
     def schedule(self) -> None:
         """Coalesce: at most one aggregate per DASHBOARD_TICK, however many changes arrive."""
         if self.info is None or self.pending is not None:
+            return
+        if self.unseen >= UNSEEN_LIMIT:
+            self.held = True
             return
         delay = max(0.0, self.last_sent + settings.DASHBOARD_TICK - asyncio.get_running_loop().time())
         self.pending = asyncio.create_task(self._send_after(delay))
@@ -345,10 +362,13 @@ class DashboardConsumer(JsonSocket):
     async def send_aggregate(self) -> None:
         assert self.info is not None
         self.last_sent = asyncio.get_running_loop().time()
+        # Every time, not only on connect: a restarted Redis comes back empty.
+        await services.ensure_live(info=self.info)
         snapshot = await live.get_store().snapshot(self.info.code)
         result = aggregates.compute(self.info, snapshot)
         with translation.override(self.language):
             message = aggregates.aggregate_message(self.info, result)
             context = {**aggregates.dashboard_context(self.info, result), **self.join}
             message["html"] = render_to_string(self.template, context)
+        self.unseen += 1
         await self.send_json(message)

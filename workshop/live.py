@@ -361,11 +361,20 @@ class Outbox:
         self._notify = notify
         self._pending: dict[str, dict[Key, int | None]] = {}
         self._dirty: set[str] = set()
+        self._waiters: list[asyncio.Future[None]] = []
         self._task: asyncio.Task[None] | None = None
+        self._failing = False
 
     def put(self, code: str, key: Key, value: int | None) -> None:
         self._pending.setdefault(code, {})[key] = value
         self._kick()
+
+    async def put_and_wait(self, code: str, key: Key, value: int | None) -> None:
+        """Put, then return once the batch holding this value is in the store (a `set` is acknowledged after)."""
+        waiter = asyncio.get_running_loop().create_future()
+        self._waiters.append(waiter)
+        self.put(code, key, value)
+        await waiter
 
     def mark(self, code: str) -> None:
         """Something other than a position changed (who is connected): dashboards should redraw."""
@@ -396,19 +405,32 @@ class Outbox:
     async def flush(self) -> None:
         pending, self._pending = self._pending, {}
         dirty, self._dirty = self._dirty, set()
+        waiters, self._waiters = self._waiters, []
         store = get_store()
+        failed = False
         for code, updates in pending.items():
             try:
                 await store.apply(code, updates)
-            except Exception:
-                log.exception(
-                    "live store unavailable; keeping %d updates for the next batch",
-                    len(updates),
-                )
+            except Exception as error:
+                failed = True
+                if not self._failing:
+                    # Once per outage, not every batch: the retries below run every interval.
+                    log.warning("live store unavailable (%s); keeping updates until it is back", type(error).__name__)
                 retry = self._pending.setdefault(code, {})
                 for key, value in updates.items():
                     retry.setdefault(key, value)
-                self._kick()
+        if failed:
+            self._failing = True
+            self._waiters[:0] = waiters
+            self._dirty |= dirty
+            self._kick()
+            return
+        if self._failing:
+            self._failing = False
+            log.warning("live store is back")
+        for waiter in waiters:
+            if not waiter.done():
+                waiter.set_result(None)
         for code in dirty | pending.keys():
             try:
                 await self._notify(code)

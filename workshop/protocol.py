@@ -1,4 +1,4 @@
-"""Parsing and validating what phones send. Pure Python, no Django.
+"""Parsing and validating what phones and dashboards send. Pure Python, no Django.
 
 Every inbound frame becomes either a typed message or a ProtocolError that the
 consumer turns into an `error` reply; nothing here touches state.
@@ -78,18 +78,13 @@ class Ping:
 Message = Hello | Move | Set | Abstain | ChooseGroup | Ping
 
 
-def parse(text: str | None, *, sliders: Collection[str]) -> Message:
-    if text is None:
-        raise ProtocolError("binary_not_supported", "Send text frames with JSON, not binary frames.")
-    if len(text) > MAX_FRAME_CHARS:
-        raise ProtocolError("too_large", f"A message may be at most {MAX_FRAME_CHARS} characters.")
-    try:
-        data = json.loads(text, parse_constant=_reject_constant)
-    except (ValueError, RecursionError):
-        raise ProtocolError("invalid_json", "The message is not valid JSON.") from None
-    if not isinstance(data, dict):
-        raise ProtocolError("invalid_message", "The message must be a JSON object.")
+@dataclass(frozen=True, slots=True)
+class Seen:
+    """A dashboard has shown an aggregate and can take the next one."""
 
+
+def parse(text: str | None, *, sliders: Collection[str]) -> Message:
+    data = _decode(text)
     seq = data.get("seq")
     seq = seq if _is_int(seq) and 0 <= seq <= SEQ_MAX else None
     kind = data.get("type")
@@ -116,6 +111,28 @@ def parse(text: str | None, *, sliders: Collection[str]) -> Message:
     if kind is None:
         raise ProtocolError("missing_field", "The message needs a type.", seq)
     raise ProtocolError("unknown_type", "Unknown message type.", seq)
+
+
+def parse_dashboard(text: str | None) -> Seen:
+    """What a dashboard may send: only that it has shown an aggregate."""
+    data = _decode(text)
+    if data.get("type") == "seen":
+        return Seen()
+    raise ProtocolError("read_only", 'A dashboard only confirms aggregates with {"type": "seen"}.')
+
+
+def _decode(text: str | None) -> dict:
+    if text is None:
+        raise ProtocolError("binary_not_supported", "Send text frames with JSON, not binary frames.")
+    if len(text) > MAX_FRAME_CHARS:
+        raise ProtocolError("too_large", f"A message may be at most {MAX_FRAME_CHARS} characters.")
+    try:
+        data = json.loads(text, parse_constant=_reject_constant)
+    except (ValueError, RecursionError):
+        raise ProtocolError("invalid_json", "The message is not valid JSON.") from None
+    if not isinstance(data, dict):
+        raise ProtocolError("invalid_message", "The message must be a JSON object.")
+    return data
 
 
 def _seq(data: dict, seq: int | None) -> int:

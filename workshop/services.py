@@ -702,7 +702,9 @@ async def record_set(*, info: SessionInfo, participant: int, slider: str, value:
     round = info.session.round
     stored = None if value == live.ABSTAIN else value
     await database_sync_to_async(_store_position)(participant, info.slider(slider).pk, round, stored)
-    _outbox().put(info.code, (round, participant, slider), value)
+    # Acknowledged only once the dashboards' store holds it too, so that a crash
+    # after the ack cannot leave the projector showing an older value.
+    await _outbox().put_and_wait(info.code, (round, participant, slider), value)
     return round
 
 

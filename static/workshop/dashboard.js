@@ -26,8 +26,24 @@
   startTimers(document);
   document.body.addEventListener("htmx:afterSwap", function (event) { startTimers(event.target); });
 
+  function swapIn(html) {
+    var live = document.getElementById("live");
+    if (!live || !html) { return; }
+    // The reveal animates once, not again on every update after it.
+    var alreadyRevealed = !!live.querySelector(".reveal");
+    var holder = document.createElement("div");
+    holder.innerHTML = html;
+    var fresh = holder.firstElementChild;
+    if (alreadyRevealed) {
+      Array.prototype.forEach.call(fresh.querySelectorAll(".reveal"), function (el) { el.classList.add("settled"); });
+    }
+    live.replaceWith(fresh);
+    startTimers(fresh);
+  }
+
   var path = "/ws/d/" + root.dataset.code + "/" + (root.dataset.view === "screen" ? "?view=screen" : "");
-  new window.LiveSocket(path, {
+  // Dashboards reconnect sooner than phones (at most 2 s apart): there are few of them.
+  var socket = new window.LiveSocket(path, {
     state: function (name) { showBanner(name === "offline" ? root.dataset.textOffline : ""); },
     open: function () { showBanner(""); },
     final: function (closeCode) {
@@ -35,19 +51,10 @@
       return false;
     },
     message: function (message) {
-      if (message.type !== "aggregate" || !message.html) { return; }
-      var live = document.getElementById("live");
-      if (!live) { return; }
-      // The reveal animates once, not again on every update after it.
-      var alreadyRevealed = !!live.querySelector(".reveal");
-      var holder = document.createElement("div");
-      holder.innerHTML = message.html;
-      var fresh = holder.firstElementChild;
-      if (alreadyRevealed) {
-        Array.prototype.forEach.call(fresh.querySelectorAll(".reveal"), function (el) { el.classList.add("settled"); });
-      }
-      live.replaceWith(fresh);
-      startTimers(fresh);
+      if (message.type !== "aggregate") { return; }
+      swapIn(message.html);
+      // The server sends the next aggregate only once this one is shown.
+      socket.send({ type: "seen" });
     },
-  });
+  }, { maxDelay: 2000 });
 })();

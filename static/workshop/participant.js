@@ -12,6 +12,7 @@
   var MOVE_INTERVAL = 100;  // at most ~10 moves a second
   var PING_INTERVAL = 25000;
   var COMMIT_DELAY = 150;  // ms of quiet after the last change before a set
+  var RETRY_DELAY = 2000;  // a set the server could not store goes again after 2-4 s
   var ABSTAIN = "abstain";
 
   function load() {
@@ -190,6 +191,19 @@
     if (message.session.status === "closed") { ended(); }
   }
 
+  var retryTimer = null;
+  function retryLater() {
+    if (retryTimer) { return; }
+    retryTimer = setTimeout(function () {
+      retryTimer = null;
+      if (state.welcomed) { resendUnacked(); }
+    }, RETRY_DELAY + Math.random() * RETRY_DELAY);
+  }
+
+  function resendUnacked() {
+    Object.keys(state.unacked).forEach(function (key) { sendSet(key, state.unacked[key]); });
+  }
+
   function sendSet(key, entry) {
     if (entry.value === ABSTAIN) {
       socket.send({ type: "abstain", slider: key, seq: entry.seq });
@@ -231,7 +245,7 @@
         showNotice("");
         render(message);
         // What the server has not acknowledged yet goes again, in order.
-        Object.keys(state.unacked).forEach(function (key) { sendSet(key, state.unacked[key]); });
+        resendUnacked();
         setConnection("connected");
       } else if (message.type === "state") {
         render(message);
@@ -248,9 +262,11 @@
         var key = null;
         Object.keys(state.unacked).forEach(function (k) { if (state.unacked[k].seq === message.seq) { key = k; } });
         if (key && message.code !== "not_stored") { delete state.unacked[key]; save(); }
+        // The database is away for a moment: keep the value and try again.
+        if (key && message.code === "not_stored") { retryLater(); }
         var explained = {
           slider_locked: text.textLocked, room_locked: text.textRoomLocked, room_full: text.textRoomFull,
-          group_required: text.textGroupRequired,
+          group_required: text.textGroupRequired, not_stored: text.textSaving,
         }[message.code];
         if (key) { show(key, undefined, explained || message.message); } else { showNotice(explained || message.message); }
         if (message.code === "group_required") { renderGroups(); }

@@ -4,9 +4,10 @@
 (function () {
   "use strict";
 
-  function LiveSocket(path, handlers) {
+  function LiveSocket(path, handlers, options) {
     this.path = path;
     this.handlers = handlers;
+    this.maxDelay = (options && options.maxDelay) || 30000;
     this.ws = null;
     this.attempt = 0;
     this.timer = null;
@@ -56,7 +57,7 @@
   LiveSocket.prototype.schedule = function () {
     var self = this;
     if (this.timer || this.stopped) { return; }
-    var base = Math.min(30000, 500 * Math.pow(2, this.attempt));
+    var base = Math.min(this.maxDelay, 500 * Math.pow(2, this.attempt));
     this.attempt += 1;
     var delay = base / 2 + Math.random() * base / 2;
     this.timer = setTimeout(function () { self.timer = null; self.connect(); }, delay);
