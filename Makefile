@@ -35,7 +35,9 @@ run: install .secret_key
 	$(PY) manage.py collectstatic --noinput --verbosity 0 && \
 	$(PY) manage.py ensure_facilitator && \
 	echo "" && echo "  Schuifoefening live: $(PUBLIC_URL)/f/   (stop with Ctrl-C)" && echo "" && \
-	exec $(VENV)/bin/daphne --bind $(HOST) --port $(PORT) --websocket_timeout 86400 --proxy-headers --access-log /dev/null config.asgi:application
+	exec $(VENV)/bin/daphne --bind $(HOST) --port $(PORT) --websocket_timeout 86400 --proxy-headers \
+		--websocket-max-message-size 131072 --websocket-max-frame-size 131072 --ping-interval 20 --ping-timeout 30 \
+		--access-log /dev/null config.asgi:application
 
 test: install
 	$(PY) -m pytest

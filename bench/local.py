@@ -9,10 +9,17 @@ import socket
 import subprocess
 import sys
 import threading
+from collections.abc import Sequence
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 READY_LINE = "Listening on TCP address"
+# The limits every daphne runs with (Procfile, Makefile, docs/deployment.md): a small
+# incoming message size, and keepalive pings that close half-open sockets.
+DAPHNE_LIMITS = (
+    *("--websocket-max-message-size", "131072", "--websocket-max-frame-size", "131072"),
+    *("--ping-interval", "20", "--ping-timeout", "30"),
+)
 
 
 def free_port() -> int:
@@ -48,22 +55,27 @@ class Daphne:
         app: str = "config.asgi:application",
         port: int | None = None,
         core: int | None = None,
+        args: Sequence[str] = (),
+        module: str = "daphne",
     ) -> None:
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.ws_url = f"ws://127.0.0.1:{self.port}"
         self.output: list[str] = []
+        self.printed = threading.Condition()
         self.process = subprocess.Popen(
             [
                 sys.executable,
                 "-m",
-                "daphne",
+                module,
                 "--bind",
                 "127.0.0.1",
                 "--port",
                 str(self.port),
                 "--access-log",
                 os.devnull,
+                *DAPHNE_LIMITS,
+                *args,
                 app,
             ],
             cwd=ROOT,
@@ -80,7 +92,9 @@ class Daphne:
         def read() -> None:
             assert self.process.stdout is not None
             for line in self.process.stdout:
-                self.output.append(line)
+                with self.printed:
+                    self.output.append(line)
+                    self.printed.notify_all()
                 if READY_LINE in line:
                     ready.set()
 
@@ -88,6 +102,13 @@ class Daphne:
         if not ready.wait(60):
             self.stop()
             raise RuntimeError("daphne did not start:\n" + "".join(self.output))
+
+    def line_after(self, seen: int, prefix: str, timeout: float = 30) -> str:
+        """The first line starting with prefix among those daphne printed after the first `seen`."""
+        with self.printed:
+            if not self.printed.wait_for(lambda: any(x.startswith(prefix) for x in self.output[seen:]), timeout):
+                raise TimeoutError(f"daphne printed no line starting with {prefix!r}")
+            return next(x for x in self.output[seen:] if x.startswith(prefix))
 
     @property
     def tracebacks(self) -> int:

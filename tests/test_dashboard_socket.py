@@ -1,3 +1,4 @@
+import json
 import re
 
 import pytest
@@ -5,7 +6,8 @@ from asgiref.sync import sync_to_async
 
 from tests.conftest import session_cookie
 from tests.sockets import aggregate_until, open_socket, phone, slider
-from workshop import services
+from workshop import aggregates, services
+from workshop.models import Participant, Position
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -173,3 +175,43 @@ async def test_messages_to_the_dashboard_get_an_error_and_keep_it_open(fenna, wo
     await aggregate_until(dashboard, lambda m: m["connected"] == 1)
     await communicator.disconnect()
     await dashboard.disconnect()
+
+
+async def test_the_largest_dashboard_message_fits_daphnes_message_size_limit(fenna, workshop_session, figure):
+    # Daphne's size limit covers what it sends as well as what it takes: the biggest
+    # aggregate (30 groups with the longest names, 60 dots per slider in both rounds,
+    # everything shown) must fit with room to spare.
+    from bench.local import DAPHNE_LIMITS
+
+    limit = int(DAPHNE_LIMITS[DAPHNE_LIMITS.index("--websocket-max-message-size") + 1])
+
+    @sync_to_async
+    def fill() -> None:
+        session = workshop_session
+        groups = [services.add_group(session=session, name=f"{i:02d} " + "W" * 57) for i in range(services.MAX_GROUPS)]
+        sliders = list(session.exercise.sliders.all())
+        services.start_round_two(session=session)
+        for i in range(aggregates.DOTS_UP_TO):
+            participant = Participant.objects.create(
+                session=session, group=groups[i % len(groups)], token_hash=f"{i:064x}"
+            )
+            Position.objects.bulk_create(
+                Position(participant=participant, slider=s, round=r, value=(i * 37 + r * 11) % 101)
+                for s in sliders
+                for r in (1, 2)
+            )
+        services.set_results(session=session, mode="shown")
+        services.reveal_profile(session=session, revealed=True)
+
+    await fill()
+    sizes = []
+    for view in ("", "?view=screen"):
+        cookie = await sync_to_async(session_cookie)(fenna)
+        communicator, connected = await open_socket(f"/ws/d/{workshop_session.code}/{view}", cookie=cookie)
+        assert connected
+        raw = await communicator.receive_from(timeout=10)
+        assert json.loads(raw)["participants"] == aggregates.DOTS_UP_TO
+        sizes.append(len(raw.encode()))
+        await communicator.disconnect()
+    figure(f"largest dashboard message: {max(sizes) / 1024:.1f} KiB (daphne's limit {limit / 1024:.0f} KiB)")
+    assert max(sizes) <= limit / 2

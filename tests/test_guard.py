@@ -2,6 +2,8 @@
 
 import pytest
 
+from tests.conftest import need, port_open
+from tests.servers import new_prefix
 from tests.sockets import open_socket
 from workshop import guard
 
@@ -24,7 +26,7 @@ def test_wrong_codes_are_limited_per_address_and_forgotten_after_the_window():
 
 def test_no_address_is_kept_in_the_clear():
     guard.failed("198.51.100.7")
-    assert all(b"198.51.100.7" not in key for key in guard._failures)
+    assert guard._failures and all(b"198.51.100.7" not in key for key in guard._failures)
 
 
 @pytest.mark.django_db
@@ -55,3 +57,23 @@ async def test_the_socket_handshake_is_limited_too(workshop_session):
     await communicator.send_json_to({"type": "hello", "token": None})
     assert (await communicator.receive_json_from())["type"] == "welcome"
     await communicator.disconnect()
+
+
+def test_with_redis_the_limit_is_shared_by_every_process_and_keeps_no_address(settings):
+    need(port_open("127.0.0.1", 6379), "Redis is not running on 127.0.0.1:6379")
+    settings.REDIS_URL = "redis://127.0.0.1:6379/0"
+    settings.LIVE_PREFIX = new_prefix()
+    try:
+        for _ in range(guard.MAX_FAILURES):
+            assert not guard.blocked("198.51.100.7")
+            guard.failed("198.51.100.7")
+        # The count is in Redis, not here: another process (an empty memory) sees it too.
+        assert not guard._failures
+        assert guard.blocked("198.51.100.7")
+        assert not guard.blocked("198.51.100.8")
+        client = guard._client(settings.REDIS_URL)
+        names = list(client.scan_iter(match=f"{settings.LIVE_PREFIX}:guard:*"))
+        assert len(names) == 1 and b"198.51.100.7" not in names[0]
+        assert 0 < client.ttl(names[0]) <= guard.WINDOW_SECONDS
+    finally:
+        guard.forget_all()

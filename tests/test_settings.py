@@ -38,3 +38,16 @@ def test_a_bad_environment_value_fails_loudly(name, value, message):
     result = run_check(**{name: value})
     assert result.returncode != 0
     assert message in result.stderr
+
+
+@pytest.mark.parametrize("path", ["Procfile", "Makefile", "docs/deployment.md"])
+def test_every_way_of_running_daphne_sets_the_message_size_and_keepalive_limits(path):
+    from bench.local import DAPHNE_LIMITS
+
+    text = (ROOT / path).read_text().replace("\\\n", " ")
+    lines = [line for line in text.splitlines() if "daphne --bind" in line]
+    assert lines
+    for line in lines:
+        words = line.split()
+        pairs = {(words[i], words[i + 1]) for i in range(len(words) - 1)}
+        assert set(zip(DAPHNE_LIMITS[::2], DAPHNE_LIMITS[1::2], strict=True)) <= pairs, line

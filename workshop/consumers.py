@@ -3,19 +3,23 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 from collections import Counter
 from typing import Any
 from urllib.parse import parse_qs
 
+from asgiref.sync import sync_to_async
 from channels.consumer import get_handler_name
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
+from django.db import DatabaseError
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone, translation
 from django.utils.translation.trans_real import parse_accept_lang_header
+from redis.exceptions import RedisError
 
 from workshop import aggregates, guard, live, protocol, services
 from workshop.protocol import ProtocolError
@@ -28,6 +32,10 @@ CLOSE_REFUSED = 4409
 CLOSE_TOO_MANY = 4429
 CLOSE_POLICY = 1008
 CLOSE_TOO_BIG = 1009
+CLOSE_TRY_AGAIN = 4503  # autobahn lets an application close only with 1000 or 3000-4999
+# What a database or Redis that is away raises. The socket closes with 4503 and
+# the page reconnects with backoff; a warning, not a traceback per socket.
+UNAVAILABLE = (DatabaseError, RedisError, OSError)
 # Refused messages (over the rate) before a flooding socket is closed.
 FLOOD_LIMIT = 200
 # Aggregates a dashboard may have unconfirmed: past this the server waits for a
@@ -62,6 +70,17 @@ def join_url(scope: dict[str, Any], code: str) -> str:
 
 
 class JsonSocket(AsyncWebsocketConsumer):
+    kind = "a"
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        except UNAVAILABLE as error:
+            log.warning("closed %s socket: %s (%s)", self.kind, type(error).__name__, _service(error))
+            with contextlib.suppress(*UNAVAILABLE):
+                await self.disconnect(CLOSE_TRY_AGAIN)
+            await send({"type": "websocket.close", "code": CLOSE_TRY_AGAIN})
+
     async def dispatch(self, message: dict[str, Any]) -> None:
         # Channels hops to the database thread before every message to close old
         # connections. Our database calls go through database_sync_to_async, which
@@ -75,11 +94,16 @@ class JsonSocket(AsyncWebsocketConsumer):
         await self.send(text_data=json.dumps(content, separators=(",", ":")))
 
 
+def _service(error: BaseException) -> str:
+    return "database unavailable" if isinstance(error, DatabaseError) else "live store or channel layer unavailable"
+
+
 def encode_position(value: int | None) -> int | str | None:
     return "abstain" if value == live.ABSTAIN else value
 
 
 class ParticipantConsumer(JsonSocket):
+    kind = "a phone"
     info: services.SessionInfo | None = None
     participant: int | None = None
     group: int | None = None
@@ -89,13 +113,13 @@ class ParticipantConsumer(JsonSocket):
         code = self.scope["url_route"]["kwargs"]["code"].upper()
         address = (self.scope.get("client") or [None])[0]
         await self.accept()
-        if guard.blocked(address):
+        if await sync_to_async(guard.blocked, thread_sensitive=False)(address):
             await self.close(code=CLOSE_TOO_MANY)
             return
         self.info = await services.aload_session_info(code=code)
         if self.info is None or not self.info.session.is_open:
             self.info = None
-            guard.failed(address)
+            await sync_to_async(guard.failed, thread_sensitive=False)(address)
             await self.close(code=CLOSE_NOT_FOUND)
             return
         self.language = language_from_scope(self.scope)
@@ -108,14 +132,19 @@ class ParticipantConsumer(JsonSocket):
     async def disconnect(self, close_code: int) -> None:
         if self.info is None:
             return
-        log.info("phone disconnected: session=%s close=%s", self.info.code, close_code)
-        await self.channel_layer.group_discard(services.phones_group(self.info.code), self.channel_name)
+        info, self.info = self.info, None  # once, whichever way the socket ends
+        log.info("phone disconnected: session=%s close=%s", info.code, close_code)
+        # This process's own count first: it must stay right even when Redis is away.
+        left = False
         if self.participant is not None:
-            key = (self.info.code, self.participant)
+            key = (info.code, self.participant)
             _local_sockets[key] -= 1
             if _local_sockets[key] <= 0:
                 del _local_sockets[key]
-                await services.leave(info=self.info, participant=self.participant)
+                left = True
+        await self.channel_layer.group_discard(services.phones_group(info.code), self.channel_name)
+        if left:
+            await services.leave(info=info, participant=self.participant)
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         if self.info is None:
@@ -175,8 +204,11 @@ class ParticipantConsumer(JsonSocket):
             round = await services.record_set(
                 info=self.info, participant=self.participant, slider=message.slider, value=value
             )
-        except Exception:
-            log.exception("could not store a position in session=%s", self.info.code)
+        except Exception as error:
+            if isinstance(error, UNAVAILABLE):
+                log.warning("could not store a position in session=%s: %s", self.info.code, _service(error))
+            else:
+                log.exception("could not store a position in session=%s", self.info.code)
             raise ProtocolError(
                 "not_stored", "Your position was not saved; it is sent again automatically.", message.seq
             ) from None
@@ -282,6 +314,7 @@ class ParticipantConsumer(JsonSocket):
 
 
 class DashboardConsumer(JsonSocket):
+    kind = "a dashboard"
     info: services.SessionInfo | None = None
 
     async def connect(self) -> None:
@@ -314,10 +347,11 @@ class DashboardConsumer(JsonSocket):
     async def disconnect(self, close_code: int) -> None:
         if self.info is None:
             return
-        log.info("dashboard disconnected: session=%s close=%s", self.info.code, close_code)
+        info, self.info = self.info, None  # once, whichever way the socket ends
+        log.info("dashboard disconnected: session=%s close=%s", info.code, close_code)
         if self.pending is not None:
             self.pending.cancel()
-        await self.channel_layer.group_discard(services.dashboard_group(self.info.code), self.channel_name)
+        await self.channel_layer.group_discard(services.dashboard_group(info.code), self.channel_name)
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         if self.info is None:
@@ -355,6 +389,8 @@ class DashboardConsumer(JsonSocket):
         self.pending = None
         try:
             await self.send_aggregate()
+        except UNAVAILABLE as error:
+            log.warning("could not send an aggregate for session=%s: %s", self.info.code if self.info else "?", error)
         except Exception:
             # One failed update must not stop the next ones.
             log.exception("could not send an aggregate for session=%s", self.info.code if self.info else "?")

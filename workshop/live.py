@@ -23,6 +23,7 @@ from typing import Protocol
 
 import redis.asyncio as aioredis
 from django.conf import settings
+from redis.exceptions import RedisError
 
 from workshop.stats import BINS, MIN_VALUE
 
@@ -434,5 +435,7 @@ class Outbox:
         for code in dirty | pending.keys():
             try:
                 await self._notify(code)
+            except (RedisError, OSError) as error:
+                log.warning("could not notify dashboards: %s", type(error).__name__)
             except Exception:
                 log.exception("could not notify dashboards")
