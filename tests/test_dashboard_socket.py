@@ -116,6 +116,22 @@ async def test_a_dashboard_that_stops_confirming_gets_no_backlog_and_then_the_ne
     await dashboard.disconnect()
 
 
+async def test_two_tabs_of_one_phone_count_once_until_both_close(fenna, workshop_session):
+    dashboard = await dashboard_for(fenna, workshop_session.code)
+    await dashboard.receive_json_from()
+    first, welcome = await phone(workshop_session.code)
+    second, _ = await phone(workshop_session.code, token=welcome["token"])
+    await aggregate_until(dashboard, lambda m: m["connected"] == 1 and m["participants"] == 1)
+    await first.disconnect()
+    # One tab closed: the participant is still there, and its other tab still moves.
+    await second.send_json_to({"type": "move", "slider": "horizon", "value": 12})
+    message = await aggregate_until(dashboard, lambda m: slider(m, "horizon")["n"] == 1)
+    assert message["connected"] == 1
+    await second.disconnect()
+    await aggregate_until(dashboard, lambda m: m["connected"] == 0)
+    await dashboard.disconnect()
+
+
 async def test_disconnected_phones_are_no_longer_counted_as_connected(fenna, workshop_session):
     dashboard = await dashboard_for(fenna, workshop_session.code)
     await dashboard.receive_json_from()

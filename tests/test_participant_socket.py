@@ -1,4 +1,5 @@
 import json
+import logging
 
 import pytest
 from asgiref.sync import sync_to_async
@@ -118,6 +119,10 @@ BAD_MESSAGES = [
     ('{"type": "set", "slider": "regie", "value": 500, "seq": 7}', "invalid_value", 7),
     ('{"type": "set", "slider": "zzz", "value": 50, "seq": 8}', "unknown_slider", 8),
     ('{"type": "hello", "token": null}', "already_welcomed", None),
+    ('{"type": "hello", "token": "another-phones-token"}', "already_welcomed", None),
+    ('{"type": "move", "slider": "regie", "value": 5, "extra": 1}', "unknown_field", None),
+    ('{"type": "set", "slider": "regie", "value": 50, "seq": 3, "token": "another-phones-token"}', "unknown_field", 3),
+    ('{"type": "ping", "nested": {"a": [1, {"b": 2}]}}', "unknown_field", None),
     ("[" * 2000 + "]" * 2000, "invalid_json", None),  # deep nesting, within the size limit
 ]
 
@@ -208,3 +213,43 @@ async def test_closing_the_session_tells_connected_phones_and_closes_them(worksh
 async def test_a_foreign_null_or_missing_origin_is_refused(workshop_session, origin):
     _, connected = await open_socket(f"/ws/p/{workshop_session.code}/", origin=(b"origin", origin) if origin else None)
     assert not connected
+
+
+async def test_a_replayed_set_is_acknowledged_without_a_change_and_a_stale_one_is_refused(workshop_session):
+    communicator, welcome = await phone(workshop_session.code)
+    await communicator.send_json_to({"type": "set", "slider": "regie", "value": 40, "seq": 5})
+    assert await communicator.receive_json_from() == {"type": "ack", "seq": 5, "round": 1}
+    # The same frame again, as after a lost ack; and a forged copy with another value.
+    for value in (40, 90):
+        await communicator.send_json_to({"type": "set", "slider": "regie", "value": value, "seq": 5})
+        assert await communicator.receive_json_from() == {"type": "ack", "seq": 5, "round": 1}
+    await communicator.send_json_to({"type": "set", "slider": "regie", "value": 10, "seq": 4})
+    reply = await communicator.receive_json_from()
+    assert (reply["type"], reply["code"], reply["seq"]) == ("error", "stale_seq", 4)
+    assert [p.value async for p in Position.objects.all()] == [40]
+    await communicator.disconnect()
+    again, state = await phone(workshop_session.code, token=welcome["token"])
+    assert state["positions"]["regie"] == 40
+    await again.send_json_to({"type": "set", "slider": "regie", "value": 70, "seq": 6})
+    assert await again.receive_json_from() == {"type": "ack", "seq": 6, "round": 1}
+    assert [p.value async for p in Position.objects.all()] == [70]
+    await again.disconnect()
+
+
+async def test_connects_and_disconnects_are_logged_without_tokens_bodies_or_addresses(workshop_session, caplog):
+    caplog.set_level(logging.INFO, logger="workshop")
+    communicator, _ = await open_socket(f"/ws/p/{workshop_session.code}/", address="198.51.100.23")
+    await communicator.send_json_to({"type": "hello", "token": None})
+    welcome = await communicator.receive_json_from()
+    await communicator.send_json_to({"type": "set", "slider": "regie", "value": 61, "seq": 1})
+    await communicator.receive_json_from()
+    await communicator.send_to(text_data="x" * 5000)  # a violation: closed with 1009
+    assert await communicator.receive_output() == {"type": "websocket.close", "code": 1009}
+    await communicator.disconnect()
+    text = "\n".join(record.getMessage() for record in caplog.records)
+    assert f"phone connected: session={workshop_session.code}" in text
+    assert f"phone disconnected: session={workshop_session.code}" in text
+    assert "frame too large" in text
+    assert welcome["token"] not in text
+    assert "198.51.100.23" not in text
+    assert '"value"' not in text and "xxxx" not in text

@@ -202,8 +202,12 @@ class ParticipantConsumer(JsonSocket):
         value = live.ABSTAIN if isinstance(message, protocol.Abstain) else message.value
         try:
             round = await services.record_set(
-                info=self.info, participant=self.participant, slider=message.slider, value=value
+                info=self.info, participant=self.participant, slider=message.slider, value=value, seq=message.seq
             )
+        except services.StaleSet:
+            raise ProtocolError(
+                "stale_seq", "A newer value for this slider is already stored; this one is ignored.", message.seq
+            ) from None
         except Exception as error:
             if isinstance(error, UNAVAILABLE):
                 log.warning("could not store a position in session=%s: %s", self.info.code, _service(error))

@@ -287,6 +287,9 @@ class Position(models.Model):
     slider = models.ForeignKey(Slider, on_delete=models.CASCADE, related_name="positions")
     round = models.PositiveSmallIntegerField(default=1)
     value = models.PositiveSmallIntegerField(null=True, blank=True, validators=VALUE_VALIDATORS)
+    # The phone's sequence number of the `set` that wrote this value: a replay of it is
+    # acknowledged without a change, an older one is refused.
+    seq = models.BigIntegerField(default=0)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:

@@ -83,11 +83,27 @@ class Seen:
     """A dashboard has shown an aggregate and can take the next one."""
 
 
+# The fields each message type may carry besides "type".
+FIELDS: dict[str, frozenset[str]] = {
+    "hello": frozenset({"token", "group"}),
+    "group": frozenset({"group"}),
+    "ping": frozenset(),
+    "move": frozenset({"slider", "value"}),
+    "set": frozenset({"slider", "value", "seq"}),
+    "abstain": frozenset({"slider", "seq"}),
+}
+
+
 def parse(text: str | None, *, sliders: Collection[str]) -> Message:
     data = _decode(text)
     seq = data.get("seq")
     seq = seq if _is_int(seq) and 0 <= seq <= SEQ_MAX else None
     kind = data.get("type")
+    if isinstance(kind, str) and kind in FIELDS:
+        extra = sorted(str(name)[:40] for name in data.keys() - FIELDS[kind] - {"type"})
+        if extra:
+            # Strict on purpose: a field we do not know (another phone's token, say) is refused, not ignored.
+            raise ProtocolError("unknown_field", f"A {kind} message has no field {extra[0]!r}.", seq)
     if kind == "hello":
         group = data.get("group")
         if group is not None and not (_is_int(group) and 0 < group <= SEQ_MAX):

@@ -690,21 +690,42 @@ def record_move(*, info: SessionInfo, participant: int, slider: str, value: int)
     _outbox().put(info.code, (info.session.round, participant, slider), value)
 
 
-def _store_position(participant: int, slider_id: int, round: int, value: int | None) -> None:
+class StaleSet(Exception):
+    """A `set` older than the value already stored for that slider (a replayed or reordered frame)."""
+
+
+def _store_position(participant: int, slider_id: int, round: int, value: int | None, seq: int) -> int | None:
+    """Store a committed value unless a newer one is there; returns the value stored now."""
     with transaction.atomic():
-        Position.objects.update_or_create(
-            participant_id=participant, slider_id=slider_id, round=round, defaults={"value": value}
+        row = (
+            Position.objects.select_for_update()
+            .filter(participant_id=participant, slider_id=slider_id, round=round)
+            .first()
         )
+        if row is None:
+            Position.objects.create(participant_id=participant, slider_id=slider_id, round=round, value=value, seq=seq)
+            return value
+        if seq < row.seq:
+            raise StaleSet
+        if seq > row.seq:
+            row.value, row.seq = value, seq
+            row.save(update_fields=["value", "seq", "updated_at"])
+        return row.value
 
 
-async def record_set(*, info: SessionInfo, participant: int, slider: str, value: int) -> int:
-    """A committed position (or live.ABSTAIN): durable before this returns, then live. Returns the round."""
+async def record_set(*, info: SessionInfo, participant: int, slider: str, value: int, seq: int) -> int:
+    """A committed position (or live.ABSTAIN): durable before this returns, then live. Returns the round.
+
+    The same `seq` again (a resend after a lost ack) is acknowledged with the value
+    already stored; an older `seq` raises StaleSet and changes nothing.
+    """
     round = info.session.round
-    stored = None if value == live.ABSTAIN else value
-    await database_sync_to_async(_store_position)(participant, info.slider(slider).pk, round, stored)
+    stored = await database_sync_to_async(_store_position)(
+        participant, info.slider(slider).pk, round, None if value == live.ABSTAIN else value, seq
+    )
     # Acknowledged only once the dashboards' store holds it too, so that a crash
     # after the ack cannot leave the projector showing an older value.
-    await _outbox().put_and_wait(info.code, (round, participant, slider), value)
+    await _outbox().put_and_wait(info.code, (round, participant, slider), live.ABSTAIN if stored is None else stored)
     return round
 
 

@@ -278,7 +278,8 @@
     var slider = sliders[key];
     clearTimeout(slider.trailing);
     slider.trailing = null;
-    state.seq += 1;
+    // Tabs of one browser share the counter, so their sets never reuse a number.
+    state.seq = Math.max(state.seq, load().seq || 0) + 1;
     var entry = { seq: state.seq, value: value, round: state.session ? state.session.round : 1 };
     state.unacked[key] = entry;
     save();
