@@ -58,6 +58,7 @@ class Options:
     rate: float = 10.0
     burst: bool = False
     idle: bool = False
+    flood: int = 0  # messages a second from one extra, abusive socket (0: none)
     label: str = ""
 
 
@@ -174,14 +175,14 @@ async def run(options: Options) -> dict[str, Any]:
         for server in servers:
             server.stop()
             if os.environ.get("BENCH_DEBUG"):
-                print("".join(server.output[-30:]), file=sys.stderr)
+                print("".join(server.output[-200:]), file=sys.stderr)
     return report
 
 
 async def connect_phone(url: str, phone: Phone) -> float:
     started = time.perf_counter()
     phone.ws = await websockets.connect(url, origin=ORIGIN, max_queue=None, open_timeout=60, ping_interval=None)
-    await phone.ws.send(json.dumps({"type": "hello", "token": None}))
+    await phone.ws.send(json.dumps({"type": "hello", "token": phone.token or None}))
     welcome = json.loads(await phone.ws.recv())
     phone.token = welcome["token"]
     return time.perf_counter() - started
@@ -325,7 +326,34 @@ async def drive(
         wall_before = loop.time()
         moves_before = counters["moves"] + counters["sets"]
 
-    await asyncio.gather(mark_window(), drive_probe(), *(drive_phone(p) for p in phones))
+    flood = {"sent": 0, "closed": 0}
+    # The moves the flooder gets in within its burst count like anyone's: its value is in the truth.
+    flooder = Phone(last={"sturing": 50})
+
+    async def drive_flooder() -> None:
+        """One socket sending `options.flood` moves a second; when closed for it, it comes straight back."""
+        url = f"{phone_server.ws_url}/ws/p/{code}/"
+        t = start
+        while t < stop:
+            await connect_phone(url, flooder)  # as the same participant each time
+            reader = asyncio.create_task(read_phone(flooder))
+            try:
+                while t < stop:
+                    await sleep_until(loop, t)
+                    for _ in range(max(1, options.flood // 100)):  # in slices of 10 ms
+                        await flooder.ws.send('{"type":"move","slider":"sturing","value":50}')
+                        flood["sent"] += 1
+                    t += 0.01
+            except websockets.ConnectionClosed:
+                flood["closed"] += 1
+            finally:
+                reader.cancel()
+        await flooder.ws.close()
+
+    drivers = [mark_window(), drive_probe(), *(drive_phone(p) for p in phones)]
+    if options.flood:
+        drivers.append(drive_flooder())
+    await asyncio.gather(*drivers)
     wall = loop.time() - wall_before
     cpu = sum(
         (a.user + a.system) - (b.user + b.system)
@@ -349,6 +377,9 @@ async def drive(
             "lag_ms_max": round(1000 * max(lags, default=0), 1),
         }
     )
+    if options.flood:
+        result["flood_sent_per_s"] = round(flood["sent"] / (stop - start), 1)
+        result["flooder_closed"] = flood["closed"]
     reasons = []
     if result["generator_cpu_pct"] > 85:
         reasons.append("generator over 85% CPU")
@@ -364,7 +395,8 @@ async def drive(
             if phone.acked.get(slider) != value and (slider, value) not in phone.pending.values():
                 await send_set(phone, slider)
     await asyncio.wait_for(asyncio.gather(*(p.acks.wait() for p in [*phones, probe] if p.pending)), 180)
-    truth = {key: summarize([p.last[key] for p in [*phones, probe] if key in p.last]).as_dict() for key in SLIDERS}
+    everyone = [*phones, probe, *([flooder] if options.flood else [])]
+    truth = {key: summarize([p.last[key] for p in everyone if key in p.last]).as_dict() for key in SLIDERS}
     watcher.cancel()
     result["exact"] = await converges(aggregates, latest, truth, loop)
     await close_all(phones, probe, dashboard, readers)

@@ -32,7 +32,7 @@ from bench.local import ROOT, Daphne
 from tests.conftest import need, port_open
 from tests.fleet import ORIGIN, SETUP, CuttableLink, Dashboard, Phone, RedisServer, lost_values, p99, truth_of
 from tests.servers import base_env, manage
-from workshop.consumers import UNSEEN_LIMIT
+from workshop.consumers import CLOSE_POLICY, CLOSE_TOO_BIG, UNSEEN_LIMIT
 
 PHONES = 30
 SETS_PER_PHONE = 10
@@ -435,23 +435,38 @@ def test_a_stopped_dashboard_holds_no_backlog_and_gets_the_current_snapshot_on_r
     assert measured["grown"] <= 5 * 2**20
 
 
-def test_daphne_itself_drops_a_message_over_its_size_limit_and_serves_on(embedded):
+def test_real_daphne_closes_oversized_and_flooding_sockets_with_their_codes(embedded):
     env, code, _ = embedded
     server = Daphne(env)
+    url = f"{server.ws_url}/ws/p/{code}/"
 
-    async def scenario() -> None:
-        async with websockets.connect(f"{server.ws_url}/ws/p/{code}/", origin=ORIGIN, max_size=None) as ws:
+    async def closed_with(frames: list[str]) -> int | None:
+        async with websockets.connect(url, origin=ORIGIN, max_size=None) as ws:
+            await ws.send(json.dumps({"type": "hello", "token": None}))
+            await ws.recv()
+            with pytest.raises(websockets.ConnectionClosed) as closed:
+                for frame in frames:
+                    await ws.send(frame)
+                while True:
+                    await asyncio.wait_for(ws.recv(), 10)
+            return closed.value.rcvd.code if closed.value.rcvd else None
+
+    async def scenario() -> dict[str, int | None]:
+        codes = {
+            "oversized": await closed_with(["x" * 5000]),
+            "flooding": await closed_with(['{"type":"move","slider":"regie","value":5}'] * 400),
             # Past daphne's 128 KiB, long before the application would see it: autobahn
-            # drops the connection (1009 on its side, no close frame on the wire).
-            await ws.send("x" * 200_000)
-            with pytest.raises(websockets.ConnectionClosed):
-                await asyncio.wait_for(ws.recv(), 10)
-        async with websockets.connect(f"{server.ws_url}/ws/p/{code}/", origin=ORIGIN) as ws:
+            # drops the connection (no close frame on the wire).
+            "huge": await closed_with(["x" * 200_000]),
+        }
+        async with websockets.connect(url, origin=ORIGIN) as ws:  # and it serves on
             await ws.send(json.dumps({"type": "hello", "token": None}))
             assert json.loads(await ws.recv())["type"] == "welcome"
+        return codes
 
     try:
-        asyncio.run(scenario())
+        codes = asyncio.run(scenario())
     finally:
         server.stop()
-    assert server.tracebacks == 0
+    assert codes == {"oversized": CLOSE_TOO_BIG, "flooding": CLOSE_POLICY, "huge": None}
+    assert server.tracebacks == 0, "".join(server.output)

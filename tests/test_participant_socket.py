@@ -142,10 +142,10 @@ async def test_bad_input_gets_an_error_changes_nothing_and_keeps_the_connection(
     await communicator.disconnect()
 
 
-async def test_an_oversized_frame_closes_with_1009(workshop_session):
+async def test_an_oversized_frame_closes_with_4009(workshop_session):
     communicator, _ = await phone(workshop_session.code)
     await communicator.send_to(text_data=json.dumps({"type": "ping", "pad": "x" * 5000}))
-    assert await communicator.receive_output() == {"type": "websocket.close", "code": 1009}
+    assert await communicator.receive_output() == {"type": "websocket.close", "code": 4009}
     assert await Position.objects.acount() == 0
 
 
@@ -161,7 +161,7 @@ async def test_a_flooder_is_slowed_then_closed_while_a_normal_phone_is_not(works
         refused_reply = json.loads(output["text"])
         output = await flooder.receive_output(timeout=5)
     assert refused_reply == {"type": "error", "code": "rate_limited", "message": "Too many messages; slow down."}
-    assert output == {"type": "websocket.close", "code": 1008}
+    assert output == {"type": "websocket.close", "code": 4008}
     await normal.send_json_to({"type": "set", "slider": "regie", "value": 40, "seq": 1})
     assert await normal.receive_json_from() == {"type": "ack", "seq": 1, "round": 1}
     await normal.disconnect()
@@ -243,8 +243,8 @@ async def test_connects_and_disconnects_are_logged_without_tokens_bodies_or_addr
     welcome = await communicator.receive_json_from()
     await communicator.send_json_to({"type": "set", "slider": "regie", "value": 61, "seq": 1})
     await communicator.receive_json_from()
-    await communicator.send_to(text_data="x" * 5000)  # a violation: closed with 1009
-    assert await communicator.receive_output() == {"type": "websocket.close", "code": 1009}
+    await communicator.send_to(text_data="x" * 5000)  # a violation: closed with 4009
+    assert await communicator.receive_output() == {"type": "websocket.close", "code": 4009}
     await communicator.disconnect()
     text = "\n".join(record.getMessage() for record in caplog.records)
     assert f"phone connected: session={workshop_session.code}" in text

@@ -11,6 +11,7 @@ from typing import Any
 from urllib.parse import parse_qs
 
 from asgiref.sync import sync_to_async
+from autobahn.exception import Disconnected
 from channels.consumer import get_handler_name
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
@@ -30,9 +31,12 @@ CLOSE_FORBIDDEN = 4403
 CLOSE_NOT_FOUND = 4404
 CLOSE_REFUSED = 4409
 CLOSE_TOO_MANY = 4429
-CLOSE_POLICY = 1008
-CLOSE_TOO_BIG = 1009
-CLOSE_TRY_AGAIN = 4503  # autobahn lets an application close only with 1000 or 3000-4999
+# Autobahn (daphne) lets an application close only with 1000 or 3000-4999, so the
+# standard 1008 (policy) and 1009 (too big) become 4008 and 4009.
+CLOSE_POLICY = 4008
+CLOSE_TOO_BIG = 4009
+CLOSE_TRY_AGAIN = 4503
+CLOSE_ABNORMAL = 1006  # only reported to our own disconnect(), never sent
 # What a database or Redis that is away raises. The socket closes with 4503 and
 # the page reconnects with backoff; a warning, not a traceback per socket.
 UNAVAILABLE = (DatabaseError, RedisError, OSError)
@@ -70,16 +74,21 @@ def join_url(scope: dict[str, Any], code: str) -> str:
 
 
 class JsonSocket(AsyncWebsocketConsumer):
-    kind = "a"
+    kind = "a"  # for the logs: "a phone", "a dashboard"
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         try:
             await super().__call__(scope, receive, send)
+        except Disconnected:
+            # The peer went away while we were sending to it: clean up as for any close.
+            with contextlib.suppress(*UNAVAILABLE):
+                await self.disconnect(CLOSE_ABNORMAL)
         except UNAVAILABLE as error:
             log.warning("closed %s socket: %s (%s)", self.kind, type(error).__name__, _service(error))
             with contextlib.suppress(*UNAVAILABLE):
                 await self.disconnect(CLOSE_TRY_AGAIN)
-            await send({"type": "websocket.close", "code": CLOSE_TRY_AGAIN})
+            with contextlib.suppress(Disconnected):
+                await send({"type": "websocket.close", "code": CLOSE_TRY_AGAIN})
 
     async def dispatch(self, message: dict[str, Any]) -> None:
         # Channels hops to the database thread before every message to close old
@@ -393,6 +402,8 @@ class DashboardConsumer(JsonSocket):
         self.pending = None
         try:
             await self.send_aggregate()
+        except Disconnected:
+            pass  # the dashboard closed meanwhile; its disconnect follows
         except UNAVAILABLE as error:
             log.warning("could not send an aggregate for session=%s: %s", self.info.code if self.info else "?", error)
         except Exception:
@@ -402,9 +413,11 @@ class DashboardConsumer(JsonSocket):
     async def send_aggregate(self) -> None:
         assert self.info is not None
         self.last_sent = asyncio.get_running_loop().time()
-        # Every time, not only on connect: a restarted Redis comes back empty.
-        await services.ensure_live(info=self.info)
         snapshot = await live.get_store().snapshot(self.info.code)
+        if not snapshot.seeded:
+            # On connect, after a reset, or when a restarted Redis came back empty.
+            await services.ensure_live(info=self.info)
+            snapshot = await live.get_store().snapshot(self.info.code)
         result = aggregates.compute(self.info, snapshot)
         with translation.override(self.language):
             message = aggregates.aggregate_message(self.info, result)

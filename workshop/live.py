@@ -50,6 +50,8 @@ class Snapshot:
     group_sizes: dict[int, int]
     counts: dict[tuple[int, str], dict[str, list[int]]]
     abstained: dict[tuple[int, str], dict[str, int]]
+    # False when the store has lost the session (a restarted Redis): refill it from the database.
+    seeded: bool = True
 
     def counts_for(self, round: int, slider: str, scope: str = ROOM) -> list[int]:
         return self.counts.get((round, scope), {}).get(slider) or [0] * BINS
@@ -175,6 +177,7 @@ class MemoryStore:
             abstained=_nonempty(
                 {scope: {s: n for s, n in table.items() if n} for scope, table in room.abstained.items()}
             ),
+            seeded=room.seeded,
         )
 
     async def forget(self, code: str) -> None:
@@ -315,7 +318,8 @@ class RedisStore:
             pipe.hgetall(keys["cnt"])
             pipe.hgetall(keys["mem"])
             pipe.zcount(keys["conn"], time.time(), "+inf")
-            raw_counts, raw_members, connected = await pipe.execute()
+            pipe.exists(keys["seeded"])
+            raw_counts, raw_members, connected, seeded = await pipe.execute()
         counts: dict[tuple[int, str], dict[str, list[int]]] = {}
         abstained: dict[tuple[int, str], dict[str, int]] = {}
         for raw_field, raw_count in raw_counts.items():
@@ -331,7 +335,12 @@ class RedisStore:
             if raw_group:
                 sizes[int(raw_group)] = sizes.get(int(raw_group), 0) + 1
         return Snapshot(
-            joined=len(raw_members), connected=int(connected), group_sizes=sizes, counts=counts, abstained=abstained
+            joined=len(raw_members),
+            connected=int(connected),
+            group_sizes=sizes,
+            counts=counts,
+            abstained=abstained,
+            seeded=bool(seeded),
         )
 
     async def forget(self, code: str) -> None:
