@@ -414,3 +414,54 @@ def test_a_phone_works_by_keyboard_at_double_text_size_and_without_motion(browse
     )
     assert animation == "none"
     context.close()
+
+
+def test_the_pages_come_back_by_themselves_after_kill_9_and_lose_nothing(browser, tmp_path):
+    """The page's own reconnect code (socket.js, participant.js, dashboard.js) against a crash."""
+    from playwright.sync_api import expect
+
+    from bench.local import Daphne
+    from tests.fleet import SETUP
+
+    env = base_env(SQLITE_PATH=str(tmp_path / "db.sqlite3"), SECRET_KEY="crash-" + "x" * 50)
+    manage("migrate", "--noinput", env=env)
+    code, cookie = manage("shell", "-c", SETUP, env=env).split()[-2:]
+    server = Daphne(env)
+    try:
+        facilitator = browser.new_context(viewport={"width": 1366, "height": 900}, locale="nl-NL")
+        facilitator.add_cookies([{"name": "sessionid", "value": cookie, "url": server.url}])
+        panel = facilitator.new_page()
+        panel.goto(f"{server.url}/f/s/{code}/")
+        participant = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True, locale="nl-NL")
+        phone = participant.new_page()
+        phone.goto(f"{server.url}/j/{code}/")
+        connection = phone.locator("#connection")
+        expect(connection).to_have_attribute("data-state", "connected")
+        handle = phone.locator("#slider-sturing")
+        handle.focus()
+        for _ in range(10):
+            handle.press("ArrowRight")  # 50 -> 60
+        expect(phone.locator("#state-sturing")).to_have_text("Opgeslagen")
+        expect(panel.get_by_test_id("median-sturing")).to_have_text("60")
+
+        server.kill()
+        expect(connection).not_to_have_attribute("data-state", "connected")
+        expect(panel.locator("#banner")).to_be_visible()
+        for _ in range(10):
+            handle.press("ArrowRight")  # 60 -> 70 while the server is gone
+        expect(phone.locator("#state-sturing")).to_have_text("Opslaan…")
+
+        server = Daphne(env, port=server.port)
+        # Nobody touches a page: backoff with jitter brings both back, and the phone resends.
+        expect(connection).to_have_attribute("data-state", "connected", timeout=20_000)
+        expect(phone.locator("#state-sturing")).to_have_text("Opgeslagen")
+        expect(panel.get_by_test_id("median-sturing")).to_have_text("70", timeout=20_000)
+        expect(panel.locator("#banner")).to_be_hidden()
+        stored = manage(
+            "shell", "-c", "from workshop.models import Position; print(Position.objects.get().value)", env=env
+        )
+        assert stored.split()[-1] == "70"
+        facilitator.close()
+        participant.close()
+    finally:
+        server.stop()

@@ -400,28 +400,34 @@ class DashboardConsumer(JsonSocket):
     async def _send_after(self, delay: float) -> None:
         await asyncio.sleep(delay)  # the throttle window, not synchronisation
         self.pending = None
+        info = self.info
+        if info is None:
+            return  # disconnected meanwhile
         try:
             await self.send_aggregate()
         except Disconnected:
             pass  # the dashboard closed meanwhile; its disconnect follows
         except UNAVAILABLE as error:
-            log.warning("could not send an aggregate for session=%s: %s", self.info.code if self.info else "?", error)
+            log.warning("could not send an aggregate for session=%s: %s", info.code, error)
         except Exception:
             # One failed update must not stop the next ones.
-            log.exception("could not send an aggregate for session=%s", self.info.code if self.info else "?")
+            log.exception("could not send an aggregate for session=%s", info.code)
 
     async def send_aggregate(self) -> None:
-        assert self.info is not None
+        # This session's state as it is now: a disconnect or a control may replace
+        # self.info while this runs; the next aggregate picks that up.
+        info = self.info
+        assert info is not None
         self.last_sent = asyncio.get_running_loop().time()
-        snapshot = await live.get_store().snapshot(self.info.code)
+        snapshot = await live.get_store().snapshot(info.code)
         if not snapshot.seeded:
             # On connect, after a reset, or when a restarted Redis came back empty.
-            await services.ensure_live(info=self.info)
-            snapshot = await live.get_store().snapshot(self.info.code)
-        result = aggregates.compute(self.info, snapshot)
+            await services.ensure_live(info=info)
+            snapshot = await live.get_store().snapshot(info.code)
+        result = aggregates.compute(info, snapshot)
         with translation.override(self.language):
-            message = aggregates.aggregate_message(self.info, result)
-            context = {**aggregates.dashboard_context(self.info, result), **self.join}
+            message = aggregates.aggregate_message(info, result)
+            context = {**aggregates.dashboard_context(info, result), **self.join}
             message["html"] = render_to_string(self.template, context)
         self.unseen += 1
         await self.send_json(message)
