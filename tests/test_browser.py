@@ -5,6 +5,7 @@ import io
 import os
 import re
 import shutil
+import time
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -461,6 +462,26 @@ def test_the_pages_come_back_by_themselves_after_kill_9_and_lose_nothing(browser
             "shell", "-c", "from workshop.models import Position; print(Position.objects.get().value)", env=env
         )
         assert stored.split()[-1] == "70"
+
+        # Down again: the backoff grows between attempts, but `online` and the page
+        # becoming visible again each bring an attempt at once.
+        server.kill()
+        waits = []
+        for event in (
+            "window.dispatchEvent(new Event('online'))",
+            "document.dispatchEvent(new Event('visibilitychange'))",
+        ):
+            started = time.monotonic()
+            for _ in range(4):
+                phone.wait_for_event("websocket", timeout=20_000)
+            waits.append(time.monotonic() - started)
+            expect(connection).to_have_attribute("data-state", "offline")  # the last attempt has failed
+            with phone.expect_event("websocket", timeout=1_000):  # the next one would be 2-8 s away
+                phone.evaluate(event)
+        assert min(waits) >= 1.5  # four attempts took a while: the backoff really was growing
+        server = Daphne(env, port=server.port)
+        phone.evaluate("window.dispatchEvent(new Event('online'))")
+        expect(connection).to_have_attribute("data-state", "connected", timeout=10_000)
         facilitator.close()
         participant.close()
     finally:
