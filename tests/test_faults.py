@@ -440,13 +440,13 @@ def test_real_daphne_closes_oversized_and_flooding_sockets_with_their_codes(embe
     server = Daphne(env)
     url = f"{server.ws_url}/ws/p/{code}/"
 
-    async def closed_with(frames: list[str]) -> int | None:
+    async def closed_with(frames: list[str | bytes]) -> int | None:
         async with websockets.connect(url, origin=ORIGIN, max_size=None) as ws:
             await ws.send(json.dumps({"type": "hello", "token": None}))
             await ws.recv()
             with pytest.raises(websockets.ConnectionClosed) as closed:
                 for frame in frames:
-                    await ws.send(frame)
+                    await ws.send(frame, text=True)
                 while True:
                     await asyncio.wait_for(ws.recv(), 10)
             return closed.value.rcvd.code if closed.value.rcvd else None
@@ -455,6 +455,8 @@ def test_real_daphne_closes_oversized_and_flooding_sockets_with_their_codes(embe
         codes = {
             "oversized": await closed_with(["x" * 5000]),
             "flooding": await closed_with(['{"type":"move","slider":"regie","value":5}'] * 400),
+            # A text frame that is not UTF-8: autobahn drops the connection (1007 on its side).
+            "invalid UTF-8": await closed_with([b'{"type":"ping","x":"\xff\xfe"}']),
             # Past daphne's 128 KiB, long before the application would see it: autobahn
             # drops the connection (no close frame on the wire).
             "huge": await closed_with(["x" * 200_000]),
@@ -468,5 +470,5 @@ def test_real_daphne_closes_oversized_and_flooding_sockets_with_their_codes(embe
         codes = asyncio.run(scenario())
     finally:
         server.stop()
-    assert codes == {"oversized": CLOSE_TOO_BIG, "flooding": CLOSE_POLICY, "huge": None}
+    assert codes == {"oversized": CLOSE_TOO_BIG, "flooding": CLOSE_POLICY, "invalid UTF-8": None, "huge": None}
     assert server.tracebacks == 0, "".join(server.output)
