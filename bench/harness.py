@@ -34,7 +34,7 @@ import websockets
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.local import Daphne, local_env  # noqa: E402
+from bench.local import SESSION_SETUP, Daphne, local_env  # noqa: E402
 from workshop.stats import summarize  # noqa: E402
 
 SLIDERS = ["sturing", "aanpak", "verankering", "regie", "horizon"]
@@ -92,21 +92,6 @@ def project_env(options: Options, workdir: Path) -> dict[str, str]:
     return env
 
 
-SETUP = """
-from django.contrib.auth.models import User
-from django.test import Client
-from workshop import services
-from workshop.models import Exercise
-user, _ = User.objects.get_or_create(username="bench", defaults={"is_superuser": True, "is_staff": True})
-exercise = Exercise.objects.filter(slug="wijkgericht-werken").order_by("-version").first()
-session = services.create_session(facilitator=user, exercise=exercise, title="Bench")
-services.start_positioning(session=session)
-client = Client()
-client.force_login(user)
-print(session.code, client.cookies["sessionid"].value)
-"""
-
-
 def manage(env: dict[str, str], *args: str) -> str:
     result = subprocess.run(
         [sys.executable, "manage.py", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300
@@ -157,7 +142,7 @@ async def run(options: Options) -> dict[str, Any]:
                 ensure_pg_database()
             env = project_env(options, workdir)
             manage(env, "migrate", "--noinput", "-v", "0")
-            code, cookie = manage(env, "shell", "-c", SETUP).split()[-2:]
+            code, cookie = manage(env, "shell", "-c", SESSION_SETUP).split()[-2:]
             count = 2 if options.topology == "two" else 1
             servers = [Server("config.asgi:application", env) for _ in range(count)]
         else:

@@ -22,6 +22,23 @@ DAPHNE_LIMITS = (
 )
 
 
+# `manage.py shell -c` this: a session in round 1 with every slider open, and the
+# facilitator's session cookie for its dashboard. Prints "<code> <cookie>".
+SESSION_SETUP = """
+from django.contrib.auth.models import User
+from django.test import Client
+from workshop import services
+from workshop.models import Exercise
+user, _ = User.objects.get_or_create(username="load", defaults={"is_superuser": True, "is_staff": True})
+exercise = Exercise.objects.filter(slug="wijkgericht-werken").order_by("-version").first()
+session = services.create_session(facilitator=user, exercise=exercise, title="Load")
+services.start_positioning(session=session)
+client = Client()
+client.force_login(user)
+print(session.code, client.cookies["sessionid"].value)
+"""
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -25,19 +25,6 @@ from bench.local import free_port
 SLIDERS = ["sturing", "aanpak", "verankering", "regie", "horizon"]
 ORIGIN = "http://127.0.0.1"
 
-SETUP = """
-from django.contrib.auth.models import User
-from django.test import Client
-from workshop import services
-from workshop.models import Exercise
-user, _ = User.objects.get_or_create(username="fault", defaults={"is_superuser": True})
-exercise = Exercise.objects.filter(slug="wijkgericht-werken").order_by("-version").first()
-session = services.create_session(facilitator=user, exercise=exercise, title="Fault")
-services.start_positioning(session=session)
-client = Client()
-client.force_login(user)
-print(session.code, client.cookies["sessionid"].value)
-"""
 
 POSITIONS_SQL = """
 SELECT p.token_hash, s.key, pos.value FROM workshop_position pos

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from bench.local import SESSION_SETUP, Daphne
 from tests.conftest import ROOT, need
 from tests.servers import base_env, daphne, manage
 
@@ -421,12 +422,9 @@ def test_the_pages_come_back_by_themselves_after_kill_9_and_lose_nothing(browser
     """The page's own reconnect code (socket.js, participant.js, dashboard.js) against a crash."""
     from playwright.sync_api import expect
 
-    from bench.local import Daphne
-    from tests.fleet import SETUP
-
     env = base_env(SQLITE_PATH=str(tmp_path / "db.sqlite3"), SECRET_KEY="crash-" + "x" * 50)
     manage("migrate", "--noinput", env=env)
-    code, cookie = manage("shell", "-c", SETUP, env=env).split()[-2:]
+    code, cookie = manage("shell", "-c", SESSION_SETUP, env=env).split()[-2:]
     server = Daphne(env)
     try:
         facilitator = browser.new_context(viewport={"width": 1366, "height": 900}, locale="nl-NL")
