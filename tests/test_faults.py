@@ -22,7 +22,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import psutil
 import pytest
@@ -121,18 +121,16 @@ class Outcome:
         return any(t > self.fault_at for t in phone.welcomes)
 
 
-Fault = Callable[[Rig, Dashboard], Awaitable[Any]]
+Fault = Callable[[Rig, Dashboard, list[Phone]], Awaitable[Any]]
 
 
-def run(rig: Rig, fault: Fault, *, fleet: list[Phone] | None = None) -> Outcome:
+def run(rig: Rig, fault: Fault) -> Outcome:
     """Phones work; once some values are acknowledged the fault strikes; then everyone finishes."""
 
     async def scenario() -> Outcome:
         rng = random.Random(6)
         url = f"{rig.server.ws_url}/ws/p/{rig.code}/"
         phones = [Phone(url, random.Random(rng.random())) for _ in range(PHONES)]
-        if fleet is not None:
-            fleet.extend(phones)
         dashboard = Dashboard(f"{rig.server.ws_url}/ws/d/{rig.code}/", rig.cookie, random.Random(rng.random()))
         dashboard_task = asyncio.create_task(dashboard.run())
         enough = asyncio.Event()
@@ -144,7 +142,7 @@ def run(rig: Rig, fault: Fault, *, fleet: list[Phone] | None = None) -> Outcome:
         tasks = [asyncio.create_task(p.run(SETS_PER_PHONE, progress)) for p in phones]
         await enough.wait()  # the fault comes once values have been acknowledged
         fault_at = time.monotonic()
-        extra_phones = await fault(rig, dashboard) or []
+        extra_phones = await fault(rig, dashboard, phones) or []
         back_at = time.monotonic()
         await asyncio.wait_for(asyncio.gather(*tasks), 180)
         everyone = phones + extra_phones
@@ -157,12 +155,12 @@ def run(rig: Rig, fault: Fault, *, fleet: list[Phone] | None = None) -> Outcome:
     return asyncio.run(scenario())
 
 
-async def kill_9(rig: Rig, dashboard: Dashboard) -> None:
+async def kill_9(rig: Rig, dashboard: Dashboard, phones: list[Phone]) -> None:
     rig.server.kill()
     await asyncio.to_thread(rig.restart)
 
 
-async def sigterm(rig: Rig, dashboard: Dashboard) -> None:
+async def sigterm(rig: Rig, dashboard: Dashboard, phones: list[Phone]) -> None:
     await asyncio.to_thread(rig.server.stop)
     await asyncio.to_thread(rig.restart)
 
@@ -185,13 +183,13 @@ def test_a_server_killed_or_restarted_mid_session_loses_nothing(rig, figure, fau
     assert rig.tracebacks == 0
 
 
-async def redis_restart(rig: Rig, dashboard: Dashboard) -> None:
+async def redis_restart(rig: Rig, dashboard: Dashboard, phones: list[Phone]) -> None:
     await asyncio.to_thread(rig.redis.stop)
     await asyncio.sleep(1)  # Redis stays away for a second
     await asyncio.to_thread(rig.redis.start)
 
 
-async def redis_stall(rig: Rig, dashboard: Dashboard) -> None:
+async def redis_stall(rig: Rig, dashboard: Dashboard, phones: list[Phone]) -> None:
     await asyncio.to_thread(rig.redis.stall, 3)
 
 
@@ -216,7 +214,7 @@ def test_redis_going_away_loses_nothing_and_dashboards_resume_within_3_s(rig, fi
 def test_postgresql_down_for_30_s_keeps_dragging_live_and_acknowledges_only_durable_values(rig, figure):
     during: dict[str, int] = {}
 
-    async def postgresql_down(rig: Rig, dashboard: Dashboard) -> list[Phone]:
+    async def postgresql_down(rig: Rig, dashboard: Dashboard, phones: list[Phone]) -> list[Phone]:
         dragger = Phone(f"{rig.server.ws_url}/ws/p/{rig.code}/", random.Random(1))
         await dragger.connect()
         rig.link.cut()
@@ -234,17 +232,12 @@ def test_postgresql_down_for_30_s_keeps_dragging_live_and_acknowledges_only_dura
         during["aggregates"] = sum(1 for t in dashboard.received if cut_at < t < restored_at)
         during["shown"] = len(shown)
         # A set already committed when the link went may still be acknowledged in the first moment.
-        during["acks"] = sum(1 for p in phones_of(dashboard) for t in p.ack_times if cut_at + 1 < t < restored_at)
+        during["acks"] = sum(1 for p in phones for t in p.ack_times if cut_at + 1 < t < restored_at)
         await dragger.drag_and_set("regie", value)
         await dragger.run(0, connect=False)
         return [dragger]
 
-    fleet: list[Phone] = []
-
-    def phones_of(dashboard: Dashboard) -> list[Phone]:
-        return fleet
-
-    outcome = run(rig, postgresql_down, fleet=fleet)
+    outcome = run(rig, postgresql_down)
     not_stored = sum(p.not_stored for p in outcome.phones)
     figure(
         f"fault PostgreSQL down {PG_OUTAGE_SECONDS} s: {during['aggregates']} dashboard updates during the outage "
@@ -307,6 +300,14 @@ def embedded(tmp_path):
     return env, code, cookie
 
 
+class Cycle(NamedTuple):
+    mode: str  # "dropped" (process killed) or "half-open" (process stopped)
+    peak: int  # server memory with the phones connected
+    gone: float  # seconds until the dashboard no longer counted them as connected
+    rss: int  # server memory afterwards
+    objects: int  # live Python objects in the server afterwards
+
+
 def test_dropped_and_half_open_phones_leave_no_ghosts_and_memory_returns_to_baseline(embedded, figure, tmp_path):
     env, code, cookie = embedded
     tokens = tmp_path / "tokens"  # the same 200 participants come back every cycle
@@ -326,7 +327,7 @@ def test_dropped_and_half_open_phones_leave_no_ghosts_and_memory_returns_to_base
 
     rss = psutil.Process(server.process.pid).memory_info
     watcher = Process("watch", f"{server.ws_url}/ws/d/{code}/", cookie)
-    results = []
+    results: list[Cycle] = []
     try:
         watcher.next_line()
         for mode in ("dropped", "half-open") * 4:
@@ -339,7 +340,7 @@ def test_dropped_and_half_open_phones_leave_no_ghosts_and_memory_returns_to_base
             connected_reaches(watcher, 0)
             gone = time.monotonic() - gone_from
             phones.kill()
-            results.append((mode, peak, gone, rss().rss, live_objects()))
+            results.append(Cycle(mode, peak, gone, rss().rss, live_objects()))
     finally:
         watcher.kill()
         server.stop()
@@ -350,22 +351,21 @@ def test_dropped_and_half_open_phones_leave_no_ghosts_and_memory_returns_to_base
     # memory for reuse rather than return it, so memory may rise only as fragmentation does.
     # Each kind of cycle ends with its own small set of objects, so each is compared with
     # the last warm-up cycle of its kind.
-    warm = {mode: objects for mode, *_, objects in results[:WARM_UP_CYCLES]}
-    baseline_rss = results[WARM_UP_CYCLES - 1][3]
+    warm = {c.mode: c.objects for c in results[:WARM_UP_CYCLES]}
     cycles = results[WARM_UP_CYCLES:]
-    extra_objects = max(objects - warm[mode] for mode, *_, objects in cycles)
-    extra_rss = max(after for _, _, _, after, _ in cycles) - baseline_rss
-    one_cycle = max(peak for _, peak, _, _, _ in results) - results[0][3]
+    extra_objects = max(c.objects - warm[c.mode] for c in cycles)
+    extra_rss = max(c.rss for c in cycles) - results[WARM_UP_CYCLES - 1].rss
+    one_cycle = max(c.peak for c in results) - results[0].rss
     mib = 2**20
     figure(
         f"fault dropped and half-open phones: {len(results)} cycles of {HELD_PHONES} phones; gone from 'connected' "
-        f"after a drop in {max(g for m, _, g, _, _ in results if m == 'dropped'):.1f} s, after a stop (half-open) in "
-        f"{max(g for m, _, g, _, _ in results if m == 'half-open'):.1f} s; live objects after each cycle "
-        f"{', '.join(str(o) for *_, o in results)} ({extra_objects:+d} over the last {len(cycles)}); "
-        f"memory after each cycle {', '.join(f'{a / mib:.1f}' for _, _, _, a, _ in results)} MiB "
+        f"after a drop in {max(c.gone for c in results if c.mode == 'dropped'):.1f} s, after a stop (half-open) in "
+        f"{max(c.gone for c in results if c.mode == 'half-open'):.1f} s; live objects after each cycle "
+        f"{', '.join(str(c.objects) for c in results)} ({extra_objects:+d} over the last {len(cycles)}); "
+        f"memory after each cycle {', '.join(f'{c.rss / mib:.1f}' for c in results)} MiB "
         f"({extra_rss / mib:+.1f} MiB over the last {len(cycles)}); tracebacks {server.tracebacks}"
     )
-    assert all(gone <= 10 for _, _, gone, _, _ in results)
+    assert all(c.gone <= 10 for c in results)
     assert extra_objects <= 100
     assert extra_rss <= max(one_cycle, 2 * mib)
     assert server.tracebacks == 0

@@ -7,12 +7,11 @@ out of pages and exports alike.
 
 from __future__ import annotations
 
-import csv
-import io
+import itertools
 import json
 import statistics
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 from django.conf import settings
@@ -20,6 +19,7 @@ from django.db.models import Q, QuerySet, Sum
 
 from workshop import aggregates
 from workshop.models import Archive, ArchivePosition, ArchiveSummary, Exercise, Profile
+from workshop.results import csv_stream
 from workshop.stats import counts_of, summarize
 
 
@@ -229,18 +229,7 @@ def _rows(archives: QuerySet[Archive]) -> Iterator[list[Any]]:
 
 
 def csv_lines(archives: QuerySet[Archive]) -> Iterator[str]:
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-
-    def line(row: Iterable[Any]) -> str:
-        buffer.seek(0)
-        buffer.truncate()
-        writer.writerow(row)
-        return buffer.getvalue()
-
-    yield line(CSV_HEADER)
-    for row in _rows(archives):
-        yield line(row)
+    return csv_stream(itertools.chain([CSV_HEADER], _rows(archives)))
 
 
 def json_chunks(archives: QuerySet[Archive]) -> Iterator[str]:

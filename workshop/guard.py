@@ -26,9 +26,13 @@ _failures: dict[bytes, deque[float]] = {}
 _lock = threading.Lock()
 
 
+@cache
+def _secret(secret_key: str) -> bytes:
+    return hashlib.sha256(b"join-guard:" + secret_key.encode()).digest()
+
+
 def _key(address: str) -> bytes:
-    secret = hashlib.sha256(b"join-guard:" + settings.SECRET_KEY.encode()).digest()
-    return hashlib.blake2b(address.encode(), key=secret, digest_size=16).digest()
+    return hashlib.blake2b(address.encode(), key=_secret(settings.SECRET_KEY), digest_size=16).digest()
 
 
 @cache

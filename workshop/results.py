@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterator
+import itertools
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from django.template.loader import render_to_string
@@ -98,20 +99,24 @@ def _rows(session: Session) -> Iterator[tuple[str, str, int, str, int | None]]:
 CSV_HEADER = ["participant", "group", "round", "slider", "value"]
 
 
-def csv_rows(session: Session) -> Iterator[str]:
-    """One row per participant pseudonym, round and slider; an empty value is "geen mening"."""
+def csv_stream(rows: Iterable[Iterable[Any]]) -> Iterator[str]:
+    """CSV text one line at a time, so that a large download never sits in memory whole."""
     buffer = io.StringIO()
     writer = csv.writer(buffer)
-
-    def line(row: list[Any]) -> str:
+    for row in rows:
         buffer.seek(0)
         buffer.truncate()
         writer.writerow(row)
-        return buffer.getvalue()
+        yield buffer.getvalue()
 
-    yield line(CSV_HEADER)
-    for pseudonym, group, round, slider, value in _rows(session):
-        yield line([pseudonym, group, round, slider, "" if value is None else value])
+
+def csv_rows(session: Session) -> Iterator[str]:
+    """One row per participant pseudonym, round and slider; an empty value is "geen mening"."""
+    rows = (
+        [pseudonym, group, round, slider, "" if value is None else value]
+        for pseudonym, group, round, slider, value in _rows(session)
+    )
+    return csv_stream(itertools.chain([CSV_HEADER], rows))
 
 
 def as_json(session: Session) -> dict[str, Any]:
