@@ -27,12 +27,12 @@ DAPHNE_LIMITS = (
 SESSION_SETUP = """
 from django.contrib.auth.models import User
 from django.test import Client
-from workshop import services
+from workshop import session_control
 from workshop.models import Exercise
 user, _ = User.objects.get_or_create(username="load", defaults={"is_superuser": True, "is_staff": True})
 exercise = Exercise.objects.filter(slug="wijkgericht-werken").order_by("-version").first()
-session = services.create_session(facilitator=user, exercise=exercise, title="Load")
-services.start_positioning(session=session)
+session = session_control.create_session(facilitator=user, exercise=exercise, title="Load")
+session_control.start_positioning(session=session)
 client = Client()
 client.force_login(user)
 print(session.code, client.cookies["sessionid"].value)

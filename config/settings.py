@@ -74,6 +74,7 @@ INSTALLED_APPS = [
     "channels",
     "django_htmx",
     "template_partials",
+    "csp",
     "workshop",
 ]
 
@@ -90,6 +91,22 @@ MIDDLEWARE = [
     "django_htmx.middleware.HtmxMiddleware",
     "workshop.middleware.ContentSecurityPolicy",
 ]
+
+# No inline script, no framing, sockets only to this site. Styles allow 'unsafe-inline'
+# for the few computed widths in style attributes.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'", "'unsafe-inline'"],
+        "img-src": ["'self'", "data:"],
+        "connect-src": ["'self'"],  # plus ws:// and wss:// on the request's host: workshop.middleware
+        "frame-ancestors": ["'none'"],
+        "base-uri": ["'self'"],
+        "form-action": ["'self'"],
+        "object-src": ["'none'"],
+    }
+}
 
 ROOT_URLCONF = "config.urls"
 ASGI_APPLICATION = "config.asgi.application"
@@ -147,8 +164,18 @@ if REDIS_URL:
             },
         }
     }
+    # Abuse limits (the join guard) count in the cache: shared by every process through Redis.
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": env_str("REDIS_PREFIX", "schuif") + ":cache",
+            "OPTIONS": {"socket_timeout": 2, "socket_connect_timeout": 2},
+        }
+    }
 else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
 # Live state keys live under this prefix in Redis; tests give each run its own.
 LIVE_PREFIX = env_str("REDIS_PREFIX", "schuif")

@@ -13,9 +13,10 @@ from pathlib import Path
 
 import pytest
 from django.contrib.auth.models import Group, User
+from django.core.cache import cache
 from django.test import Client
 
-from workshop import services
+from workshop import exercises, runtime, session_control
 from workshop.models import Exercise, Session
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -46,19 +47,38 @@ def _plain_http(settings):
     # Tests talk plain HTTP to the test client and to local daphne processes, and
     # must not depend on a collectstatic manifest left over from `make run`.
     settings.SECURE_SSL_REDIRECT = False
-    from workshop import guard
-
-    guard.forget_all()  # wrong codes from one test must not block the next
     settings.STORAGES = {
         **settings.STORAGES,
         "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
     }
 
 
+@pytest.fixture(autouse=True)
+def fresh_runtime():
+    """Each test starts with empty live state and abuse counts: one reset for all of it."""
+    runtime.reset()
+    forget_cache()
+    yield
+    runtime.reset()
+
+
+def forget_cache() -> None:
+    # Not cache.clear(): on Redis that is FLUSHDB, which would take the channel layer's
+    # and the live store's keys with it. Only this cache's own prefix goes.
+    from django.conf import settings
+
+    if settings.CACHES["default"]["BACKEND"].endswith("RedisCache"):
+        client = cache._cache.get_client(write=True)
+        for name in client.scan_iter(match=f"{settings.CACHES['default']['KEY_PREFIX']}:*"):
+            client.delete(name)
+    else:
+        cache.clear()
+
+
 @pytest.fixture
 def exercise(db) -> Exercise:
     # Imported rather than relied on from the migration: transactional tests flush the tables.
-    return services.import_exercise(data=json.loads(DEFAULT_EXERCISE.read_text()))
+    return exercises.import_exercise(data=json.loads(DEFAULT_EXERCISE.read_text()))
 
 
 def _facilitator(username: str) -> User:
@@ -104,13 +124,13 @@ def fenna_client(fenna) -> Client:
 @pytest.fixture
 def lobby_session(fenna, exercise) -> Session:
     """A new session of Fenna's with the default exercise: phones can join, sliders are closed."""
-    return services.create_session(facilitator=fenna, exercise=exercise, title="Wijkteam Noord")
+    return session_control.create_session(facilitator=fenna, exercise=exercise, title="Wijkteam Noord")
 
 
 @pytest.fixture
 def workshop_session(lobby_session) -> Session:
     """Fenna's session in round 1 with every slider open."""
-    services.start_positioning(session=lobby_session)
+    session_control.start_positioning(session=lobby_session)
     return lobby_session
 
 

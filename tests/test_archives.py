@@ -12,7 +12,7 @@ from django.db import connection
 from django.test import Client
 from django.utils import timezone
 
-from workshop import archives, services
+from workshop import archive_exports, archives, session_control
 from workshop.models import (
     Archive,
     ArchiveGroup,
@@ -46,14 +46,14 @@ def closed_archive(workshop_session):
     people = join(workshop_session, 3)
     place(people, "regie", [10, 50, None])
     place(people, "sturing", [20, 30, 40])
-    return services.close_session(session=workshop_session)
+    return session_control.close_session(session=workshop_session)
 
 
 def test_closing_archives_with_pseudonyms_in_join_order_and_only_the_month(workshop_session):
     people = join(workshop_session, 3)
     place(people, "regie", [10, 50, 90])
     tokens = set(Participant.objects.values_list("token_hash", flat=True))
-    archive = services.close_session(session=workshop_session)
+    archive = session_control.close_session(session=workshop_session)
     assert archive.month == timezone.localtime(workshop_session.created_at).date().replace(day=1)
     rows = list(ArchivePosition.objects.filter(archive=archive).values_list("participant", "slider__key", "value"))
     assert sorted(rows) == [(1, "regie", 10), (2, "regie", 50), (3, "regie", 90)]
@@ -64,10 +64,10 @@ def test_closing_archives_with_pseudonyms_in_join_order_and_only_the_month(works
 
 
 def test_only_metadata_that_was_entered_is_kept(workshop_session):
-    services.set_metadata(
+    session_control.set_metadata(
         session=workshop_session, organisation_type="municipality", size_class="", region="ut", context=""
     )
-    archive = services.close_session(session=workshop_session)
+    archive = session_control.close_session(session=workshop_session)
     assert (archive.organisation_type, archive.size_class, archive.region, archive.context) == (
         "municipality",
         "",
@@ -77,21 +77,21 @@ def test_only_metadata_that_was_entered_is_kept(workshop_session):
 
 
 def test_closing_twice_archives_once(workshop_session):
-    first = services.close_session(session=workshop_session)
-    assert services.archive_session(session=workshop_session) == first
+    first = session_control.close_session(session=workshop_session)
+    assert archives.archive_session(session=workshop_session) == first
     assert Archive.objects.count() == 1
 
 
 def test_the_archive_keeps_rounds_profiles_groups_summaries_and_notes(workshop_session):
-    group = services.add_group(session=workshop_session, name="Trio A")
+    group = session_control.add_group(session=workshop_session, name="Trio A")
     people = join(workshop_session, 3, group=group)
     for key, value in {"sturing": 85, "aanpak": 55, "verankering": 35, "regie": 90, "horizon": 35}.items():
         place(people, key, [value] * 3)
-    services.start_round_two(session=workshop_session)
+    session_control.start_round_two(session=workshop_session)
     place(people, "regie", [20, 20, 20], round=2)
     slider = workshop_session.exercise.sliders.get(key="regie")
-    services.save_note(session=workshop_session, slider=slider, round=1, text="Bewoners voorop")
-    archive = services.close_session(session=workshop_session)
+    session_control.save_note(session=workshop_session, slider=slider, round=1, text="Bewoners voorop")
+    archive = session_control.close_session(session=workshop_session)
     assert (archive.rounds, archive.profile_now) == (2, "bewoners")
     assert archive.profile_desired
     assert list(archive.groups.values_list("name", "participants")) == [("Trio A", 3)]
@@ -101,10 +101,10 @@ def test_the_archive_keeps_rounds_profiles_groups_summaries_and_notes(workshop_s
 
 
 def test_idle_sessions_are_archived_and_busy_ones_are_not(workshop_session, fenna, exercise):
-    busy = services.create_session(facilitator=fenna, exercise=exercise, title="Bezig")
+    busy = session_control.create_session(facilitator=fenna, exercise=exercise, title="Bezig")
     Session.objects.filter(pk=workshop_session.pk).update(last_activity=timezone.now() - timedelta(hours=13))
     Session.objects.filter(pk=busy.pk).update(last_activity=timezone.now() - timedelta(hours=1))
-    assert services.archive_idle_sessions() == 1
+    assert session_control.archive_idle_sessions() == 1
     assert Session.objects.get(pk=workshop_session.pk).status == "closed"
     assert Session.objects.get(pk=busy.pk).status == "lobby"
     assert Archive.objects.filter(session=workshop_session).exists()
@@ -158,11 +158,11 @@ def test_the_csv_matches_the_positions_that_went_in(researcher_client, closed_ar
 
 
 def test_small_groups_lose_their_name_in_exports(researcher_client, workshop_session):
-    big = services.add_group(session=workshop_session, name="Groot")
-    small = services.add_group(session=workshop_session, name="Klein")
+    big = session_control.add_group(session=workshop_session, name="Groot")
+    small = session_control.add_group(session=workshop_session, name="Klein")
     place(join(workshop_session, 3, group=big), "regie", [1, 2, 3])
     place(join(workshop_session, 2, group=small), "regie", [4, 5])
-    services.close_session(session=workshop_session)
+    session_control.close_session(session=workshop_session)
     body = b"".join(researcher_client.get("/archive/export.csv").streaming_content).decode()
     groups = {r["value"]: r["group"] for r in csv.DictReader(io.StringIO(body))}
     assert groups == {"1": "Groot", "2": "Groot", "3": "Groot", "4": "", "5": ""}
@@ -197,7 +197,7 @@ def test_purge_deletes_what_is_past_retention_for_real(exercise, settings):
     today = timezone.now().date()
     old = make_archive(exercise, participants=3, month=date(today.year - 2, today.month, 1))
     recent = make_archive(exercise, participants=3, month=today.replace(day=1))
-    assert services.purge_archives() == 1
+    assert archives.purge_archives() == 1
     assert list(Archive.objects.all()) == [recent]
     assert not ArchivePosition.objects.filter(archive_id=old.pk).exists()
     with connection.cursor() as cursor:
@@ -243,7 +243,7 @@ def test_no_page_or_file_shows_a_token_or_a_session_code(researcher_client, work
     people = join(workshop_session, 3)
     place(people, "regie", [10, 50, 90])
     hashes = [p.token_hash.encode() for p in people]
-    closed_archive = services.close_session(session=workshop_session)
+    closed_archive = session_control.close_session(session=workshop_session)
     hashes += [h.encode() for h in Participant.objects.values_list("token_hash", flat=True)]
     pages = [
         researcher_client.get("/archive/").content,
@@ -271,11 +271,11 @@ def test_exports_of_500_sessions_stream_in_bounded_memory(exercise, figure):
     )
     selection = Archive.objects.all()
     tracemalloc.start()
-    lines = sum(1 for _ in archives.csv_lines(selection))
+    lines = sum(1 for _ in archive_exports.csv_lines(selection))
     _current, csv_peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
     tracemalloc.start()
-    chunks = sum(len(chunk) for chunk in archives.json_chunks(selection))
+    chunks = sum(len(chunk) for chunk in archive_exports.json_chunks(selection))
     _current, json_peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
     assert lines == 1 + 500 * 10

@@ -277,18 +277,19 @@ def test_a_two_round_workshop_with_a_screen_and_three_phones(browser, server):
 FINISHED_SESSION = """
 import secrets
 from django.contrib.auth.models import Group, User
-from workshop import services
+from workshop import session_control
 from workshop.models import Exercise, Participant, Position
 rik = User.objects.create_user("rik", password="{password}")
 rik.groups.add(Group.objects.get(name="Research"))
 exercise = Exercise.objects.filter(slug="wijkgericht-werken").order_by("-version").first()
-session = services.create_session(facilitator=User.objects.get(username="fenna"), exercise=exercise, title="Kwartaal")
-services.start_positioning(session=session)
+fenna = User.objects.get(username="fenna")
+session = session_control.create_session(facilitator=fenna, exercise=exercise, title="Kwartaal")
+session_control.start_positioning(session=session)
 for i in range(4):
     participant = Participant.objects.create(session=session, token_hash=secrets.token_hex(32))
     for slider in exercise.sliders.all():
         Position.objects.create(participant=participant, slider=slider, round=1, value=20 + 5 * i)
-services.close_session(session=session)
+session_control.close_session(session=session)
 """
 
 
@@ -345,12 +346,12 @@ def test_research_staff_filter_a_quarter_and_download_a_matching_csv(browser, se
 
 OPEN_SESSION = """
 from django.contrib.auth.models import User
-from workshop import services
+from workshop import session_control
 from workshop.models import Exercise
 exercise = Exercise.objects.filter(slug="wijkgericht-werken").order_by("-version").first()
 fenna = User.objects.get(username="fenna")
-session = services.create_session(facilitator=fenna, exercise=exercise, title="Toegankelijk")
-services.start_positioning(session=session)
+session = session_control.create_session(facilitator=fenna, exercise=exercise, title="Toegankelijk")
+session_control.start_positioning(session=session)
 print(session.code)
 """
 

@@ -6,7 +6,7 @@ import pytest
 from django.test import Client
 from django.utils import timezone
 
-from workshop import services
+from workshop import session_control
 from workshop.models import Group, Note, Participant, Position, Session
 
 pytestmark = pytest.mark.django_db
@@ -160,15 +160,15 @@ def test_groups_are_added_shown_and_removed(fenna_client, workshop_session):
 
 
 def test_a_group_someone_joined_cannot_be_removed(fenna_client, workshop_session):
-    group = services.add_group(session=workshop_session, name="Team")
+    group = session_control.add_group(session=workshop_session, name="Team")
     Participant.objects.create(session=workshop_session, token_hash="x" * 64, group=group)
     assert post(fenna_client, workshop_session, "group_remove", {"group": group.pk}).status_code == 409
     assert Group.objects.filter(pk=group.pk).exists()
 
 
 def test_another_sessions_group_is_refused(fenna_client, workshop_session, fenna, exercise):
-    other = services.create_session(facilitator=fenna, exercise=exercise, title="Ander")
-    group = services.add_group(session=other, name="Elders")
+    other = session_control.create_session(facilitator=fenna, exercise=exercise, title="Ander")
+    group = session_control.add_group(session=other, name="Elders")
     assert post(fenna_client, workshop_session, "screen", {"view": "group", "group": group.pk}).status_code == 409
 
 
@@ -189,7 +189,7 @@ def test_reset_one_slider_needs_confirmation_and_clears_only_that_slider(fenna_c
 
 def test_reset_the_round_keeps_the_other_round(fenna_client, workshop_session):
     place(workshop_session, "a", 40, round=1)
-    services.start_round_two(session=workshop_session)
+    session_control.start_round_two(session=workshop_session)
     place(workshop_session, "b", 60, round=2)
     post(fenna_client, workshop_session, "reset", {"slider": "all", "confirm": "yes"})
     assert set(Position.objects.values_list("round", flat=True)) == {1}
@@ -233,7 +233,7 @@ def test_the_screen_page_shows_counts_only_until_results_are_shown(fenna_client,
     html = fenna_client.get(f"/f/s/{workshop_session.code}/screen/").content.decode()
     assert 'data-testid="screen-count-regie">1<' in html
     assert 'class="dot"' not in html
-    services.set_results(session=workshop_session, mode="shown")
+    session_control.set_results(session=workshop_session, mode="shown")
     html = fenna_client.get(f"/f/s/{workshop_session.code}/screen/").content.decode()
     assert 'data-testid="screen-median-regie">40<' in html and 'class="dot"' in html
 
@@ -241,7 +241,7 @@ def test_the_screen_page_shows_counts_only_until_results_are_shown(fenna_client,
 def test_the_screen_keeps_the_join_code_while_joining_is_allowed(fenna_client, workshop_session):
     html = fenna_client.get(f"/f/s/{workshop_session.code}/screen/").content.decode()
     assert "join-corner" in html
-    services.set_room_locked(session=workshop_session, locked=True)
+    session_control.set_room_locked(session=workshop_session, locked=True)
     html = fenna_client.get(f"/f/s/{workshop_session.code}/screen/").content.decode()
     assert "join-corner" not in html
 

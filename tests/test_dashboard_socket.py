@@ -6,7 +6,7 @@ from asgiref.sync import sync_to_async
 
 from tests.conftest import session_cookie
 from tests.sockets import aggregate_until, open_socket, phone, slider
-from workshop import aggregates, services
+from workshop import charts, session_control
 from workshop.models import Participant, Position
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -150,7 +150,7 @@ async def test_reveal_reaches_the_dashboard(fenna, workshop_session):
     await communicator.send_json_to({"type": "set", "slider": "regie", "value": 90, "seq": 1})
     await communicator.receive_json_from()
     await aggregate_until(dashboard, lambda m: slider(m, "regie")["n"] == 1)
-    await sync_to_async(services.reveal_profile)(session=workshop_session, revealed=True)
+    await sync_to_async(session_control.reveal_profile)(session=workshop_session, revealed=True)
     message = await aggregate_until(dashboard, lambda m: 'data-testid="best-profile"' in m["html"])
     assert message["best"] == "bewoners"
     await communicator.disconnect()
@@ -174,9 +174,12 @@ async def test_a_superuser_may_watch_any_session(admin_user_persona, workshop_se
     await dashboard.disconnect()
 
 
-async def test_an_unknown_session_closes_the_dashboard_with_4404(fenna):
-    dashboard = await dashboard_for(fenna, "ZZZZZZ")
-    assert await dashboard.receive_output() == {"type": "websocket.close", "code": 4404}
+async def test_an_unknown_session_looks_the_same_as_someone_elses(fenna, otto, workshop_session):
+    # 4404 for an unknown code would tell any logged-in user which codes exist.
+    unknown = await dashboard_for(otto, "ZZZZZZ")
+    foreign = await dashboard_for(otto, workshop_session.code)
+    assert await unknown.receive_output() == {"type": "websocket.close", "code": 4403}
+    assert await foreign.receive_output() == {"type": "websocket.close", "code": 4403}
 
 
 async def test_messages_to_the_dashboard_get_an_error_and_keep_it_open(fenna, workshop_session):
@@ -204,10 +207,13 @@ async def test_the_largest_dashboard_message_fits_daphnes_message_size_limit(fen
     @sync_to_async
     def fill() -> None:
         session = workshop_session
-        groups = [services.add_group(session=session, name=f"{i:02d} " + "W" * 57) for i in range(services.MAX_GROUPS)]
+        groups = [
+            session_control.add_group(session=session, name=f"{i:02d} " + "W" * 57)
+            for i in range(session_control.MAX_GROUPS)
+        ]
         sliders = list(session.exercise.sliders.all())
-        services.start_round_two(session=session)
-        for i in range(aggregates.DOTS_UP_TO):
+        session_control.start_round_two(session=session)
+        for i in range(charts.DOTS_UP_TO):
             participant = Participant.objects.create(
                 session=session, group=groups[i % len(groups)], token_hash=f"{i:064x}"
             )
@@ -216,8 +222,8 @@ async def test_the_largest_dashboard_message_fits_daphnes_message_size_limit(fen
                 for s in sliders
                 for r in (1, 2)
             )
-        services.set_results(session=session, mode="shown")
-        services.reveal_profile(session=session, revealed=True)
+        session_control.set_results(session=session, mode="shown")
+        session_control.reveal_profile(session=session, revealed=True)
 
     await fill()
     sizes = []
@@ -226,7 +232,7 @@ async def test_the_largest_dashboard_message_fits_daphnes_message_size_limit(fen
         communicator, connected = await open_socket(f"/ws/d/{workshop_session.code}/{view}", cookie=cookie)
         assert connected
         raw = await communicator.receive_from(timeout=10)
-        assert json.loads(raw)["participants"] == aggregates.DOTS_UP_TO
+        assert json.loads(raw)["participants"] == charts.DOTS_UP_TO
         sizes.append(len(raw.encode()))
         await communicator.disconnect()
     figure(f"largest dashboard message: {max(sizes) / 1024:.1f} KiB (daphne's limit {limit / 1024:.0f} KiB)")

@@ -9,8 +9,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.sockets import phone
-from workshop import live, protocol
+from workshop import protocol
 from workshop.models import Participant, Position
+from workshop.runtime import runtime
 
 PER_SOCKET = 15
 SLIDERS = ("sturing", "aanpak", "verankering", "regie", "horizon")
@@ -104,7 +105,7 @@ def hostile_frames(rng: random.Random, count: int) -> list[str]:
 async def test_a_real_socket_survives_hostile_frames_with_no_state_change(workshop_session, caplog, figure):
     caplog.set_level(logging.WARNING)
     frames = hostile_frames(random.Random(2026), 300)
-    before = await live.get_store().snapshot(workshop_session.code)
+    before = await runtime().store.snapshot(workshop_session.code)
     replies = crashes = 0
     # Fifteen frames (and their pings) per socket stay within the burst, so every frame is really parsed.
     for start in range(0, len(frames), PER_SOCKET):
@@ -117,7 +118,7 @@ async def test_a_real_socket_survives_hostile_frames_with_no_state_change(worksh
                 replies += 1
         await communicator.disconnect()
     crashes = sum(1 for record in caplog.records if record.levelno >= logging.ERROR)
-    after = await live.get_store().snapshot(workshop_session.code)
+    after = await runtime().store.snapshot(workshop_session.code)
     changed = int(await Position.objects.aexists()) + int(after.counts != before.counts)
     figure(
         f"socket fuzz: {len(frames)} inputs tried, {replies} error replies, {crashes} crashes, {changed} state changes"

@@ -2,7 +2,10 @@
 
 import asyncio
 
-from workshop import live
+from channels.layers import get_channel_layer
+
+from workshop import broadcast, live
+from workshop.runtime import Outbox
 from workshop.stats import BINS
 
 
@@ -20,22 +23,26 @@ class GatedStore(live.MemoryStore):
         await super().apply(code, updates)
 
 
-async def test_a_value_put_during_a_slow_batch_is_applied_in_the_next(monkeypatch):
+async def dashboards_of(code: str) -> str:
+    """A channel in the session's dashboard group, as a DashboardConsumer would have."""
+    layer = get_channel_layer()
+    channel = await layer.new_channel()
+    await layer.group_add(broadcast.dashboard_group(code), channel)
+    return channel
+
+
+async def test_a_value_put_during_a_slow_batch_is_applied_in_the_next():
     store = GatedStore()
-    monkeypatch.setattr(live, "get_store", lambda: store)
-    notified = asyncio.Queue()
-
-    async def notify(code):
-        await notified.put(code)
-
-    outbox = live.Outbox(0.001, notify)
+    layer = get_channel_layer()
+    dashboard = await dashboards_of("ROOM01")
+    outbox = Outbox(store, 0.001)
     outbox.put("ROOM01", (1, 1, "a"), 69)
     await store.entered.wait()  # the first batch is inside apply
     outbox.put("ROOM01", (1, 1, "a"), 70)
     store.gate.set()
     async with asyncio.timeout(5):
-        await notified.get()
-        await notified.get()  # the second batch notifies too
+        assert await layer.receive(dashboard) == {"type": "live.changed"}
+        assert await layer.receive(dashboard) == {"type": "live.changed"}  # the second batch notifies too
     snapshot = await store.snapshot("ROOM01")
     assert snapshot.counts_for(1, "a")[70] == 1 and sum(snapshot.counts_for(1, "a")) == 1
     assert await store.positions_of("ROOM01", 1, 1, ["a"]) == {"a": 70}
@@ -43,23 +50,17 @@ async def test_a_value_put_during_a_slow_batch_is_applied_in_the_next(monkeypatc
 
 async def test_many_puts_in_one_window_make_one_batch_and_one_notification():
     store = live.MemoryStore(60)
-    notified = asyncio.Queue()
-
-    async def notify(code):
-        await notified.put(code)
-
-    outbox = live.Outbox(0.01, notify)
-    original = live.get_store
-    live.get_store = lambda: store
-    try:
-        for value in range(101):
-            outbox.put("ROOM02", (1, 1, "a"), value)
-        outbox.put("ROOM02", (1, 2, "a"), 5)
-        async with asyncio.timeout(5):
-            assert await notified.get() == "ROOM02"
-        assert notified.empty()
-    finally:
-        live.get_store = original
+    layer = get_channel_layer()
+    dashboard = await dashboards_of("ROOM02")
+    outbox = Outbox(store, 0.01)
+    for value in range(101):
+        outbox.put("ROOM02", (1, 1, "a"), value)
+    outbox.put("ROOM02", (1, 2, "a"), 5)
+    async with asyncio.timeout(5):
+        assert await layer.receive(dashboard) == {"type": "live.changed"}
+        await outbox.flush()  # nothing left: no second notification
+        await layer.send(dashboard, {"type": "marker"})
+        assert await layer.receive(dashboard) == {"type": "marker"}
     snapshot = await store.snapshot("ROOM02")
     assert snapshot.counts_for(1, "a")[100] == 1 and snapshot.counts_for(1, "a")[5] == 1
 

@@ -5,7 +5,7 @@ import pytest
 from asgiref.sync import sync_to_async
 
 from tests.sockets import open_socket, phone, send_raw
-from workshop import services
+from workshop import session_control
 from workshop.models import Participant, Position
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -86,7 +86,7 @@ async def test_an_unknown_token_gets_a_new_one(workshop_session):
 
 
 async def test_a_token_from_another_session_is_not_accepted(workshop_session, fenna, exercise):
-    other = await sync_to_async(services.create_session)(facilitator=fenna, exercise=exercise, title="Ander")
+    other = await sync_to_async(session_control.create_session)(facilitator=fenna, exercise=exercise, title="Ander")
     first, welcome = await phone(other.code)
     await first.disconnect()
     second, again = await phone(workshop_session.code, token=welcome["token"])
@@ -196,14 +196,14 @@ async def test_an_unknown_session_closes_with_4404(db):
 
 
 async def test_a_closed_session_closes_with_4404(workshop_session):
-    await sync_to_async(services.close_session)(session=workshop_session)
+    await sync_to_async(session_control.close_session)(session=workshop_session)
     communicator, _ = await open_socket(f"/ws/p/{workshop_session.code}/")
     assert await communicator.receive_output() == {"type": "websocket.close", "code": 4404}
 
 
 async def test_closing_the_session_tells_connected_phones_and_closes_them(workshop_session):
     communicator, _ = await phone(workshop_session.code)
-    await sync_to_async(services.close_session)(session=workshop_session)
+    await sync_to_async(session_control.close_session)(session=workshop_session)
     message = await communicator.receive_json_from()
     assert message["type"] == "state" and message["session"]["status"] == "closed"
     assert await communicator.receive_output() == {"type": "websocket.close", "code": 4404}

@@ -8,14 +8,15 @@ from django.utils import timezone
 
 from tests.conftest import session_cookie
 from tests.sockets import aggregate_until, open_socket, phone, slider
-from workshop import services
+from workshop import session_control
 from workshop.models import Position, Session
+from workshop.runtime import runtime
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
 async def control(name, session, **kwargs):
-    await sync_to_async(getattr(services, name))(session=session, **kwargs)
+    await sync_to_async(getattr(session_control, name))(session=session, **kwargs)
 
 
 async def next_state(communicator):
@@ -117,7 +118,7 @@ async def test_the_revealed_profile_reaches_phones_with_the_group_median(worksho
     for key, value in {"sturing": 85, "aanpak": 55, "verankering": 35, "regie": 90, "horizon": 35}.items():
         await communicator.send_json_to({"type": "set", "slider": key, "value": value, "seq": value})
         await communicator.receive_json_from()
-    await services.flush_live()
+    await runtime().outbox.flush()
     await control("reveal_profile", workshop_session, revealed=True)
     assert (await next_state(communicator))["reveal"] is None  # the screen first
     await control("reveal_to_phones", workshop_session, revealed=True)
@@ -138,7 +139,7 @@ async def test_when_the_timer_locks_sets_are_refused(workshop_session):
     # The timer ran out: as if a minute had passed.
     await Session.objects.filter(pk=workshop_session.pk).aupdate(timer_ends_at=timezone.now() - timedelta(seconds=1))
     workshop_session.timer_ends_at = timezone.now() - timedelta(seconds=1)
-    await sync_to_async(services.broadcast_session_changed)(session=workshop_session)
+    await sync_to_async(session_control.announce)(session=workshop_session)
     await next_state(communicator)
     await communicator.send_json_to({"type": "set", "slider": "regie", "value": 50, "seq": 1})
     assert (await communicator.receive_json_from())["code"] == "slider_locked"
@@ -146,7 +147,7 @@ async def test_when_the_timer_locks_sets_are_refused(workshop_session):
 
 
 async def test_groups_phones_choose_once_and_are_counted_per_group(fenna, workshop_session):
-    group = await sync_to_async(services.add_group)(session=workshop_session, name="Trio A")
+    group = await sync_to_async(session_control.add_group)(session=workshop_session, name="Trio A")
     communicator, welcome = await phone(workshop_session.code)
     assert welcome["groups"] == [{"id": group.pk, "name": "Trio A"}] and welcome["group"] is None
     await communicator.send_json_to({"type": "set", "slider": "regie", "value": 50, "seq": 1})
@@ -168,7 +169,7 @@ async def test_groups_phones_choose_once_and_are_counted_per_group(fenna, worksh
 
 
 async def test_a_per_group_qr_code_puts_the_phone_in_its_group(workshop_session):
-    group = await sync_to_async(services.add_group)(session=workshop_session, name="Team B")
+    group = await sync_to_async(session_control.add_group)(session=workshop_session, name="Team B")
     communicator, _ = await open_socket(f"/ws/p/{workshop_session.code}/")
     await communicator.send_json_to({"type": "hello", "token": None, "group": group.pk})
     welcome = await communicator.receive_json_from()
@@ -213,7 +214,7 @@ async def test_closing_sends_the_final_result_then_closes(workshop_session):
     communicator, _ = await phone(workshop_session.code)
     await communicator.send_json_to({"type": "set", "slider": "sturing", "value": 25, "seq": 1})
     await communicator.receive_json_from()
-    await services.flush_live()
+    await runtime().outbox.flush()
     await control("close_session", workshop_session)
     state = await next_state(communicator)
     assert state["session"]["status"] == "closed"

@@ -10,7 +10,9 @@ from tests.conftest import REQUIRE_SERVICES, need, port_open, session_cookie
 from tests.servers import new_prefix
 from tests.sockets import aggregate_until, open_socket, phone, slider
 from workshop import live
+from workshop.live_redis import RedisStore
 from workshop.models import Position
+from workshop.runtime import runtime
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
 
@@ -36,8 +38,8 @@ def test_ci_runs_on_postgresql(db):
 
 
 async def test_the_redis_and_memory_stores_agree(on_redis):
-    redis_store = live.get_store()
-    assert isinstance(redis_store, live.RedisStore)
+    redis_store = runtime().store
+    assert isinstance(redis_store, RedisStore)
     memory_store = live.MemoryStore(60)
     rng = random.Random(7)
     sliders = ["a", "b"]
@@ -89,12 +91,12 @@ async def test_a_flushed_redis_is_refilled_from_the_database(on_redis, fenna, wo
     await communicator.send_json_to({"type": "set", "slider": "aanpak", "value": 77, "seq": 1})
     await communicator.receive_json_from(timeout=5)
     await communicator.disconnect()
-    from workshop import services
+    from workshop.runtime import runtime
 
-    await services.flush_live()
-    await live.get_store().forget(workshop_session.code)  # as after a Redis restart
+    await runtime().outbox.flush()
+    await runtime().store.forget(workshop_session.code)  # as after a Redis restart
     again, second = await phone(workshop_session.code, token=welcome["token"])
     assert second["positions"]["aanpak"] == 77
-    snapshot = await live.get_store().snapshot(workshop_session.code)
+    snapshot = await runtime().store.snapshot(workshop_session.code)
     assert sum(snapshot.counts_for(1, "aanpak")) == 1 and snapshot.joined == 1
     await again.disconnect()

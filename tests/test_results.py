@@ -8,7 +8,7 @@ import xml.etree.ElementTree as ET
 import pytest
 from django.test import Client
 
-from workshop import services
+from workshop import session_control
 from workshop.models import Note, Participant, Position
 
 pytestmark = pytest.mark.django_db
@@ -18,7 +18,7 @@ pytestmark = pytest.mark.django_db
 def finished(workshop_session):
     """Two rounds, a group, a "geen mening" and a note."""
     session = workshop_session
-    group = services.add_group(session=session, name="Trio A")
+    group = session_control.add_group(session=session, name="Trio A")
     sliders = {s.key: s for s in session.exercise.sliders.all()}
     first = Participant.objects.create(session=session, token_hash="a" * 64, group=group)
     second = Participant.objects.create(session=session, token_hash="b" * 64)
@@ -26,10 +26,10 @@ def finished(workshop_session):
         Position.objects.create(participant=first, slider=sliders[key], round=1, value=20)
         Position.objects.create(participant=second, slider=sliders[key], round=1, value=40)
     Position.objects.filter(participant=second, slider=sliders["regie"]).update(value=None)
-    services.start_round_two(session=session)
+    session_control.start_round_two(session=session)
     Position.objects.create(participant=first, slider=sliders["regie"], round=2, value=90)
     Note.objects.create(session=session, slider=sliders["regie"], round=1, text="Wie bepaalt de agenda?")
-    services.close_session(session=session)
+    session_control.close_session(session=session)
     return session
 
 

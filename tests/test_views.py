@@ -6,7 +6,7 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.test import Client
 
-from workshop import services
+from workshop import session_control
 from workshop.models import CODE_ALPHABET, Session
 
 pytestmark = pytest.mark.django_db
@@ -48,7 +48,7 @@ def test_an_unknown_code_gets_a_friendly_404(client):
 
 
 def test_a_closed_session_gets_the_same_404(client, workshop_session):
-    services.close_session(session=workshop_session)
+    session_control.close_session(session=workshop_session)
     assert client.get(f"/j/{workshop_session.code}/").status_code == 404
 
 
@@ -86,7 +86,7 @@ def test_a_session_needs_a_title(fenna_client, exercise):
 
 
 def test_the_home_lists_only_my_own_sessions(fenna_client, otto, exercise, workshop_session):
-    services.create_session(facilitator=otto, exercise=exercise, title="Otto's sessie")
+    session_control.create_session(facilitator=otto, exercise=exercise, title="Otto's sessie")
     html = fenna_client.get("/f/").content.decode()
     assert "Wijkteam Noord" in html
     assert "Otto&#x27;s sessie" not in html and "Otto's sessie" not in html

@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from workshop import services
+from workshop import exercises
 from workshop.models import Exercise, Profile, ProfileTarget, Session, Slider
 
 
@@ -38,23 +38,23 @@ class ExerciseAdmin(admin.ModelAdmin):
 
     @admin.display(boolean=True, description="in use")
     def in_use(self, obj: Exercise) -> bool:
-        return services.exercise_in_use(obj)
+        return exercises.exercise_in_use(obj)
 
     def has_change_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
         # A version that sessions or archives used stays as it was; edit a new version instead.
-        if obj is not None and services.exercise_in_use(obj):
+        if obj is not None and exercises.exercise_in_use(obj):
             return False
         return super().has_change_permission(request, obj)
 
     def has_delete_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
-        if obj is not None and services.exercise_in_use(obj):
+        if obj is not None and exercises.exercise_in_use(obj):
             return False
         return super().has_delete_permission(request, obj)
 
     @admin.action(description="Make an editable new version")
     def make_new_version(self, request, queryset):  # type: ignore[no-untyped-def]
         for exercise in queryset:
-            copy = services.new_exercise_version(exercise=exercise)
+            copy = exercises.new_exercise_version(exercise=exercise)
             self.message_user(request, f"Created {copy.slug} version {copy.version}: edit that one.")
 
 
@@ -74,7 +74,7 @@ class ProfileTargetInline(admin.TabularInline):
 @admin.register(Profile)
 class ProfileAdmin(admin.ModelAdmin):
     def has_change_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
-        if obj is not None and services.exercise_in_use(obj.exercise):
+        if obj is not None and exercises.exercise_in_use(obj.exercise):
             return False
         return super().has_change_permission(request, obj)
 

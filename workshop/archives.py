@@ -1,4 +1,5 @@
-"""Reading anonymised archives: filters, the overview across sessions, one archive, and exports.
+"""Anonymised archives: written once when a session closes, read by research staff, deleted on request
+or after the retention period. Exports are in archive_exports.py.
 
 Small-group suppression: a session or group with fewer than ARCHIVE_MIN_GROUP
 participants shows medians and counts only; its individual positions are left
@@ -7,20 +8,137 @@ out of pages and exports alike.
 
 from __future__ import annotations
 
-import itertools
-import json
+import logging
+import secrets
 import statistics
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
+from django.db import transaction
 from django.db.models import Q, QuerySet, Sum
+from django.utils import timezone
 
-from workshop import aggregates
-from workshop.models import Archive, ArchivePosition, ArchiveSummary, Exercise, Profile
-from workshop.results import csv_stream
+from workshop import charts
+from workshop.aggregates import compute
+from workshop.live import ABSTAIN, tally
+from workshop.models import (
+    Archive,
+    ArchiveGroup,
+    ArchiveNote,
+    ArchivePosition,
+    ArchiveSummary,
+    Exercise,
+    Participant,
+    Profile,
+    Session,
+)
+from workshop.session_info import committed, load_session_info
 from workshop.stats import counts_of, summarize
+
+log = logging.getLogger(__name__)
+
+
+# Writing -------------------------------------------------------------------
+
+
+def archive_session(*, session: Session) -> Archive:
+    """Copy a closed session into an anonymised archive, once.
+
+    Tokens become pseudonyms P1, P2... in order of joining; times become the
+    month; only metadata the facilitator entered is kept. The phones' token
+    hashes are then overwritten, so nothing links the archive to a phone.
+    """
+    with transaction.atomic():
+        existing = Archive.objects.filter(session=session).first()
+        if existing is not None:
+            return existing
+        info = load_session_info(code=session.code)
+        assert info is not None
+        members, positions = committed(session.pk)
+        result = compute(info, tally(members, positions))
+        session = Session.objects.get(pk=session.pk)
+        archive = Archive.objects.create(
+            exercise_id=session.exercise_id,
+            session=session,
+            month=timezone.localtime(session.created_at).date().replace(day=1),
+            participants=len(members),
+            rounds=session.round,
+            organisation_type=session.organisation_type,
+            size_class=session.size_class,
+            region=session.region,
+            context=session.context,
+            profile_now=result.rounds[1].best or "",
+            profile_desired=(result.rounds[2].best or "") if 2 in result.rounds else "",
+        )
+        groups = {}
+        for order, group in enumerate(result.groups):
+            groups[group.id] = ArchiveGroup.objects.create(
+                archive=archive, name=group.name, order=order, participants=group.size, profile=group.result.best or ""
+            )
+        pseudonym = {pk: number for number, pk in enumerate(sorted(members, key=_join_order(session)), start=1)}
+        sliders = {s.key: s for s in info.sliders}
+        ArchivePosition.objects.bulk_create(
+            ArchivePosition(
+                archive=archive,
+                participant=pseudonym[participant],
+                group=groups.get(members[participant]),
+                round=round,
+                slider=sliders[key],
+                value=None if value == ABSTAIN else value,
+            )
+            for round, participant, key, value in positions
+        )
+        ArchiveSummary.objects.bulk_create(
+            ArchiveSummary(
+                archive=archive,
+                round=round,
+                slider=sliders[key],
+                n=summary.n,
+                median=summary.median,
+                q1=summary.q1,
+                q3=summary.q3,
+                abstained=data.abstained[key],
+            )
+            for round, data in result.rounds.items()
+            for key, summary in data.summaries.items()
+        )
+        ArchiveNote.objects.bulk_create(
+            ArchiveNote(archive=archive, slider_id=note.slider_id, round=note.round, text=note.text)
+            for note in session.notes.exclude(text="")
+        )
+        # Nothing may lead from the archive back to a phone's token.
+        for participant in Participant.objects.filter(session=session):
+            participant.token_hash = secrets.token_hex(32)
+            participant.save(update_fields=["token_hash"])
+    log.info("archived session=%s", session.code)
+    return archive
+
+
+def _join_order(session: Session) -> Callable[[int], tuple[datetime, int]]:
+    joined = dict(Participant.objects.filter(session=session).values_list("pk", "created_at"))
+    return lambda pk: (joined[pk], pk)
+
+
+def delete_archive(*, archive: Archive) -> None:
+    """Delete an archive for good (an AVG request): its positions, groups, summaries and notes go with it."""
+    with transaction.atomic():
+        archive.delete()
+    log.info("deleted an archive")
+
+
+def purge_archives(*, now: datetime | None = None) -> int:
+    """Delete archives older than ARCHIVE_RETENTION_DAYS (by the month they ran in)."""
+    now = now or timezone.now()
+    cutoff = (now - timedelta(days=settings.ARCHIVE_RETENTION_DAYS)).date()
+    with transaction.atomic():
+        _total, deleted = Archive.objects.filter(month__lt=cutoff.replace(day=1)).delete()
+    return deleted.get("workshop.Archive", 0)
+
+
+# Reading -------------------------------------------------------------------
 
 
 def filtered(data: dict[str, Any]) -> QuerySet[Archive]:
@@ -109,9 +227,9 @@ def _sliders_across(archives: QuerySet[Archive]) -> list[dict[str, Any]]:
                     "median": statistics.median(values),
                     "q1": q1,
                     "q3": q3,
-                    "median_x": round(aggregates.x_of(statistics.median(values)), 1),
-                    "q1_x": round(aggregates.x_of(q1), 1),
-                    "iqr_width": round(aggregates.x_of(q3) - aggregates.x_of(q1), 1),
+                    "median_x": round(charts.x_of(statistics.median(values)), 1),
+                    "q1_x": round(charts.x_of(q1), 1),
+                    "iqr_width": round(charts.x_of(q3) - charts.x_of(q1), 1),
                 }
             )
         result.append(entry)
@@ -130,36 +248,21 @@ def detail(archive: Archive) -> dict[str, Any]:
     summaries = {(s.round, s.slider_id): s for s in archive.summaries.all()}
     notes = {(n.round, n.slider_id): n.text for n in archive.notes.all()}
     hide_dots = suppressed(archive.participants)
-    plot = {
-        "width": aggregates.PLOT_WIDTH,
-        "height": aggregates.PLOT_HEIGHT,
-        "left": aggregates.x_of(0),
-        "right": aggregates.x_of(100),
-        "mid": aggregates.x_of(50),
-    }
     rounds = []
     for number in range(1, archive.rounds + 1):
         rows = []
         for slider in sliders:
             values = [v for r, s, v, _g in positions if r == number and s == slider.pk and v is not None]
-            summary = summarize(values)
             stored = summaries.get((number, slider.pk))
             rows.append(
-                {
-                    "slider": slider,
-                    "summary": summary,
-                    "abstained": stored.abstained if stored else 0,
-                    "dots": [] if hide_dots else aggregates.dots(counts_of(values)),
-                    "bars": [],
-                    "median_x": None if summary.median is None else round(aggregates.x_of(summary.median), 1),
-                    "q1_x": None if summary.q1 is None else round(aggregates.x_of(summary.q1), 1),
-                    "iqr_width": None
-                    if summary.q1 is None
-                    else round(aggregates.x_of(summary.q3) - aggregates.x_of(summary.q1), 1),  # type: ignore[arg-type]
-                    "before_x": None,
-                    "before": None,
-                    "note": notes.get((number, slider.pk), ""),
-                }
+                charts.plot_row(
+                    slider=slider,
+                    counts=counts_of(values),
+                    summary=summarize(values),
+                    abstained=stored.abstained if stored else 0,
+                    show_positions=not hide_dots,
+                    note=notes.get((number, slider.pk), ""),
+                )
             )
         profile = archive.profile_now if number == 1 else archive.profile_desired
         rounds.append({"round": number, "rows": rows, "profile": names.get(profile, profile) if profile else ""})
@@ -181,129 +284,9 @@ def detail(archive: Archive) -> dict[str, Any]:
         "rounds": rounds,
         "groups": groups,
         "suppressed": hide_dots,
-        "plot": plot,
+        "plot": charts.frame(),
         "min_group": settings.ARCHIVE_MIN_GROUP,
     }
-
-
-CSV_HEADER = [
-    "archive",
-    "month",
-    "exercise",
-    "version",
-    "organisation_type",
-    "size_class",
-    "region",
-    "participant",
-    "group",
-    "round",
-    "slider",
-    "value",
-]
-
-
-def _rows(archives: QuerySet[Archive]) -> Iterator[list[Any]]:
-    """Individual positions, archive by archive, never more than one archive in memory."""
-    for archive in archives.order_by("month", "pk").iterator(chunk_size=200):
-        if suppressed(archive.participants):
-            continue
-        small = {g.pk for g in archive.groups.all() if suppressed(g.participants)}
-        names = {g.pk: g.name for g in archive.groups.all()}
-        meta = [
-            archive.pk,
-            archive.month.strftime("%Y-%m"),
-            archive.exercise.slug,
-            archive.exercise.version,
-            archive.organisation_type,
-            archive.size_class,
-            archive.region,
-        ]
-        positions = (
-            ArchivePosition.objects.filter(archive=archive)
-            .order_by("participant", "round", "slider__order")
-            .values_list("participant", "group_id", "round", "slider__key", "value")
-        )
-        for participant, group, round, slider, value in positions.iterator(chunk_size=2000):
-            group_name = "" if group is None or group in small else names[group]
-            yield [*meta, f"P{participant}", group_name, round, slider, "" if value is None else value]
-
-
-def csv_lines(archives: QuerySet[Archive]) -> Iterator[str]:
-    return csv_stream(itertools.chain([CSV_HEADER], _rows(archives)))
-
-
-def json_chunks(archives: QuerySet[Archive]) -> Iterator[str]:
-    """The documented JSON (docs/archive-format.md), streamed one archive at a time."""
-    names = profile_names()
-    head = {"format": "schuifoefening-archive/1", "min_group": settings.ARCHIVE_MIN_GROUP}
-    yield json.dumps(head)[:-1] + ', "archives": ['
-
-    def profile(key: str) -> dict[str, Any] | None:
-        return {"key": key, "name": names.get(key)} if key else None
-
-    first = True
-    for archive in archives.order_by("month", "pk").iterator(chunk_size=200):
-        hide = suppressed(archive.participants)
-        small = {g.pk for g in archive.groups.all() if suppressed(g.participants)}
-        groups = {g.pk: g.name for g in archive.groups.all()}
-        document = {
-            "id": archive.pk,
-            "month": archive.month.strftime("%Y-%m"),
-            "exercise": {"slug": archive.exercise.slug, "version": archive.exercise.version},
-            "participants": archive.participants,
-            "rounds": archive.rounds,
-            "metadata": {
-                "organisation_type": archive.organisation_type or None,
-                "size_class": archive.size_class or None,
-                "region": archive.region or None,
-                "context": archive.context or None,
-            },
-            "profiles": {
-                "now": {"key": archive.profile_now, "name": names.get(archive.profile_now)}
-                if archive.profile_now
-                else None,
-                "desired": {"key": archive.profile_desired, "name": names.get(archive.profile_desired)}
-                if archive.profile_desired
-                else None,
-            },
-            "groups": [
-                {"name": g.name, "participants": g.participants, "profile": g.profile or None}
-                for g in archive.groups.all()
-            ],
-            "summaries": [
-                {
-                    "round": s.round,
-                    "slider": s.slider.key,
-                    "n": s.n,
-                    "median": s.median,
-                    "q1": s.q1,
-                    "q3": s.q3,
-                    "abstained": s.abstained,
-                }
-                for s in archive.summaries.select_related("slider").order_by("round", "slider__order")
-            ],
-            "notes": [
-                {"round": n.round, "slider": n.slider.key, "text": n.text}
-                for n in archive.notes.select_related("slider").order_by("round", "slider__order")
-            ],
-            "positions": None
-            if hide
-            else [
-                {
-                    "participant": f"P{p}",
-                    "group": None if g is None or g in small else groups[g],
-                    "round": r,
-                    "slider": s,
-                    "value": v,
-                }
-                for p, g, r, s, v in archive.positions.order_by("participant", "round", "slider__order").values_list(
-                    "participant", "group_id", "round", "slider__key", "value"
-                )
-            ],
-        }
-        yield ("" if first else ",") + json.dumps(document, ensure_ascii=False)
-        first = False
-    yield "]}"
 
 
 def exercises() -> list[Exercise]:

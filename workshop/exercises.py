@@ -4,14 +4,20 @@
 ExerciseSpec or raises ExerciseFormatError naming the offending field.
 `save_exercise` and `dump_exercise` move a spec in and out of the database;
 the data migration uses the same `save_exercise` with historical models.
+`import_exercise` and `new_exercise_version` are how the app changes exercises:
+a version that sessions or archives used is never changed.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
+from django.apps import apps as django_apps
+from django.db import transaction
+
+from workshop.models import Exercise
 from workshop.stats import MAX_VALUE, MIN_VALUE
 
 LANGUAGES = ("nl", "en")
@@ -289,3 +295,40 @@ def dump_exercise(exercise: Any) -> dict[str, Any]:
             }
         )
     return document
+
+
+# Versions ------------------------------------------------------------------
+
+
+def import_exercise(*, data: Any) -> Exercise:
+    """Validate a decoded exercise document and create or update it; nothing is written on error.
+
+    An exercise that sessions or archives already used is never changed: a
+    changed file becomes a new version (one above the newest), so archives keep
+    the version they were run with. An unchanged file changes nothing.
+    """
+    spec = parse_exercise(data)
+    with transaction.atomic():
+        newest = Exercise.objects.select_for_update().filter(slug=spec.slug).order_by("-version").first()
+        if newest is not None and exercise_in_use(newest):
+            if parse_exercise({**dump_exercise(newest), "version": spec.version}) == spec:
+                return newest
+            spec = replace(spec, version=newest.version + 1)
+        return save_exercise(spec, apps=django_apps)
+
+
+def exercise_in_use(exercise: Exercise) -> bool:
+    return exercise.sessions.exists() or exercise.archives.exists()
+
+
+def new_exercise_version(*, exercise: Exercise) -> Exercise:
+    """An editable copy of an exercise as the next version, for changes after it has been used."""
+    with transaction.atomic():
+        newest = Exercise.objects.select_for_update().filter(slug=exercise.slug).order_by("-version").first()
+        assert newest is not None
+        spec = replace(parse_exercise(dump_exercise(exercise)), version=newest.version + 1)
+        return save_exercise(spec, apps=django_apps)
+
+
+def export_exercise(*, exercise: Exercise) -> dict[str, Any]:
+    return dump_exercise(exercise)

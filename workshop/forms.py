@@ -1,10 +1,12 @@
 from __future__ import annotations
 
+from typing import Any
+
 from django import forms
 from django.db.models import OuterRef, Subquery
 from django.utils.translation import gettext_lazy as _
 
-from workshop.models import CODE_ALPHABET, CODE_LENGTH, Exercise
+from workshop.models import CODE_ALPHABET, CODE_LENGTH, Exercise, Group, Session, Slider
 
 
 class JoinForm(forms.Form):
@@ -59,52 +61,68 @@ def _bool(value: str) -> bool:
     return value == "1"
 
 
-class SliderForm(forms.Form):
-    slider = forms.CharField(max_length=40)
+class ControlForm(forms.Form):
+    """A facilitator control's form, bound to one session: its choices are that session's own sliders
+    and groups. A choice that is not the session's is `invalid_choice` (the view answers 409)."""
+
+    def __init__(self, *args: Any, session: Session | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.session = session
+        if session is None:
+            return
+        keys = [(key, key) for key in session.exercise.sliders.order_by("order", "pk").values_list("key", flat=True)]
+        for name, field in self.fields.items():
+            if name == "slider" and isinstance(field, forms.ModelChoiceField):
+                field.queryset = session.exercise.sliders.all()
+            elif name == "slider" and isinstance(field, forms.ChoiceField):
+                field.choices = [*field.choices, *keys]
+            elif name == "group" and isinstance(field, forms.ModelChoiceField):
+                field.queryset = session.groups.all()
 
 
-class OnOffForm(forms.Form):
+class OnOffForm(ControlForm):
     on = forms.TypedChoiceField(choices=BOOL_CHOICES, coerce=_bool)
 
 
-class SliderOnOffForm(SliderForm, OnOffForm):
-    pass
+class SliderOnOffForm(OnOffForm):
+    slider = forms.ChoiceField(choices=[])
 
 
-class StepForm(forms.Form):
+class StepForm(ControlForm):
     direction = forms.TypedChoiceField(
         choices=[("next", "next"), ("previous", "previous")], coerce=lambda v: 1 if v == "next" else -1
     )
 
 
-class ResultsForm(forms.Form):
-    mode = forms.CharField(max_length=12)
+class ResultsForm(ControlForm):
+    mode = forms.ChoiceField(choices=Session.Results.choices)
 
 
-class TimerForm(forms.Form):
+class TimerForm(ControlForm):
     minutes = forms.DecimalField(label=_("Minutes"), min_value=0.25, max_value=60, decimal_places=2)
     lock = forms.BooleanField(label=_("Lock the sliders when time is up"), required=False)
 
 
-class CapForm(forms.Form):
+class CapForm(ControlForm):
     cap = forms.IntegerField(label=_("At most"), min_value=1, max_value=100000, required=False)
 
 
-class ScreenForm(forms.Form):
-    view = forms.CharField(max_length=8)
-    group = forms.IntegerField(required=False)
+class ScreenForm(ControlForm):
+    view = forms.ChoiceField(choices=Session.Screen.choices)
+    group = forms.ModelChoiceField(queryset=Group.objects.none(), required=False)
 
 
-class GroupForm(forms.Form):
+class GroupForm(ControlForm):
     name = forms.CharField(label=_("Group name"), max_length=60)
 
 
-class GroupIdForm(forms.Form):
-    group = forms.IntegerField()
+class GroupIdForm(ControlForm):
+    group = forms.ModelChoiceField(queryset=Group.objects.none())
 
 
-class ResetForm(forms.Form):
-    slider = forms.CharField(max_length=40)  # a slider key, or "all" for the whole round
+class ResetForm(ControlForm):
+    # A slider key, or "all" for the whole round.
+    slider = forms.ChoiceField(choices=[("all", "all")])
     confirm = forms.CharField()
 
     def clean_confirm(self) -> str:
@@ -113,13 +131,13 @@ class ResetForm(forms.Form):
         return "yes"
 
 
-class NoteForm(forms.Form):
-    slider = forms.CharField(max_length=40)
+class NoteForm(ControlForm):
+    slider = forms.ModelChoiceField(queryset=Slider.objects.none(), to_field_name="key")
     round = forms.TypedChoiceField(choices=[("1", "1"), ("2", "2")], coerce=int)
     text = forms.CharField(max_length=4000, required=False, widget=forms.Textarea)
 
 
-class ConfirmForm(forms.Form):
+class ConfirmForm(ControlForm):
     confirm = forms.CharField(required=False)
 
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 from datetime import datetime
+from typing import Any
 
 from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
@@ -163,6 +164,14 @@ class Context(models.Model):
         abstract = True
 
 
+class SessionQuerySet(models.QuerySet["Session"]):
+    def run_by(self, user: Any) -> SessionQuerySet:
+        """The sessions this user may run and see: their own, or all for a superuser."""
+        if not user.is_authenticated:
+            return self.none()
+        return self if user.is_superuser else self.filter(facilitator_id=user.pk)
+
+
 class Session(Context):
     class Status(models.TextChoices):
         LOBBY = "lobby", _("Lobby")
@@ -204,6 +213,8 @@ class Session(Context):
     last_activity = models.DateTimeField(default=timezone.now)
     closed_at = models.DateTimeField(null=True, blank=True)
 
+    objects = SessionQuerySet.as_manager()
+
     class Meta:
         ordering = ["-created_at"]
         constraints = [models.CheckConstraint(condition=Q(round__in=[1, 2]), name="round_is_1_or_2")]
@@ -227,6 +238,16 @@ class Session(Context):
         if self.status != self.Status.POSITIONING or key not in self.open_sliders:
             return False
         return not (self.timer_locks and self.timer_expired(now))
+
+    def timer_remaining_ms(self, now: datetime | None = None) -> int | None:
+        """Milliseconds left on the timer (0 once it ran out), or None without a timer."""
+        if self.timer_ends_at is None:
+            return None
+        return max(0, int((self.timer_ends_at - (now or timezone.now())).total_seconds() * 1000))
+
+    def is_run_by(self, user: Any) -> bool:
+        """Whether this user may run and see the session: its facilitator, or a superuser."""
+        return bool(user.is_authenticated and (user.is_superuser or self.facilitator_id == user.pk))
 
     def results_visible(self, key: str) -> bool:
         if self.results == self.Results.SHOWN:

@@ -5,16 +5,17 @@ Participants appear only as per-session pseudonyms (P1, P2, ... in order of join
 
 from __future__ import annotations
 
-import csv
-import io
 import itertools
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 from django.template.loader import render_to_string
 
-from workshop import aggregates, services
+from workshop import charts
+from workshop.aggregates import LiveResult, committed_result, group_table
+from workshop.downloads import csv_stream
 from workshop.models import Participant, Position, Session
+from workshop.session_info import SessionInfo, info_for
 
 
 def _pseudonyms(session: Session) -> dict[int, str]:
@@ -22,22 +23,19 @@ def _pseudonyms(session: Session) -> dict[int, str]:
     return {pk: f"P{i}" for i, pk in enumerate(ids, start=1)}
 
 
-def _computed(session: Session) -> tuple[services.SessionInfo, aggregates.LiveResult]:
+def _computed(session: Session) -> tuple[SessionInfo, LiveResult]:
     """Statistics over what was committed (not live moves), through the same code as the dashboard."""
-    info = services.load_session_info(code=session.code)
-    assert info is not None
-    members, positions = services.committed(session.pk)
-    return info, aggregates.compute(info, services.committed_snapshot(session.code, members, positions))
+    info = info_for(session)
+    return info, committed_result(info)
 
 
 def build(session: Session) -> dict[str, Any]:
     info, result = _computed(session)
-    context = aggregates.dashboard_context(info, result)
     notes = {(n.slider.key, n.round): n.text for n in session.notes.select_related("slider")}
     profiles = {p.key: p for p in info.profiles}
     rounds = []
     for round, data in result.rounds.items():
-        rows = aggregates.plot_rows(info, result, round)
+        rows = charts.plot_rows(info, result, round)
         for row in rows:
             row["note"] = notes.get((row["slider"].key, round), "")
         rounds.append(
@@ -54,9 +52,9 @@ def build(session: Session) -> dict[str, Any]:
     return {
         "info": info,
         "rounds": rounds,
-        "groups": context["groups"],
+        "groups": group_table(info, result),
         "joined": result.snapshot.joined,
-        "plot": context["plot"],
+        "plot": charts.frame(),
         "shifts": _shifts(info, result),
     }
 
@@ -65,7 +63,7 @@ def round_match(value: float | None) -> int | None:
     return None if value is None else round(value)
 
 
-def _shifts(info: services.SessionInfo, result: aggregates.LiveResult) -> list[dict[str, Any]]:
+def _shifts(info: SessionInfo, result: LiveResult) -> list[dict[str, Any]]:
     if 2 not in result.rounds:
         return []
     shifts = []
@@ -97,17 +95,6 @@ def _rows(session: Session) -> Iterator[tuple[str, str, int, str, int | None]]:
 
 
 CSV_HEADER = ["participant", "group", "round", "slider", "value"]
-
-
-def csv_stream(rows: Iterable[Iterable[Any]]) -> Iterator[str]:
-    """CSV text one line at a time, so that a large download never sits in memory whole."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    for row in rows:
-        buffer.seek(0)
-        buffer.truncate()
-        writer.writerow(row)
-        yield buffer.getvalue()
 
 
 def csv_rows(session: Session) -> Iterator[str]:
@@ -184,6 +171,7 @@ def chart_svg(session: Session, *, round: int, slider: str) -> str | None:
     info, result = _computed(session)
     if round not in result.rounds or slider not in info.slider_keys:
         return None
-    row = next(r for r in aggregates.plot_rows(info, result, round) if r["slider"].key == slider)
-    plot = aggregates.dashboard_context(info, result)["plot"]
-    return render_to_string("workshop/chart.svg", {"row": row, "plot": plot, "round": round, "session": session})
+    row = next(r for r in charts.plot_rows(info, result, round) if r["slider"].key == slider)
+    return render_to_string(
+        "workshop/chart.svg", {"row": row, "plot": charts.frame(), "round": round, "session": session}
+    )

@@ -5,7 +5,7 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.urls import reverse
 
-from workshop import services
+from workshop import session_control
 from workshop.models import Exercise
 
 
@@ -38,7 +38,7 @@ class Command(BaseCommand):
         title = title.strip()
         if not title or len(title) > 120:
             raise CommandError("the title must be 1 to 120 characters")
-        session = services.create_session(facilitator=user, exercise=chosen, title=title)
+        session = session_control.create_session(facilitator=user, exercise=chosen, title=title)
         base = settings.PUBLIC_URL.rstrip("/")
         self.stdout.write(
             json.dumps(

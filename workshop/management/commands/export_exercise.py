@@ -2,7 +2,7 @@ import json
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from workshop import services
+from workshop import exercises
 from workshop.models import Exercise
 
 
@@ -19,15 +19,15 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: object, slug: str, exercise_version: int | None, **options: object) -> None:
-        exercises = Exercise.objects.filter(slug=slug).order_by("-version")
+        versions = Exercise.objects.filter(slug=slug).order_by("-version")
         if exercise_version is not None:
-            exercises = exercises.filter(version=exercise_version)
-        exercise = exercises.first()
+            versions = versions.filter(version=exercise_version)
+        exercise = versions.first()
         if exercise is None:
             raise CommandError(f"no exercise {slug!r}" + (f" version {exercise_version}" if exercise_version else ""))
         self.stdout.write(
             json.dumps(
-                services.export_exercise(exercise=exercise),
+                exercises.export_exercise(exercise=exercise),
                 ensure_ascii=False,
                 indent=2,
             )

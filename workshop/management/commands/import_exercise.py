@@ -3,7 +3,7 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from workshop import services
+from workshop import exercises
 from workshop.exercises import ExerciseFormatError
 
 
@@ -21,7 +21,7 @@ class Command(BaseCommand):
         except (UnicodeDecodeError, json.JSONDecodeError) as error:
             raise CommandError(f"{path} is not valid JSON: {error}") from None
         try:
-            exercise = services.import_exercise(data=data)
+            exercise = exercises.import_exercise(data=data)
         except ExerciseFormatError as error:
             raise CommandError(f"{path}: {error}") from None
         self.stdout.write(f"Imported {exercise.slug} version {exercise.version}: {exercise.title_nl}")

@@ -1,0 +1,86 @@
+"""Research staff's pages: the archive across sessions, one archive, exports, and deletion on request."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required, permission_required
+from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_GET, require_POST
+
+from workshop import archive_exports, archives, charts
+from workshop.downloads import attachment
+from workshop.forms import ArchiveFilterForm
+from workshop.models import Archive
+
+research_only = permission_required("workshop.view_archive", raise_exception=True)
+
+
+def _archive_filters(request: HttpRequest) -> tuple[ArchiveFilterForm, QuerySet[Archive]]:
+    form = ArchiveFilterForm(request.GET or None)
+    data = form.cleaned_data if form.is_valid() else {}
+    return form, archives.filtered(data)
+
+
+@login_required
+@research_only
+@require_GET
+def archive_list(request: HttpRequest) -> HttpResponse:
+    form, selection = _archive_filters(request)
+    page = Paginator(selection, 25).get_page(request.GET.get("page"))
+    query = request.GET.copy()
+    query.pop("page", None)
+    context = {
+        "form": form,
+        "page": page,
+        "overview": archives.overview(selection),
+        "names": archives.profile_names(),
+        "exercises": archives.exercises(),
+        "query": query.urlencode(),
+        "plot": charts.frame(),
+    }
+    status = 400 if form.is_bound and not form.is_valid() else 200
+    return render(request, "workshop/archive_list.html", context, status=status)
+
+
+@login_required
+@research_only
+@require_GET
+def archive_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    archive = get_object_or_404(Archive.objects.select_related("exercise"), pk=pk)
+    return render(request, "workshop/archive_detail.html", {"archive": archive, "report": archives.detail(archive)})
+
+
+@login_required
+@research_only
+@require_GET
+def archive_csv(request: HttpRequest) -> HttpResponse:
+    _form, selection = _archive_filters(request)
+    return attachment(archive_exports.csv_lines(selection), filename="schuifoefening-archief.csv")
+
+
+@login_required
+@research_only
+@require_GET
+def archive_json(request: HttpRequest) -> HttpResponse:
+    _form, selection = _archive_filters(request)
+    return attachment(archive_exports.json_chunks(selection), filename="schuifoefening-archief.json")
+
+
+@login_required
+@require_POST
+def archive_delete(request: HttpRequest, pk: int) -> HttpResponse:
+    """An AVG request: staff who may delete archives, or the facilitator whose session it was."""
+    archive = get_object_or_404(Archive.objects.select_related("session"), pk=pk)
+    own = archive.session is not None and archive.session.facilitator_id == request.user.pk
+    if not (own or request.user.has_perm("workshop.delete_archive")):
+        raise PermissionDenied
+    archives.delete_archive(archive=archive)
+    messages.success(request, _("The archive has been deleted."))
+    if own and archive.session is not None:
+        return redirect("results", code=archive.session.code)
+    return redirect("archive_list")

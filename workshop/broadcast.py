@@ -1,0 +1,49 @@
+"""The one way anything reaches a socket: events sent to a session's channel-layer groups.
+
+Two groups per session: its dashboards (control panel and screen) and its
+phones. Consumers join them on connect; everything else sends through here,
+after the database transaction that caused the event has committed.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+
+
+def dashboard_group(code: str) -> str:
+    return f"dash.{code}"
+
+
+def phones_group(code: str) -> str:
+    return f"phones.{code}"
+
+
+def session_changed(
+    *, code: str, state: dict[str, Any], result: dict[str, Any] | None, positions_changed: bool = False
+) -> None:
+    """From sync code: the session's controls changed; every dashboard and phone applies `state`.
+
+    `result` is the room's public result (medians and profile per round), sent
+    only once it may reach the phones; it is computed once here, not per socket.
+    """
+    event = {"type": "session.changed", "state": state, "positions_changed": positions_changed, "result": result}
+    layer = get_channel_layer()
+    async_to_sync(layer.group_send)(dashboard_group(code), event)
+    async_to_sync(layer.group_send)(phones_group(code), event)
+
+
+async def live_changed(code: str) -> None:
+    """Positions or presence changed: the session's dashboards redraw (each coalesces its own updates)."""
+    await get_channel_layer().group_send(dashboard_group(code), {"type": "live.changed"})
+
+
+async def access_revoked(*, user_id: int) -> None:
+    """A facilitator logged out or lost the role: their dashboard sockets close."""
+    await get_channel_layer().group_send(user_group(user_id), {"type": "access.revoked"})
+
+
+def user_group(user_id: int) -> str:
+    return f"user.{user_id}"

@@ -1,0 +1,156 @@
+"""Plot geometry: where dots, bars, the median and the middle half go on a slider's 0..100 axis.
+
+One frame and one row shape for every plot the app draws: the control panel,
+the screen, the results page and its SVG downloads, and the archives. Pure
+Python; the templates turn rows into SVG (templates/workshop/_plot.html).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from workshop.live import ROOM, group_scope
+from workshop.stats import MAX_VALUE, Summary
+
+if TYPE_CHECKING:
+    from workshop.aggregates import LiveResult
+    from workshop.session_info import SessionInfo
+
+# Up to this many positions a slider is drawn as one dot per person; beyond it, as bars.
+DOTS_UP_TO = 60
+PLOT_WIDTH = 1000
+PLOT_MARGIN = 20
+PLOT_HEIGHT = 120
+DOT_SIZE = 30
+BAR_BINS = 20
+
+
+@dataclass(frozen=True)
+class Dot:
+    x: float
+    y: float
+    r: float
+
+
+@dataclass(frozen=True)
+class Bar:
+    x: float
+    y: float
+    width: float
+    height: float
+    count: int
+
+
+def x_of(value: float) -> float:
+    return PLOT_MARGIN + value * (PLOT_WIDTH - 2 * PLOT_MARGIN) / MAX_VALUE
+
+
+def _x(value: float | None) -> float | None:
+    return None if value is None else round(x_of(value), 1)
+
+
+def frame() -> dict[str, float]:
+    """The plot's canvas: width, height and the x of 0, 50 and 100."""
+    return {"width": PLOT_WIDTH, "height": PLOT_HEIGHT, "left": x_of(0), "right": x_of(MAX_VALUE), "mid": x_of(50)}
+
+
+def dots(counts: Sequence[int]) -> list[Dot]:
+    """One dot per position, stacked in columns two points wide, shrinking when a stack grows tall."""
+    columns: dict[int, int] = {}
+    for value, count in enumerate(counts):
+        if count:
+            columns[value // 2] = columns.get(value // 2, 0) + count
+    if not columns:
+        return []
+    size = min(DOT_SIZE, PLOT_HEIGHT / max(columns.values()))
+    result = []
+    for value, count in enumerate(counts):
+        column = value // 2
+        for _ in range(count):
+            columns[column] -= 1
+            level = columns[column]
+            result.append(
+                Dot(x=round(x_of(value), 1), y=round(PLOT_HEIGHT - (level + 0.5) * size, 1), r=round(size * 0.42, 1))
+            )
+    return result
+
+
+def bars(counts: Sequence[int]) -> list[Bar]:
+    width = 100 / BAR_BINS
+    totals = [sum(counts[int(i * width) : int((i + 1) * width)]) for i in range(BAR_BINS)]
+    totals[-1] += counts[MAX_VALUE]
+    tallest = max(totals) or 1
+    result = []
+    for i, total in enumerate(totals):
+        height = PLOT_HEIGHT * total / tallest
+        left, right = x_of(i * width), x_of((i + 1) * width)
+        result.append(
+            Bar(
+                x=round(left + 1, 1),
+                y=round(PLOT_HEIGHT - height, 1),
+                width=round(right - left - 2, 1),
+                height=round(height, 1),
+                count=total,
+            )
+        )
+    return result
+
+
+def band(summary: Summary) -> dict[str, float | None]:
+    """The median line and the middle-half band of a summary, in plot coordinates."""
+    if summary.q1 is None or summary.q3 is None:
+        return {"median_x": _x(summary.median), "q1_x": None, "iqr_width": None}
+    return {
+        "median_x": _x(summary.median),
+        "q1_x": _x(summary.q1),
+        "iqr_width": round(x_of(summary.q3) - x_of(summary.q1), 1),
+    }
+
+
+def plot_row(
+    *,
+    slider: Any,
+    counts: Sequence[int],
+    summary: Summary,
+    abstained: int,
+    before: float | None = None,
+    show_positions: bool = True,
+    **extra: Any,
+) -> dict[str, Any]:
+    """What one slider's plot draws: dots (or bars past DOTS_UP_TO), median, middle half, round-1 marker."""
+    many = summary.n > DOTS_UP_TO
+    return {
+        "slider": slider,
+        "summary": summary,
+        "abstained": abstained,
+        "dots": dots(counts) if show_positions and not many else [],
+        "bars": bars(counts) if show_positions and many else [],
+        **band(summary),
+        "before_x": _x(before),
+        "before": before,
+        **extra,
+    }
+
+
+def plot_rows(info: SessionInfo, result: LiveResult, number: int, scope: str = ROOM) -> list[dict[str, Any]]:
+    """Per slider: what its plot draws, for round `number` and one scope (the room or a group)."""
+    session = info.session
+    if scope == ROOM:
+        data = result.rounds[number]
+    else:
+        data = next(g.result for g in result.groups if group_scope(g.id) == scope)
+    previous = result.rounds.get(1) if number == 2 and scope == ROOM else None
+    return [
+        plot_row(
+            slider=slider,
+            counts=result.snapshot.counts_for(number, slider.key, scope),
+            summary=data.summaries[slider.key],
+            abstained=data.abstained[slider.key],
+            before=previous.summaries[slider.key].median if previous else None,
+            open=session.slider_open(slider.key),
+            visible=session.results_visible(slider.key),
+        )
+        for slider in info.sliders
+    ]

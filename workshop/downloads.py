@@ -1,0 +1,41 @@
+"""File downloads: one way to answer with an attachment, and the streaming CSV writer."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+from django.http import HttpResponse, JsonResponse, StreamingHttpResponse
+
+CONTENT_TYPES = {
+    "csv": "text/csv; charset=utf-8",
+    "json": "application/json",
+    "svg": "image/svg+xml",
+}
+
+
+def attachment(body: str | bytes | Iterator[str] | dict[str, Any], *, filename: str) -> HttpResponse:
+    """A download named `filename`; the extension picks the content type, an iterator streams."""
+    content_type = CONTENT_TYPES[filename.rsplit(".", 1)[-1]]
+    response: HttpResponse | StreamingHttpResponse
+    if isinstance(body, dict):
+        response = JsonResponse(body, json_dumps_params={"ensure_ascii": False, "indent": 2})
+    elif isinstance(body, str | bytes):
+        response = HttpResponse(body, content_type=content_type)
+    else:
+        response = StreamingHttpResponse(body, content_type=content_type)
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response  # type: ignore[return-value]
+
+
+def csv_stream(rows: Iterable[Iterable[Any]]) -> Iterator[str]:
+    """CSV text one line at a time, so that a large download never sits in memory whole."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    for row in rows:
+        buffer.seek(0)
+        buffer.truncate()
+        writer.writerow(row)
+        yield buffer.getvalue()

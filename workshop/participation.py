@@ -1,0 +1,166 @@
+"""Participation: what a phone does in a session. Join (or come back), choose a group, move, set or
+abstain, and leave. See docs/protocol.md.
+
+A move is live only: it goes to this process's outbox, which applies a batch to
+the live store and wakes the dashboards. A set (or abstention) is stored in the
+database first and acknowledged once the live store holds it too.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from channels.db import database_sync_to_async
+from django.db import transaction
+from django.utils.translation import gettext as _
+
+from workshop import live_state
+from workshop.aggregates import compute, public_result
+from workshop.live import ABSTAIN
+from workshop.models import Participant, Position, Session
+from workshop.runtime import runtime
+from workshop.session_info import SessionInfo
+
+log = logging.getLogger(__name__)
+
+
+class JoinRefused(Exception):
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+@dataclass(frozen=True)
+class Joined:
+    participant: int
+    token: str
+    group: int | None
+    created: bool
+
+
+def _find_or_create_participant(info: SessionInfo, token: str | None, group: int | None) -> Joined:
+    session_id = info.session.pk
+    if token is not None:
+        found = Participant.objects.filter(session_id=session_id, token_hash=Participant.hash_token(token)).first()
+        if found is not None:
+            return Joined(found.pk, token, found.group_id, created=False)
+    if group is not None and not info.has_group(group):
+        raise JoinRefused("unknown_group", _("There is no such group in this session."))
+    with transaction.atomic():
+        session = Session.objects.select_for_update().get(pk=session_id)
+        if session.room_locked:
+            raise JoinRefused("room_locked", _("The room is closed to new participants."))
+        if session.max_participants is not None and session.participants.count() >= session.max_participants:
+            raise JoinRefused("room_full", _("This session is full."))
+        token = Participant.new_token()
+        participant = Participant.objects.create(
+            session_id=session_id, token_hash=Participant.hash_token(token), group_id=group
+        )
+    return Joined(participant.pk, token, group, created=True)
+
+
+async def join(*, info: SessionInfo, token: str | None, group: int | None) -> Joined:
+    """A phone says hello: its participant, new or known, counted as connected. Raises JoinRefused."""
+    joined = await database_sync_to_async(_find_or_create_participant)(info, token, group)
+    live = runtime()
+    await live_state.aensure_seeded(info)
+    await live.store.add_member(info.code, joined.participant, joined.group)
+    await live.store.touch(info.code, joined.participant)
+    live.socket_opened(info.code, joined.participant)
+    live.outbox.mark(info.code)
+    if joined.created:
+        log.info("participant joined session=%s", info.code)
+    return joined
+
+
+def _set_group(participant: int, group: int) -> bool:
+    return bool(Participant.objects.filter(pk=participant, group__isnull=True).update(group_id=group))
+
+
+async def choose_group(*, info: SessionInfo, participant: int, group: int) -> bool:
+    """Put a participant without a group in one; False when they already had one.
+
+    What they placed already counts for the group at once, on the control panel,
+    the screen and the results: nobody needs to move again.
+    """
+    if not info.has_group(group):
+        raise JoinRefused("unknown_group", _("There is no such group in this session."))
+    if not await database_sync_to_async(_set_group)(participant, group):
+        return False
+    live = runtime()
+    await live.store.add_member(info.code, participant, group)
+    live.outbox.mark(info.code)
+    return True
+
+
+async def positions(*, info: SessionInfo, participant: int, round: int) -> dict[str, int | str | None]:
+    """A participant's latest positions in a round, including unapplied moves, as the protocol writes them:
+    a value, "abstain" for "geen mening", or None where nothing is placed yet."""
+    live = runtime()
+    found = await live.store.positions_of(info.code, participant, round, info.slider_keys)
+    found.update(live.outbox.pending_for(info.code, participant, round))
+    return {key: "abstain" if value == ABSTAIN else value for key, value in found.items()}
+
+
+async def still_connected(*, info: SessionInfo, participant: int) -> None:
+    await runtime().store.touch(info.code, participant)
+
+
+async def leave(*, info: SessionInfo, participant: int) -> None:
+    """One socket of a participant closed; when it was their last in this process, they are no longer connected."""
+    live = runtime()
+    if live.socket_closed(info.code, participant):
+        await live.store.drop(info.code, participant)
+        live.outbox.mark(info.code)
+
+
+def record_move(*, info: SessionInfo, participant: int, slider: str, value: int) -> None:
+    """A position while dragging: live only, never a database row."""
+    runtime().outbox.put(info.code, (info.session.round, participant, slider), value)
+
+
+class StaleSet(Exception):
+    """A `set` older than the value already stored for that slider (a replayed or reordered frame)."""
+
+
+def _store_position(participant: int, slider_id: int, round: int, value: int | None, seq: int) -> int | None:
+    """Store a committed value unless a newer one is there; returns the value stored now."""
+    with transaction.atomic():
+        row = (
+            Position.objects.select_for_update()
+            .filter(participant_id=participant, slider_id=slider_id, round=round)
+            .first()
+        )
+        if row is None:
+            Position.objects.create(participant_id=participant, slider_id=slider_id, round=round, value=value, seq=seq)
+            return value
+        if seq < row.seq:
+            raise StaleSet
+        if seq > row.seq:
+            row.value, row.seq = value, seq
+            row.save(update_fields=["value", "seq", "updated_at"])
+        return row.value
+
+
+async def record_set(*, info: SessionInfo, participant: int, slider: str, value: int | None, seq: int) -> int:
+    """A committed position (None: "geen mening"): durable before this returns, then live. Returns the round.
+
+    The same `seq` again (a resend after a lost ack) is acknowledged with the value
+    already stored; an older `seq` raises StaleSet and changes nothing.
+    """
+    round = info.session.round
+    stored = await database_sync_to_async(_store_position)(participant, info.slider(slider).pk, round, value, seq)
+    # Acknowledged only once the dashboards' store holds it too, so that a crash
+    # after the ack cannot leave the projector showing an older value.
+    await runtime().outbox.put_and_wait(info.code, (round, participant, slider), ABSTAIN if stored is None else stored)
+    return round
+
+
+async def revealed_result(*, info: SessionInfo) -> dict[str, Any] | None:
+    """The room's result for a phone that joins after the profile went to the phones."""
+    if not info.session.profile_to_phones:
+        return None
+    return public_result(compute(info, await live_state.asnapshot(info)))

@@ -1,0 +1,73 @@
+"""A facilitator's results of a session: the page, its downloads, and the context entered for the archive."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_GET, require_POST
+
+from workshop import results as results_module
+from workshop import session_control
+from workshop.downloads import attachment
+from workshop.forms import MetadataForm
+from workshop.models import Archive
+from workshop.views import facilitators_only, own_session
+
+
+@login_required
+@facilitators_only
+@require_GET
+def results(request: HttpRequest, code: str) -> HttpResponse:
+    session = own_session(request, code)
+    report = results_module.build(session)
+    archive = Archive.objects.filter(session=session).first()
+    initial = {f: getattr(session, f) for f in ("organisation_type", "size_class", "region", "context")}
+    return render(
+        request,
+        "workshop/results.html",
+        {"session": session, "report": report, "archive": archive, "metadata_form": MetadataForm(initial=initial)},
+    )
+
+
+@login_required
+@facilitators_only
+@require_GET
+def results_csv(request: HttpRequest, code: str) -> HttpResponse:
+    session = own_session(request, code)
+    return attachment(results_module.csv_rows(session), filename=f"schuifoefening-{session.code}.csv")
+
+
+@login_required
+@facilitators_only
+@require_GET
+def results_json(request: HttpRequest, code: str) -> HttpResponse:
+    session = own_session(request, code)
+    return attachment(results_module.as_json(session), filename=f"schuifoefening-{session.code}.json")
+
+
+@login_required
+@facilitators_only
+@require_GET
+def results_chart(request: HttpRequest, code: str, round: int, slider: str) -> HttpResponse:
+    session = own_session(request, code)
+    svg = results_module.chart_svg(session, round=round, slider=slider)
+    if svg is None:
+        raise Http404
+    return attachment(svg, filename=f"{session.code}-ronde{round}-{slider}.svg")
+
+
+@login_required
+@facilitators_only
+@require_POST
+def metadata(request: HttpRequest, code: str) -> HttpResponse:
+    session = own_session(request, code)
+    form = MetadataForm(request.POST)
+    if form.is_valid():
+        session_control.set_metadata(session=session, **form.cleaned_data)
+        messages.success(request, _("Saved"))
+    else:
+        messages.error(request, " ".join(str(e) for errors in form.errors.values() for e in errors))
+    return redirect("results", code=session.code)

@@ -1,0 +1,160 @@
+"""The live runtime: the one object that holds this process's live state.
+
+It owns the live store (memory or Redis), the outbox that batches moves into
+it, the presence count of this process's phone sockets, and the per-process
+copy of exercise content. It is made on first use from settings, in `runtime()`,
+and replaced as a whole by `reset()` (tests do that between tests). No other
+module keeps mutable state.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import Counter
+from typing import Any
+
+from django.conf import settings
+from redis.exceptions import RedisError
+
+from workshop import broadcast
+from workshop.live import Key, LiveStore, MemoryStore
+from workshop.live_redis import RedisStore
+
+log = logging.getLogger(__name__)
+
+
+class Runtime:
+    def __init__(self, *, store: LiveStore, flush_interval: float) -> None:
+        self.store = store
+        self.outbox = Outbox(store, flush_interval)
+        # Sockets per (session code, participant) in this process: duplicate tabs count once.
+        self.presence: Counter[tuple[str, int]] = Counter()
+        # An exercise version that a session uses never changes, so every socket in this
+        # process shares one copy of its sliders and profiles: at a congress that is most
+        # of a phone's memory. Keyed by (exercise id, created_at).
+        self.exercise_parts: dict[Any, Any] = {}
+        self.made_for: tuple[str, str] = ("", "")
+
+    def socket_opened(self, code: str, participant: int) -> None:
+        self.presence[(code, participant)] += 1
+
+    def socket_closed(self, code: str, participant: int) -> bool:
+        """Count one socket of a participant gone; True when it was their last in this process."""
+        key = (code, participant)
+        self.presence[key] -= 1
+        if self.presence[key] > 0:
+            return False
+        del self.presence[key]
+        return True
+
+
+_current: Runtime | None = None
+
+
+def runtime() -> Runtime:
+    global _current
+    made_for = (settings.REDIS_URL, settings.LIVE_PREFIX)
+    if _current is None or _current.made_for != made_for:
+        _current = Runtime(store=_store_from_settings(), flush_interval=settings.LIVE_FLUSH)
+        _current.made_for = made_for
+    return _current
+
+
+def reset() -> None:
+    """Forget this process's live state; the next `runtime()` starts anew from settings."""
+    global _current
+    _current = None
+
+
+def _store_from_settings() -> LiveStore:
+    if settings.REDIS_URL:
+        return RedisStore(settings.REDIS_URL, settings.LIVE_PREFIX, settings.CONNECTED_TTL)
+    return MemoryStore(settings.CONNECTED_TTL)
+
+
+class Outbox:
+    """Batches this process's moves and sets into the store, and wakes dashboards once per batch."""
+
+    def __init__(self, store: LiveStore, interval: float) -> None:
+        self._store = store
+        self._interval = interval
+        self._pending: dict[str, dict[Key, int | None]] = {}
+        self._dirty: set[str] = set()
+        self._waiters: list[asyncio.Future[None]] = []
+        self._task: asyncio.Task[None] | None = None
+        self._failing = False
+
+    def put(self, code: str, key: Key, value: int | None) -> None:
+        self._pending.setdefault(code, {})[key] = value
+        self._kick()
+
+    async def put_and_wait(self, code: str, key: Key, value: int | None) -> None:
+        """Put, then return once the batch holding this value is in the store (a `set` is acknowledged after)."""
+        waiter = asyncio.get_running_loop().create_future()
+        self._waiters.append(waiter)
+        self.put(code, key, value)
+        await waiter
+
+    def mark(self, code: str) -> None:
+        """Something other than a position changed (who is connected): dashboards should redraw."""
+        self._dirty.add(code)
+        self._kick()
+
+    def pending_for(self, code: str, participant: int, round: int) -> dict[str, int | None]:
+        return {s: v for (r, p, s), v in self._pending.get(code, {}).items() if p == participant and r == round}
+
+    def discard(self, code: str) -> None:
+        """Drop what is batched for a session whose live state is being rebuilt (a reset)."""
+        self._pending.pop(code, None)
+
+    def _kick(self) -> None:
+        loop = asyncio.get_running_loop()
+        if self._task is None or self._task.done() or self._task.get_loop() is not loop:
+            self._task = loop.create_task(self._flush_later())
+
+    async def _flush_later(self) -> None:
+        # This wait is the batching window, not synchronisation.
+        await asyncio.sleep(self._interval)
+        await self.flush()
+        # What arrived while this batch was being applied needs a batch of its own.
+        self._task = None
+        if self._pending or self._dirty:
+            self._kick()
+
+    async def flush(self) -> None:
+        pending, self._pending = self._pending, {}
+        dirty, self._dirty = self._dirty, set()
+        waiters, self._waiters = self._waiters, []
+        store = self._store
+        failed = False
+        for code, updates in pending.items():
+            try:
+                await store.apply(code, updates)
+            except Exception as error:
+                failed = True
+                if not self._failing:
+                    # Once per outage, not every batch: the retries below run every interval.
+                    log.warning("live store unavailable (%s); keeping updates until it is back", type(error).__name__)
+                retry = self._pending.setdefault(code, {})
+                for key, value in updates.items():
+                    retry.setdefault(key, value)
+        if failed:
+            self._failing = True
+            self._waiters[:0] = waiters
+            self._dirty |= dirty
+            self._kick()
+            return
+        if self._failing:
+            self._failing = False
+            log.warning("live store is back")
+        for waiter in waiters:
+            if not waiter.done():
+                waiter.set_result(None)
+        for code in dirty | pending.keys():
+            try:
+                await broadcast.live_changed(code)
+            except (RedisError, OSError) as error:
+                log.warning("could not notify dashboards: %s", type(error).__name__)
+            except Exception:
+                log.exception("could not notify dashboards")
