@@ -120,6 +120,13 @@ def test_phones_see_the_profile_only_after_the_screen(fenna_client, workshop_ses
     assert not session.profile_revealed and not session.profile_to_phones
 
 
+def test_revealing_in_the_lobby_is_refused_with_a_reason(fenna_client, lobby_session):
+    response = post(fenna_client, lobby_session, "reveal", {"on": "1"})
+    assert response.status_code == 409
+    assert "open the sliders first" in response.content.decode().lower() or "schuiven" in response.content.decode()
+    assert not fresh(lobby_session).profile_revealed
+
+
 def test_a_timer_that_locks_closes_sliders_when_it_ends(fenna_client, workshop_session):
     post(fenna_client, workshop_session, "timer", {"minutes": "2", "lock": "on"})
     session = fresh(workshop_session)

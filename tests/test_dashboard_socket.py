@@ -237,3 +237,31 @@ async def test_the_largest_dashboard_message_fits_daphnes_message_size_limit(fen
         await communicator.disconnect()
     figure(f"largest dashboard message: {max(sizes) / 1024:.1f} KiB (daphne's limit {limit / 1024:.0f} KiB)")
     assert max(sizes) <= limit / 2
+
+
+async def test_the_screen_socket_carries_only_what_the_room_may_see(fenna, workshop_session):
+    communicator, _ = await phone(workshop_session.code)
+    for seq, key in enumerate(["regie", "aanpak"], start=1):
+        await communicator.send_json_to({"type": "set", "slider": key, "value": 37, "seq": seq})
+        assert (await communicator.receive_json_from())["type"] == "ack"
+    cookie = await sync_to_async(session_cookie)(fenna)
+    screen, _ = await open_socket(f"/ws/d/{workshop_session.code}/?view=screen", cookie=cookie)
+    # Counts only (results hidden, nothing revealed): n, but no statistic, in the fields or the html.
+    hidden = await aggregate_until(screen, lambda m: slider(m, "regie")["n"] == 1)
+    assert set(slider(hidden, "regie")) == {"key", "n", "abstained", "open"}
+    assert hidden["best"] is None and hidden["profiles"] == [] and hidden["rounds"] == {}
+    assert all(set(s) == {"n"} for s in [*hidden["groups"]] for s in s["sliders"].values())
+    html = hidden["html"]
+    assert 'class="median"' not in html and 'class="dot"' not in html and 'class="iqr"' not in html
+    assert 'data-testid="screen-median-regie">37' not in html
+    # One slider shown: only that slider's statistics appear.
+    await sync_to_async(session_control.set_slider_results)(session=workshop_session, slider="aanpak", shown=True)
+    shown = await aggregate_until(screen, lambda m: "median" in slider(m, "aanpak"))
+    assert slider(shown, "aanpak")["median"] == 37 and "median" not in slider(shown, "regie")
+    assert shown["best"] is None
+    # The control panel (not projected) sees everything all along.
+    control, _ = await open_socket(f"/ws/d/{workshop_session.code}/", cookie=cookie)
+    full = await aggregate_until(control, lambda m: True)
+    assert slider(full, "regie")["median"] == 37 and full["best"] is not None
+    for socket in (communicator, screen, control):
+        await socket.disconnect()

@@ -3,6 +3,8 @@
 import asyncio
 
 from channels.layers import get_channel_layer
+from hypothesis import given
+from hypothesis import strategies as st
 
 from workshop import broadcast, live
 from workshop.runtime import Outbox
@@ -99,3 +101,35 @@ async def test_groups_abstentions_and_rounds_are_counted_apart():
     assert snapshot.abstained_for(1, "a", live.group_scope(7)) == 0
     assert snapshot.counts_for(2, "a")[80] == 1
     assert snapshot.group_sizes == {7: 1}
+
+
+async def test_choosing_a_group_counts_what_was_placed_for_that_group_at_once():
+    store = live.MemoryStore(60)
+    await store.add_member("ROOM07", 1, None)
+    await store.apply("ROOM07", {(1, 1, "a"): 30, (1, 1, "b"): live.ABSTAIN})
+    await store.add_member("ROOM07", 1, 7)
+    snapshot = await store.snapshot("ROOM07")
+    assert snapshot.counts_for(1, "a", live.group_scope(7))[30] == 1
+    assert snapshot.abstained_for(1, "b", live.group_scope(7)) == 1
+    assert sum(snapshot.counts_for(1, "a")) == 1  # the room counts it once, as before
+    await store.add_member("ROOM07", 1, 8)
+    snapshot = await store.snapshot("ROOM07")
+    assert sum(snapshot.counts_for(1, "a", live.group_scope(7))) == 0
+    assert snapshot.counts_for(1, "a", live.group_scope(8))[30] == 1
+
+
+POSITION = st.tuples(st.integers(1, 2), st.integers(1, 6), st.sampled_from("ab"), st.integers(-1, 100))
+
+
+@given(
+    members=st.dictionaries(st.integers(1, 6), st.one_of(st.none(), st.integers(1, 3))),
+    positions=st.lists(POSITION, max_size=30),
+)
+def test_a_tally_of_committed_rows_equals_the_live_stores_snapshot(members, positions):
+    store = live.MemoryStore(60)
+
+    async def live_snapshot():
+        await store.seed("ROOM08", members=members, positions=positions)
+        return await store.snapshot("ROOM08")
+
+    assert live.tally(members, positions) == asyncio.run(live_snapshot())

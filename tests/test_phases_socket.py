@@ -168,6 +168,22 @@ async def test_groups_phones_choose_once_and_are_counted_per_group(fenna, worksh
     await dashboard.disconnect()
 
 
+async def test_a_group_chosen_mid_session_counts_what_the_phone_already_placed(fenna, workshop_session):
+    communicator, _ = await phone(workshop_session.code)
+    await communicator.send_json_to({"type": "set", "slider": "regie", "value": 30, "seq": 1})
+    assert (await communicator.receive_json_from())["type"] == "ack"
+    group = await sync_to_async(session_control.add_group)(session=workshop_session, name="Trio C")
+    await next_state(communicator)
+    await communicator.send_json_to({"type": "group", "group": group.pk})
+    assert (await next_state(communicator))["group"] == group.pk
+    cookie = await sync_to_async(session_cookie)(fenna)
+    dashboard, _ = await open_socket(f"/ws/d/{workshop_session.code}/", cookie=cookie)
+    message = await aggregate_until(dashboard, lambda m: m["groups"] and m["groups"][0]["participants"] == 1)
+    assert message["groups"][0]["sliders"]["regie"] == {"n": 1, "median": 30}
+    await communicator.disconnect()
+    await dashboard.disconnect()
+
+
 async def test_a_per_group_qr_code_puts_the_phone_in_its_group(workshop_session):
     group = await sync_to_async(session_control.add_group)(session=workshop_session, name="Team B")
     communicator, _ = await open_socket(f"/ws/p/{workshop_session.code}/")

@@ -50,10 +50,15 @@ async def test_the_redis_and_memory_stores_agree(on_redis):
         await store.forget(code)
         await store.seed(code, members=members, positions=seed)
     values = [None, live.ABSTAIN, *range(101)]
-    for _ in range(40):
+    for step in range(40):
         updates = {(rng.randint(1, 2), rng.randint(1, 9), rng.choice(sliders)): rng.choice(values) for _ in range(5)}
         for store in (redis_store, memory_store):
             await store.apply(code, updates)
+        if step % 10 == 9:
+            # A participant moves into a group mid-session (or a new one joins): their values move with them.
+            participant, group = rng.randint(1, 12), rng.choice([None, 1, 2, 3])
+            for store in (redis_store, memory_store):
+                await store.add_member(code, participant, group)
     # Seeding again never overwrites newer live values.
     for store in (redis_store, memory_store):
         await store.seed(code, members={}, positions=seed)

@@ -40,9 +40,10 @@ async def live_changed(code: str) -> None:
     await get_channel_layer().group_send(dashboard_group(code), {"type": "live.changed"})
 
 
-async def access_revoked(*, user_id: int) -> None:
-    """A facilitator logged out or lost the role: their dashboard sockets close."""
-    await get_channel_layer().group_send(user_group(user_id), {"type": "access.revoked"})
+def access_revoked(*, user_id: int, login: str | None = None) -> None:
+    """From sync code: a user logged out (`login`: that login session's key) or their rights changed;
+    their dashboard sockets check again whether they may stay."""
+    async_to_sync(get_channel_layer().group_send)(user_group(user_id), {"type": "access.revoked", "login": login})
 
 
 def user_group(user_id: int) -> str:

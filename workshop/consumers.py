@@ -8,10 +8,10 @@ from typing import Any
 from urllib.parse import parse_qs
 
 from autobahn.exception import Disconnected
+from channels.db import database_sync_to_async
 from django.conf import settings
-from django.utils import translation
 
-from workshop import broadcast, guard, live_state, live_view, participation, protocol
+from workshop import access, broadcast, guard, live_state, live_view, participation, protocol
 from workshop.protocol import ProtocolError
 from workshop.session_info import SessionInfo, aload_session_info
 from workshop.websocket import (
@@ -174,53 +174,10 @@ class ParticipantConsumer(JsonSocket):
         await self.send_json({"type": "state", **await self.state()})
 
     async def state(self) -> dict[str, Any]:
-        """Everything the phone shows: phase, round, sliders, own positions, timer, revealed result."""
         assert self.info is not None and self.participant is not None
-        session = self.info.session
-        positions = await participation.positions(info=self.info, participant=self.participant, round=session.round)
-        previous = None
-        if session.round == 2:
-            previous = await participation.positions(info=self.info, participant=self.participant, round=1)
-        remaining = session.timer_remaining_ms()
-        timer = None if remaining is None else {"remaining_ms": remaining, "locks": session.timer_locks}
-        with translation.override(self.language):
-            sliders = [
-                {"key": s.key, "label": s.label, "left": s.left, "right": s.right, "open": session.slider_open(s.key)}
-                for s in self.info.sliders
-            ]
-            reveal = self.reveal()
-        return {
-            "session": {"code": session.code, "title": session.title, "status": session.status, "round": session.round},
-            "sliders": sliders,
-            "positions": positions,
-            "previous": previous,
-            "groups": [{"id": g, "name": name} for g, name in self.info.groups],
-            "group": self.group,
-            "timer": timer,
-            "reveal": reveal,
-        }
-
-    def reveal(self) -> dict[str, Any] | None:
-        """The revealed result in the phone's language, from the language-neutral broadcast."""
-        assert self.info is not None
-        session = self.info.session
-        if self.result is None or not (session.profile_to_phones or not session.is_open):
-            return None
-        rounds = {}
-        for round, data in self.result.items():
-            profile = self.info.profile(data["best"]) if data["best"] else None
-            rounds[round] = {
-                "medians": data["medians"],
-                "profile": None
-                if profile is None
-                else {
-                    "key": profile.key,
-                    "name": profile.name,
-                    "description": profile.description,
-                    "assignment": profile.assignment,
-                },
-            }
-        return {"rounds": rounds}
+        return await participation.phone_state(
+            info=self.info, participant=self.participant, group=self.group, result=self.result, language=self.language
+        )
 
     async def keep_alive(self) -> None:
         # Refresh "connected now" a few times per TTL, not on every message.
@@ -252,11 +209,13 @@ class DashboardConsumer(JsonSocket):
             await self.close(code=CLOSE_FORBIDDEN)
             return
         info = await aload_session_info(code=code)
-        if info is None or not info.session.is_run_by(user):
+        if info is None or not await database_sync_to_async(access.may_watch)(user, info.session):
             # An unknown code and someone else's session look the same.
             await self.close(code=CLOSE_FORBIDDEN)
             return
         self.info = info
+        self.user_id = user.pk
+        self.login = self.scope["session"].session_key
         self.language = language_from_scope(self.scope)
         query = parse_qs(self.scope.get("query_string", b"").decode("latin-1"))
         self.screen = query.get("view") == ["screen"]
@@ -267,6 +226,7 @@ class DashboardConsumer(JsonSocket):
         self.unseen = 0
         self.held = False
         await self.channel_layer.group_add(broadcast.dashboard_group(code), self.channel_name)
+        await self.channel_layer.group_add(broadcast.user_group(user.pk), self.channel_name)
         log.info("dashboard connected: session=%s user=%s", code, user.pk)
         await self.send_aggregate()
 
@@ -278,6 +238,16 @@ class DashboardConsumer(JsonSocket):
         if self.pending is not None:
             self.pending.cancel()
         await self.channel_layer.group_discard(broadcast.dashboard_group(info.code), self.channel_name)
+        await self.channel_layer.group_discard(broadcast.user_group(self.user_id), self.channel_name)
+
+    async def access_revoked(self, event: dict[str, Any]) -> None:
+        """Logged out here, or rights changed: the feed ends unless the pages would still allow it."""
+        if self.info is None:
+            return
+        logged_out = event.get("login") is not None and event["login"] == self.login
+        if logged_out or not await database_sync_to_async(access.still_may_watch)(self.user_id, self.info.session.pk):
+            log.info("dashboard access ended: session=%s", self.info.code)
+            await self.close(code=CLOSE_FORBIDDEN)
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         if self.info is None:

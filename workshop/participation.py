@@ -14,6 +14,7 @@ from typing import Any
 
 from channels.db import database_sync_to_async
 from django.db import transaction
+from django.utils import translation
 from django.utils.translation import gettext as _
 
 from workshop import live_state
@@ -164,3 +165,51 @@ async def revealed_result(*, info: SessionInfo) -> dict[str, Any] | None:
     if not info.session.profile_to_phones:
         return None
     return public_result(compute(info, await live_state.asnapshot(info)))
+
+
+async def phone_state(
+    *, info: SessionInfo, participant: int, group: int | None, result: dict[str, Any] | None, language: str
+) -> dict[str, Any]:
+    """Everything a phone shows, in its language: phase, round, sliders, own positions, timer, revealed result."""
+    session = info.session
+    positions_now = await positions(info=info, participant=participant, round=session.round)
+    previous = await positions(info=info, participant=participant, round=1) if session.round == 2 else None
+    remaining = session.timer_remaining_ms()
+    with translation.override(language):
+        sliders = [
+            {"key": s.key, "label": s.label, "left": s.left, "right": s.right, "open": session.slider_open(s.key)}
+            for s in info.sliders
+        ]
+        reveal = _reveal(info, result)
+    return {
+        "session": {"code": session.code, "title": session.title, "status": session.status, "round": session.round},
+        "sliders": sliders,
+        "positions": positions_now,
+        "previous": previous,
+        "groups": [{"id": g, "name": name} for g, name in info.groups],
+        "group": group,
+        "timer": None if remaining is None else {"remaining_ms": remaining, "locks": session.timer_locks},
+        "reveal": reveal,
+    }
+
+
+def _reveal(info: SessionInfo, result: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The revealed result in the active language, from the language-neutral broadcast."""
+    session = info.session
+    if result is None or not (session.profile_to_phones or not session.is_open):
+        return None
+    rounds = {}
+    for round, data in result.items():
+        profile = info.profile(data["best"]) if data["best"] else None
+        rounds[round] = {
+            "medians": data["medians"],
+            "profile": None
+            if profile is None
+            else {
+                "key": profile.key,
+                "name": profile.name,
+                "description": profile.description,
+                "assignment": profile.assignment,
+            },
+        }
+    return {"rounds": rounds}
