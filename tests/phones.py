@@ -101,7 +101,7 @@ class Phone:
 
     async def resend(self) -> None:
         for slider, (seq, value) in list(self.unacked.items()):
-            await self.ws.send(f'{{"type":"set","slider":"{slider}","value":{value},"seq":{seq}}}')
+            await self._send_set(slider, value, seq)
 
     async def move(self, slider: str, value: int) -> None:
         self.last[slider] = value
@@ -111,11 +111,17 @@ class Phone:
     async def set(self, slider: str, value: int | None = None) -> None:
         """The finger lifts: commit `value` (by default where the finger is) under a new sequence number."""
         value = self.last[slider] if value is None else value
+        await self._send_set(slider, value, self._outstanding(slider, value))
+
+    def _outstanding(self, slider: str, value: int) -> int:
         self.last[slider] = value
         self.seq += 1
         self.unacked[slider] = (self.seq, value)
         self.settled.clear()
-        await self.ws.send(f'{{"type":"set","slider":"{slider}","value":{value},"seq":{self.seq}}}')
+        return self.seq
+
+    async def _send_set(self, slider: str, value: int, seq: int) -> None:
+        await self.ws.send(f'{{"type":"set","slider":"{slider}","value":{value},"seq":{seq}}}')
 
     def receive(self, message: dict[str, Any]) -> bool:
         """Ack bookkeeping for one message from the server; whether it acknowledged an outstanding set."""
@@ -141,13 +147,15 @@ class Phone:
             pass
 
     async def drag_and_set(self, slider: str, value: int) -> None:
-        # The finger lands on `value` whatever the connection does meanwhile: a drag cut
-        # short by a reconnect is committed by the resend after the welcome.
+        # The finger lands on `value` whatever the connection does meanwhile: the value is
+        # outstanding from the first move, so a drag cut short by a reconnect is committed
+        # by the resend after the welcome (and the live value it left behind is replaced).
         start = self.acked.get(slider, 50)
+        seq = self._outstanding(slider, value)
         for step in (1, 2, 3):
-            await self.move(slider, start + (value - start) * step // 4)
+            await self.ws.send(f'{{"type":"move","slider":"{slider}","value":{start + (value - start) * step // 4}}}')
             await asyncio.sleep(0.1)  # a finger's pace: ten moves a second, as the page throttles them
-        await self.set(slider, value)
+        await self._send_set(slider, value, seq)
 
     async def run(self, sets: int, progress: Any = None, *, connect: bool = True) -> None:
         """Commit `sets` values one after another, riding out whatever the server does, until all are acked."""
