@@ -1,4 +1,4 @@
-# Two commands on a fresh machine: `make run` and `make test`.
+# Two commands on a fresh machine: `make run` and `make test`; `make test-fast` while working.
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -8,7 +8,7 @@ PORT ?= 8000
 LAN_IP := $(shell hostname -I 2>/dev/null | awk '{print $$1}')
 PUBLIC_HOST := $(if $(filter 0.0.0.0,$(HOST)),$(or $(LAN_IP),127.0.0.1),$(HOST))
 
-.PHONY: install run test lint format messages check-deploy bench clean
+.PHONY: install run test test-fast lint format messages check-deploy bench clean
 
 $(VENV)/.installed: requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -39,8 +39,14 @@ run: install .secret_key
 		--websocket-max-message-size 131072 --websocket-max-frame-size 131072 --ping-interval 20 --ping-timeout 30 \
 		--access-log /dev/null config.asgi:application
 
+# Everything, as CI runs it (.ci/run): browser, fault suite and benchmark smoke run included.
 test: install
 	$(PY) -m pytest
+
+# The lane to run after every change (under a minute): no Chromium, no faults, no benchmark,
+# nothing marked slow. Services tests still run when PostgreSQL/Redis are there.
+test-fast: install
+	$(PY) -m pytest -m "not browser and not faults and not bench and not slow"
 
 lint: install
 	$(VENV)/bin/ruff check .

@@ -13,18 +13,15 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import hashlib
 import json
 import os
 import random
 import secrets
 import sqlite3
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -34,13 +31,15 @@ import websockets
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.local import SESSION_SETUP, Daphne, local_env  # noqa: E402
+# The phones are the test suite's own simulator, so the benchmark measures the client the fault suite proves.
+from tests.phones import ORIGIN, SLIDERS, Phone  # noqa: E402
+from tests.servers import SESSION_SETUP, Daphne, local_env, manage  # noqa: E402
 from workshop.stats import summarize  # noqa: E402
 
-SLIDERS = ["sturing", "aanpak", "verankering", "regie", "horizon"]
-DRAG_SLIDERS = SLIDERS[:4]  # the probe alone moves "horizon", so its median is the probe's value
-PROBE_SLIDER = "horizon"
-ORIGIN = "http://127.0.0.1"
+PROBE_SLIDER = SLIDERS[-1]
+DRAG_SLIDERS = [s for s in SLIDERS if s != PROBE_SLIDER]  # the probe alone moves its slider: its median is the probe's
+# Phones of a loaded benchmark: slow handshakes are measured, not abandoned; no keepalive traffic of their own.
+PHONE_OPTIONS = {"open_timeout": 60, "max_queue": None, "ping_interval": None}
 PG_URL = "postgres://postgres@127.0.0.1:5432/schuif_bench"
 REDIS_URL = "redis://127.0.0.1:6379/0"
 SERVER_CORE = 0
@@ -62,17 +61,6 @@ class Options:
     label: str = ""
 
 
-@dataclass
-class Phone:
-    ws: Any = None
-    token: str = ""
-    seq: int = 0
-    last: dict[str, int] = field(default_factory=dict)
-    pending: dict[int, tuple[str, int]] = field(default_factory=dict)
-    acked: dict[str, int] = field(default_factory=dict)
-    acks: asyncio.Event = field(default_factory=asyncio.Event)
-
-
 def pin(pid: int, core: int) -> None:
     with contextlib.suppress(OSError):
         os.sched_setaffinity(pid, {core})
@@ -90,15 +78,6 @@ def project_env(options: Options, workdir: Path) -> dict[str, str]:
     else:
         env.update(DATABASE_URL=PG_URL, REDIS_URL=REDIS_URL, REDIS_PREFIX=f"bench-{secrets.token_hex(3)}")
     return env
-
-
-def manage(env: dict[str, str], *args: str) -> str:
-    result = subprocess.run(
-        [sys.executable, "manage.py", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300
-    )
-    if result.returncode:
-        raise RuntimeError(result.stderr)
-    return result.stdout
 
 
 def ensure_pg_database() -> None:
@@ -141,8 +120,8 @@ async def run(options: Options) -> dict[str, Any]:
             if options.topology != "embedded":
                 ensure_pg_database()
             env = project_env(options, workdir)
-            manage(env, "migrate", "--noinput", "-v", "0")
-            code, cookie = manage(env, "shell", "-c", SESSION_SETUP).split()[-2:]
+            manage("migrate", "--noinput", "-v", "0", env=env, timeout=300)
+            code, cookie = manage("shell", "-c", SESSION_SETUP, env=env, timeout=300).split()[-2:]
             count = 2 if options.topology == "two" else 1
             servers = [Server("config.asgi:application", env) for _ in range(count)]
         else:
@@ -162,28 +141,6 @@ async def run(options: Options) -> dict[str, Any]:
             if os.environ.get("BENCH_DEBUG"):
                 print("".join(server.output[-200:]), file=sys.stderr)
     return report
-
-
-async def connect_phone(url: str, phone: Phone) -> float:
-    started = time.perf_counter()
-    phone.ws = await websockets.connect(url, origin=ORIGIN, max_queue=None, open_timeout=60, ping_interval=None)
-    await phone.ws.send(json.dumps({"type": "hello", "token": phone.token or None}))
-    welcome = json.loads(await phone.ws.recv())
-    phone.token = welcome["token"]
-    return time.perf_counter() - started
-
-
-async def read_phone(phone: Phone) -> None:
-    try:
-        async for raw in phone.ws:
-            message = json.loads(raw)
-            if message.get("type") == "ack" and message["seq"] in phone.pending:
-                slider, value = phone.pending.pop(message["seq"])
-                phone.acked[slider] = value
-                if not phone.pending:
-                    phone.acks.set()
-    except websockets.ConnectionClosed:
-        pass
 
 
 async def drive(
@@ -214,17 +171,14 @@ async def drive(
             pass
 
     readers = [asyncio.create_task(read_dashboard())]
-    phones = [Phone() for _ in range(options.phones)]
+    # Spread over the processes in turn (the two-process topology).
+    phones = [Phone(f"{servers[i % len(servers)].ws_url}/ws/p/{code}/", **PHONE_OPTIONS) for i in range(options.phones)]
     connect_times = []
     for start in range(0, len(phones), 100):
-        batch = phones[start : start + 100]
-        urls = [servers[(start + i) % len(servers)].ws_url for i in range(len(batch))]
-        connect_times += await asyncio.gather(
-            *(connect_phone(f"{url}/ws/p/{code}/", p) for url, p in zip(urls, batch, strict=True))
-        )
-    probe = Phone()
-    await connect_phone(f"{phone_server.ws_url}/ws/p/{code}/", probe)
-    readers += [asyncio.create_task(read_phone(p)) for p in [*phones, probe]]
+        connect_times += await asyncio.gather(*(p.join() for p in phones[start : start + 100]))
+    probe = Phone(f"{phone_server.ws_url}/ws/p/{code}/", **PHONE_OPTIONS)
+    await probe.join()
+    readers += [asyncio.create_task(p.listen()) for p in [*phones, probe]]
     connected_rss = sum(s.ps.memory_info().rss for s in servers)
     result: dict[str, Any] = {
         "connect_ms_p50": round(1000 * statistics.median(connect_times), 1) if connect_times else None,
@@ -262,11 +216,10 @@ async def drive(
                 if slider is None:
                     slider = rng.choice(DRAG_SLIDERS)
                 value = max(0, min(100, phone.last.get(slider, rng.randint(0, 100)) + rng.randint(-6, 6)))
-                phone.last[slider] = value
-                await phone.ws.send(f'{{"type":"move","slider":"{slider}","value":{value}}}')
+                await phone.move(slider, value)
                 counters["moves"] += 1
             elif slider is not None:
-                await send_set(phone, slider)
+                await phone.set(slider)
                 counters["sets"] += 1
                 slider = None
             t += interval
@@ -276,11 +229,10 @@ async def drive(
         while t < stop:
             await sleep_until(loop, t)
             value = (value + 37) % 101
-            probe.last[PROBE_SLIDER] = value
             now = loop.time()
             if t >= measure_from:
                 probe_sent[value] = now
-            await probe.ws.send(f'{{"type":"move","slider":"{PROBE_SLIDER}","value":{value}}}')
+            await probe.move(PROBE_SLIDER, value)
             counters["moves"] += 1
             t += interval
 
@@ -313,15 +265,15 @@ async def drive(
 
     flood = {"sent": 0, "closed": 0}
     # The moves the flooder gets in within its burst count like anyone's: its value is in the truth.
-    flooder = Phone(last={"sturing": 50})
+    flooder = Phone(f"{phone_server.ws_url}/ws/p/{code}/", **PHONE_OPTIONS)
+    flooder.last["sturing"] = 50
 
     async def drive_flooder() -> None:
         """One socket sending `options.flood` moves a second; when closed for it, it comes straight back."""
-        url = f"{phone_server.ws_url}/ws/p/{code}/"
         t = start
         while t < stop:
-            await connect_phone(url, flooder)  # as the same participant each time
-            reader = asyncio.create_task(read_phone(flooder))
+            await flooder.join()  # as the same participant each time
+            reader = asyncio.create_task(flooder.listen())
             try:
                 while t < stop:
                     await sleep_until(loop, t)
@@ -377,9 +329,9 @@ async def drive(
     # aggregate must equal the truth. Sliders committed at an earlier release are not sent again.
     for phone in [*phones, probe]:
         for slider, value in phone.last.items():
-            if phone.acked.get(slider) != value and (slider, value) not in phone.pending.values():
-                await send_set(phone, slider)
-    await asyncio.wait_for(asyncio.gather(*(p.acks.wait() for p in [*phones, probe] if p.pending)), 180)
+            if phone.acked.get(slider) != value and phone.unacked.get(slider, (0, None))[1] != value:
+                await phone.set(slider)
+    await asyncio.wait_for(asyncio.gather(*(p.settled.wait() for p in [*phones, probe])), 180)
     everyone = [*phones, probe, *([flooder] if options.flood else [])]
     truth = {key: summarize([p.last[key] for p in everyone if key in p.last]).as_dict() for key in SLIDERS}
     watcher.cancel()
@@ -387,14 +339,6 @@ async def drive(
     await close_all(phones, probe, dashboard, readers)
     result["_phones"] = [*phones, probe]
     return result
-
-
-async def send_set(phone: Phone, slider: str) -> None:
-    phone.seq += 1
-    value = phone.last[slider]
-    phone.pending[phone.seq] = (slider, value)
-    phone.acks.clear()
-    await phone.ws.send(f'{{"type":"set","slider":"{slider}","value":{value},"seq":{phone.seq}}}')
 
 
 async def converges(
@@ -439,13 +383,7 @@ def lost_acks_project(options: Options, env: dict[str, str], phones: list[Phone]
         with psycopg.connect(PG_URL.replace("postgres://", "postgresql://")) as conn:
             rows = conn.execute(SQL_POSITIONS).fetchall()
     stored = {(token_hash, key): value for token_hash, key, value in rows}
-    lost = 0
-    for phone in phones:
-        digest = hashlib.sha256(phone.token.encode()).hexdigest()
-        for slider, value in phone.acked.items():
-            if stored.get((digest, slider)) != value:
-                lost += 1
-    return lost
+    return sum(1 for p in phones for slider, value in p.acked.items() if stored.get((p.token_hash, slider)) != value)
 
 
 SQL_POSITIONS = """

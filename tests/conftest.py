@@ -9,18 +9,17 @@ from __future__ import annotations
 import json
 import os
 import socket
-from pathlib import Path
 
 import pytest
 from django.contrib.auth.models import Group, User
 from django.core.cache import cache
 from django.test import Client
 
+from tests.phones import DEFAULT_EXERCISE, ROOT, SLIDERS
 from workshop import exercises, runtime, session_control
 from workshop.models import Exercise, Session
 
-ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_EXERCISE = ROOT / "workshop" / "data" / "wijkgericht-werken.json"
+__all__ = ["DEFAULT_EXERCISE", "ROOT"]
 REQUIRE_SERVICES = os.environ.get("REQUIRE_SERVICES") == "1"
 ORIGIN = (b"origin", b"http://127.0.0.1")
 
@@ -79,6 +78,12 @@ def forget_cache() -> None:
 def exercise(db) -> Exercise:
     # Imported rather than relied on from the migration: transactional tests flush the tables.
     return exercises.import_exercise(data=json.loads(DEFAULT_EXERCISE.read_text()))
+
+
+@pytest.fixture(scope="session")
+def slider_keys() -> list[str]:
+    """The default exercise's slider keys in their order, as its JSON defines them."""
+    return list(SLIDERS)
 
 
 def _facilitator(username: str) -> User:
@@ -146,6 +151,9 @@ def pytest_configure(config):
     # Consumers reach the database from a worker thread; a persistent connection
     # there would outlive the test database.
     settings.DATABASES["default"]["CONN_MAX_AGE"] = 0
+    # The personas' passwords are hashed at every test's set-up; the production hasher's
+    # deliberate slowness (about half a second each) bought the suite nothing but minutes.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
 @pytest.fixture

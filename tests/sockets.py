@@ -5,10 +5,11 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from asgiref.sync import sync_to_async
 from channels.testing import WebsocketCommunicator
 
 from config.asgi import application
-from tests.conftest import ORIGIN
+from tests.conftest import ORIGIN, session_cookie
 
 
 def from_address(address: str):
@@ -45,6 +46,17 @@ async def phone(code: str, token: str | None = None) -> tuple[WebsocketCommunica
     return communicator, welcome
 
 
+async def open_dashboard(user, code: str, view: str = "") -> WebsocketCommunicator:
+    """The dashboard socket of `user` (logged in, from the app's own origin) on session `code`.
+
+    Connected, but nothing received yet: a refused user gets its close code as the first output.
+    """
+    cookie = await sync_to_async(session_cookie)(user)
+    communicator, connected = await open_socket(f"/ws/d/{code}/{view}", cookie=cookie)
+    assert connected
+    return communicator
+
+
 async def send_raw(communicator: WebsocketCommunicator, text: str) -> dict[str, Any]:
     await communicator.send_to(text_data=text)
     return json.loads(await communicator.receive_from(timeout=5))
@@ -55,12 +67,19 @@ async def aggregate_until(dashboard: WebsocketCommunicator, predicate, *, limit:
 
     Confirms every aggregate with `seen`, as the page does.
     """
+    return (await aggregates_until(dashboard, predicate, limit=limit))[-1]
+
+
+async def aggregates_until(dashboard: WebsocketCommunicator, predicate, *, limit: int = 50) -> list[dict[str, Any]]:
+    """Every aggregate up to and including the first that satisfies predicate, each confirmed with `seen`."""
+    received = []
     for _ in range(limit):
         message = await dashboard.receive_json_from(timeout=5)
         if message["type"] == "aggregate":
             await dashboard.send_json_to({"type": "seen"})
+            received.append(message)
             if predicate(message):
-                return message
+                return received
     raise AssertionError("no aggregate satisfied the condition")
 
 

@@ -256,6 +256,7 @@ def test_no_page_or_file_shows_a_token_or_a_session_code(researcher_client, work
         assert not any(h in content for h in hashes)
 
 
+@pytest.mark.slow  # tracemalloc slows every allocation of the export tenfold
 def test_exports_of_500_sessions_stream_in_bounded_memory(exercise, figure):
     slider = exercise.sliders.get(key="regie")
     made = Archive.objects.bulk_create(

@@ -4,7 +4,11 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 from tests.conftest import ROOT
+
+pytestmark = pytest.mark.bench
 
 
 def test_fifty_phones_for_ten_seconds_are_exact_and_lose_nothing(figure):

@@ -12,9 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from bench.local import SESSION_SETUP, Daphne
 from tests.conftest import ROOT, need
-from tests.servers import base_env, daphne, manage
+from tests.servers import SESSION_SETUP, Daphne, base_env, daphne, manage
+
+pytestmark = pytest.mark.browser
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -164,7 +165,7 @@ def set_slider(page, key: str, value: int) -> None:
         handle.press("PageUp")
 
 
-def test_a_two_round_workshop_with_a_screen_and_three_phones(browser, server):
+def test_a_two_round_workshop_with_a_screen_and_three_phones(browser, server, slider_keys):
     from playwright.sync_api import expect
 
     url = server.url
@@ -205,7 +206,7 @@ def test_a_two_round_workshop_with_a_screen_and_three_phones(browser, server):
     panel.get_by_role("button", name="Alle schuifjes openen").click()
     for (_, page), value in zip(phones, (20, 40, 60), strict=True):
         expect(page.locator("#slider-sturing")).to_be_enabled()
-        for key in ("sturing", "aanpak", "verankering", "regie", "horizon"):
+        for key in slider_keys:
             set_slider(page, key, value)
         expect(page.locator("#state-horizon")).to_have_text("Opgeslagen")
     expect(screen.get_by_test_id("screen-count-sturing")).to_have_text("3")
@@ -419,6 +420,7 @@ def test_a_phone_works_by_keyboard_at_double_text_size_and_without_motion(browse
     context.close()
 
 
+@pytest.mark.faults
 def test_the_pages_come_back_by_themselves_after_kill_9_and_lose_nothing(browser, tmp_path):
     """The page's own reconnect code (socket.js, participant.js, dashboard.js) against a crash."""
     from playwright.sync_api import expect

@@ -11,8 +11,6 @@ from workshop.models import Group, Note, Participant, Position, Session
 
 pytestmark = pytest.mark.django_db
 
-KEYS = ["sturing", "aanpak", "verankering", "regie", "horizon"]
-
 
 def post(client, session, action, data=None, htmx=True):
     headers = {"HTTP_HX_REQUEST": "true"} if htmx else {}
@@ -23,17 +21,19 @@ def fresh(session) -> Session:
     return Session.objects.get(pk=session.pk)
 
 
-def test_a_new_session_waits_in_the_lobby_with_every_slider_closed(lobby_session):
-    assert lobby_session.status == "lobby"
-    assert not any(lobby_session.slider_open(k) for k in KEYS)
-    assert lobby_session.results == "hidden" and not lobby_session.profile_revealed
+def test_a_new_session_waits_in_the_lobby_with_every_slider_closed(fenna_client, exercise, slider_keys):
+    fenna_client.post("/f/", {"title": "Wijkteam Zuid", "exercise": exercise.pk})
+    session = Session.objects.get(title="Wijkteam Zuid")
+    assert session.status == "lobby"
+    assert not any(session.slider_open(k) for k in slider_keys)
+    assert session.results == "hidden" and not session.profile_revealed
 
 
-def test_open_all_starts_positioning(fenna_client, lobby_session):
+def test_open_all_starts_positioning(fenna_client, lobby_session, slider_keys):
     response = post(fenna_client, lobby_session, "start")
     assert response.status_code == 200 and b'id="controls"' in response.content
     session = fresh(lobby_session)
-    assert session.status == "positioning" and session.open_sliders == KEYS
+    assert session.status == "positioning" and session.open_sliders == slider_keys
 
 
 def test_stepping_opens_one_slider_at_a_time(fenna_client, lobby_session):
@@ -57,16 +57,16 @@ def test_a_single_slider_locks_and_opens(fenna_client, workshop_session):
     assert fresh(workshop_session).slider_open("regie")
 
 
-def test_an_unknown_slider_is_refused(fenna_client, workshop_session):
+def test_an_unknown_slider_is_refused(fenna_client, workshop_session, slider_keys):
     response = post(fenna_client, workshop_session, "slider", {"slider": "nope", "on": "0"})
     assert response.status_code == 409
-    assert fresh(workshop_session).open_sliders == KEYS
+    assert fresh(workshop_session).open_sliders == slider_keys
 
 
-def test_discussion_locks_everything_and_keeps_values(fenna_client, workshop_session):
+def test_discussion_locks_everything_and_keeps_values(fenna_client, workshop_session, slider_keys):
     post(fenna_client, workshop_session, "discussion")
     session = fresh(workshop_session)
-    assert session.status == "discussion" and not any(session.slider_open(k) for k in KEYS)
+    assert session.status == "discussion" and not any(session.slider_open(k) for k in slider_keys)
 
 
 def test_discussion_needs_sliders_first(fenna_client, lobby_session):
@@ -74,14 +74,14 @@ def test_discussion_needs_sliders_first(fenna_client, lobby_session):
     assert fresh(lobby_session).status == "lobby"
 
 
-def test_round_two_reopens_sliders_and_hides_results_again(fenna_client, workshop_session):
+def test_round_two_reopens_sliders_and_hides_results_again(fenna_client, workshop_session, slider_keys):
     post(fenna_client, workshop_session, "results", {"mode": "shown"})
     post(fenna_client, workshop_session, "reveal", {"on": "1"})
     post(fenna_client, workshop_session, "discussion")
     post(fenna_client, workshop_session, "round2")
     session = fresh(workshop_session)
     assert (session.round, session.status, session.results) == (2, "positioning", "hidden")
-    assert session.open_sliders == KEYS and not session.profile_revealed
+    assert session.open_sliders == slider_keys and not session.profile_revealed
     assert post(fenna_client, workshop_session, "round2").status_code == 409
     assert fresh(workshop_session).round == 2
 
@@ -186,12 +186,12 @@ def place(session, participant_token, values, round=1):
     return participant
 
 
-def test_reset_one_slider_needs_confirmation_and_clears_only_that_slider(fenna_client, workshop_session):
+def test_reset_one_slider_needs_confirmation_and_clears_only_that_slider(fenna_client, workshop_session, slider_keys):
     place(workshop_session, "a", 40)
     assert post(fenna_client, workshop_session, "reset", {"slider": "regie"}).status_code == 400
     assert Position.objects.count() == 5
     post(fenna_client, workshop_session, "reset", {"slider": "regie", "confirm": "yes"})
-    assert sorted(Position.objects.values_list("slider__key", flat=True)) == sorted(set(KEYS) - {"regie"})
+    assert sorted(Position.objects.values_list("slider__key", flat=True)) == sorted(set(slider_keys) - {"regie"})
 
 
 def test_reset_the_round_keeps_the_other_round(fenna_client, workshop_session):

@@ -1,30 +1,26 @@
+import asyncio
 import json
 import re
+import time
 
 import pytest
 from asgiref.sync import sync_to_async
 
 from tests.conftest import session_cookie
-from tests.sockets import aggregate_until, open_socket, phone, slider
+from tests.servers import DAPHNE_LIMITS
+from tests.sockets import aggregate_until, aggregates_until, open_dashboard, open_socket, phone, slider
 from workshop import charts, session_control
 from workshop.models import Participant, Position
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-async def dashboard_for(user, code):
-    cookie = await sync_to_async(session_cookie)(user)
-    communicator, connected = await open_socket(f"/ws/d/{code}/", cookie=cookie)
-    assert connected
-    return communicator
-
-
-async def test_the_facilitator_gets_an_aggregate_on_connect(fenna, workshop_session):
-    dashboard = await dashboard_for(fenna, workshop_session.code)
+async def test_the_facilitator_gets_an_aggregate_on_connect(fenna, workshop_session, slider_keys):
+    dashboard = await open_dashboard(fenna, workshop_session.code)
     message = await dashboard.receive_json_from(timeout=5)
     assert message["type"] == "aggregate"
     assert (message["participants"], message["connected"], message["best"]) == (0, 0, None)
-    assert [s["key"] for s in message["sliders"]] == ["sturing", "aanpak", "verankering", "regie", "horizon"]
+    assert [s["key"] for s in message["sliders"]] == slider_keys
     first = message["sliders"][0]
     assert first["n"] == 0 and first["median"] is None and first["consensus"] is None
     assert first["histogram"] == [0] * 10
@@ -41,7 +37,7 @@ async def test_the_facilitator_gets_an_aggregate_on_connect(fenna, workshop_sess
 
 
 async def test_moves_and_sets_reach_the_dashboard_exactly(fenna, workshop_session):
-    dashboard = await dashboard_for(fenna, workshop_session.code)
+    dashboard = await open_dashboard(fenna, workshop_session.code)
     await dashboard.receive_json_from()
     phones = []
     for value in (10, 20, 30, 40):
@@ -69,7 +65,7 @@ async def test_moves_and_sets_reach_the_dashboard_exactly(fenna, workshop_sessio
 
 
 async def test_latest_value_per_participant_counts_once(fenna, workshop_session):
-    dashboard = await dashboard_for(fenna, workshop_session.code)
+    dashboard = await open_dashboard(fenna, workshop_session.code)
     await dashboard.receive_json_from()
     communicator, welcome = await phone(workshop_session.code)
     for value in (5, 50, 95):
@@ -87,20 +83,42 @@ async def test_latest_value_per_participant_counts_once(fenna, workshop_session)
 
 
 async def test_it_coalesces_many_moves_into_few_aggregates(fenna, workshop_session, settings):
-    dashboard = await dashboard_for(fenna, workshop_session.code)
+    dashboard = await open_dashboard(fenna, workshop_session.code)
     await dashboard.receive_json_from()
     communicator, _ = await phone(workshop_session.code)
-    for value in range(39):  # with the hello, one phone's whole burst allowance
-        await communicator.send_json_to({"type": "move", "slider": "horizon", "value": value})
-    await aggregate_until(dashboard, lambda m: slider(m, "horizon")["median"] == 38)
-    # Far fewer aggregates than moves arrived: at most one per tick.
-    assert await dashboard.receive_nothing(timeout=settings.DASHBOARD_TICK * 3)
+    await aggregate_until(dashboard, lambda m: m["connected"] == 1)
+    moves = 39  # with the hello, one phone's whole burst allowance
+
+    async def drag() -> None:
+        for value in range(moves):
+            await communicator.send_json_to({"type": "move", "slider": "horizon", "value": value})
+            # A finger's pace, several moves per tick: sent at once, the server would read
+            # them all before its first aggregate, which would prove nothing.
+            await asyncio.sleep(settings.DASHBOARD_TICK / 4)
+
+    started = time.monotonic()
+    _, received = await asyncio.gather(
+        drag(), aggregates_until(dashboard, lambda m: slider(m, "horizon")["median"] == moves - 1, limit=2 * moves)
+    )
+    last_at = time.monotonic()
+    # A move that lands while an aggregate is being made may bring one more with the same
+    # numbers; it counts like any other, and then the dashboard goes quiet.
+    while not await dashboard.receive_nothing(timeout=settings.DASHBOARD_TICK * 3):
+        received.append(await dashboard.receive_json_from())
+        last_at = time.monotonic()
+        await dashboard.send_json_to({"type": "seen"})
+        assert len(received) <= 2 * moves
+    ticks = (last_at - started) / settings.DASHBOARD_TICK
+    # At most one aggregate per tick (the first may go at once), so far fewer than moves.
+    assert len(received) <= ticks + 1, (len(received), ticks)
+    assert len(received) < moves / 2
+    assert slider(received[-1], "horizon")["median"] == moves - 1
     await communicator.disconnect()
     await dashboard.disconnect()
 
 
 async def test_a_dashboard_that_stops_confirming_gets_no_backlog_and_then_the_newest(fenna, workshop_session, settings):
-    dashboard = await dashboard_for(fenna, workshop_session.code)
+    dashboard = await open_dashboard(fenna, workshop_session.code)
     await dashboard.receive_json_from()
     communicator, _ = await phone(workshop_session.code)
     second = await dashboard.receive_json_from()
@@ -117,7 +135,7 @@ async def test_a_dashboard_that_stops_confirming_gets_no_backlog_and_then_the_ne
 
 
 async def test_two_tabs_of_one_phone_count_once_until_both_close(fenna, workshop_session):
-    dashboard = await dashboard_for(fenna, workshop_session.code)
+    dashboard = await open_dashboard(fenna, workshop_session.code)
     await dashboard.receive_json_from()
     first, welcome = await phone(workshop_session.code)
     second, _ = await phone(workshop_session.code, token=welcome["token"])
@@ -133,7 +151,7 @@ async def test_two_tabs_of_one_phone_count_once_until_both_close(fenna, workshop
 
 
 async def test_disconnected_phones_are_no_longer_counted_as_connected(fenna, workshop_session):
-    dashboard = await dashboard_for(fenna, workshop_session.code)
+    dashboard = await open_dashboard(fenna, workshop_session.code)
     await dashboard.receive_json_from()
     communicator, _ = await phone(workshop_session.code)
     await aggregate_until(dashboard, lambda m: m["connected"] == 1)
@@ -144,7 +162,7 @@ async def test_disconnected_phones_are_no_longer_counted_as_connected(fenna, wor
 
 
 async def test_reveal_reaches_the_dashboard(fenna, workshop_session):
-    dashboard = await dashboard_for(fenna, workshop_session.code)
+    dashboard = await open_dashboard(fenna, workshop_session.code)
     await dashboard.receive_json_from()
     communicator, _ = await phone(workshop_session.code)
     await communicator.send_json_to({"type": "set", "slider": "regie", "value": 90, "seq": 1})
@@ -164,26 +182,26 @@ async def test_an_anonymous_visitor_is_closed_with_4403(workshop_session):
 
 
 async def test_another_facilitator_is_closed_with_4403(otto, workshop_session):
-    dashboard = await dashboard_for(otto, workshop_session.code)
+    dashboard = await open_dashboard(otto, workshop_session.code)
     assert await dashboard.receive_output() == {"type": "websocket.close", "code": 4403}
 
 
 async def test_a_superuser_may_watch_any_session(admin_user_persona, workshop_session):
-    dashboard = await dashboard_for(admin_user_persona, workshop_session.code)
+    dashboard = await open_dashboard(admin_user_persona, workshop_session.code)
     assert (await dashboard.receive_json_from())["type"] == "aggregate"
     await dashboard.disconnect()
 
 
 async def test_an_unknown_session_looks_the_same_as_someone_elses(fenna, otto, workshop_session):
     # 4404 for an unknown code would tell any logged-in user which codes exist.
-    unknown = await dashboard_for(otto, "ZZZZZZ")
-    foreign = await dashboard_for(otto, workshop_session.code)
+    unknown = await open_dashboard(otto, "ZZZZZZ")
+    foreign = await open_dashboard(otto, workshop_session.code)
     assert await unknown.receive_output() == {"type": "websocket.close", "code": 4403}
     assert await foreign.receive_output() == {"type": "websocket.close", "code": 4403}
 
 
 async def test_messages_to_the_dashboard_get_an_error_and_keep_it_open(fenna, workshop_session):
-    dashboard = await dashboard_for(fenna, workshop_session.code)
+    dashboard = await open_dashboard(fenna, workshop_session.code)
     await dashboard.receive_json_from()
     for bad in ('{"type": "reveal"}', "not json", "[]", '{"type": "seen"' + " " * 5000 + "}"):
         await dashboard.send_to(text_data=bad)
@@ -200,8 +218,6 @@ async def test_the_largest_dashboard_message_fits_daphnes_message_size_limit(fen
     # Daphne's size limit covers what it sends as well as what it takes: the biggest
     # aggregate (30 groups with the longest names, 60 dots per slider in both rounds,
     # everything shown) must fit with room to spare.
-    from bench.local import DAPHNE_LIMITS
-
     limit = int(DAPHNE_LIMITS[DAPHNE_LIMITS.index("--websocket-max-message-size") + 1])
 
     @sync_to_async
@@ -228,9 +244,7 @@ async def test_the_largest_dashboard_message_fits_daphnes_message_size_limit(fen
     await fill()
     sizes = []
     for view in ("", "?view=screen"):
-        cookie = await sync_to_async(session_cookie)(fenna)
-        communicator, connected = await open_socket(f"/ws/d/{workshop_session.code}/{view}", cookie=cookie)
-        assert connected
+        communicator = await open_dashboard(fenna, workshop_session.code, view)
         raw = await communicator.receive_from(timeout=10)
         assert json.loads(raw)["participants"] == charts.DOTS_UP_TO
         sizes.append(len(raw.encode()))

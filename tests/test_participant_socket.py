@@ -10,10 +10,8 @@ from workshop.models import Participant, Position
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-SLIDERS = ["sturing", "aanpak", "verankering", "regie", "horizon"]
 
-
-async def test_hello_without_a_token_gets_a_new_participant(workshop_session):
+async def test_hello_without_a_token_gets_a_new_participant(workshop_session, slider_keys):
     communicator, welcome = await phone(workshop_session.code.lower())
     assert isinstance(welcome["token"], str) and len(welcome["token"]) >= 24
     assert welcome["session"] == {
@@ -22,7 +20,7 @@ async def test_hello_without_a_token_gets_a_new_participant(workshop_session):
         "status": "positioning",
         "round": 1,
     }
-    assert [s["key"] for s in welcome["sliders"]] == SLIDERS
+    assert [s["key"] for s in welcome["sliders"]] == slider_keys
     assert welcome["sliders"][0] == {
         "key": "sturing",
         "label": "Sturing",
@@ -30,7 +28,7 @@ async def test_hello_without_a_token_gets_a_new_participant(workshop_session):
         "right": "Decentraal",
         "open": True,
     }
-    assert welcome["positions"] == dict.fromkeys(SLIDERS)
+    assert welcome["positions"] == dict.fromkeys(slider_keys)
     assert await Participant.objects.acount() == 1
     await communicator.disconnect()
 

@@ -7,7 +7,7 @@ from asgiref.sync import sync_to_async
 from django.utils import timezone
 
 from tests.conftest import session_cookie
-from tests.sockets import aggregate_until, open_socket, phone, slider
+from tests.sockets import aggregate_until, open_dashboard, open_socket, phone, slider
 from workshop import session_control
 from workshop.models import Position, Session
 from workshop.runtime import runtime
@@ -95,8 +95,7 @@ async def test_round_two_keeps_round_one_as_the_ghost_and_acks_with_the_round(wo
 
 
 async def test_no_opinion_is_counted_apart_from_the_statistics(fenna, workshop_session):
-    cookie = await sync_to_async(session_cookie)(fenna)
-    dashboard, _ = await open_socket(f"/ws/d/{workshop_session.code}/", cookie=cookie)
+    dashboard = await open_dashboard(fenna, workshop_session.code)
     await dashboard.receive_json_from()
     first, _ = await phone(workshop_session.code)
     second, _ = await phone(workshop_session.code)
@@ -160,8 +159,7 @@ async def test_groups_phones_choose_once_and_are_counted_per_group(fenna, worksh
     assert (await communicator.receive_json_from())["code"] == "group_already_chosen"
     await communicator.send_json_to({"type": "set", "slider": "regie", "value": 50, "seq": 2})
     assert (await communicator.receive_json_from())["type"] == "ack"
-    cookie = await sync_to_async(session_cookie)(fenna)
-    dashboard, _ = await open_socket(f"/ws/d/{workshop_session.code}/", cookie=cookie)
+    dashboard = await open_dashboard(fenna, workshop_session.code)
     message = await aggregate_until(dashboard, lambda m: m["groups"][0]["sliders"]["regie"]["n"] == 1)
     assert message["groups"][0]["participants"] == 1 and message["groups"][0]["sliders"]["regie"]["median"] == 50
     await communicator.disconnect()

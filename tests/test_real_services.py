@@ -3,16 +3,17 @@
 import random
 
 import pytest
-from asgiref.sync import sync_to_async
 from django.db import connection
 
-from tests.conftest import REQUIRE_SERVICES, need, port_open, session_cookie
+from tests.conftest import REQUIRE_SERVICES, need, port_open
 from tests.servers import new_prefix
-from tests.sockets import aggregate_until, open_socket, phone, slider
+from tests.sockets import aggregate_until, open_dashboard, phone, slider
 from workshop import live
 from workshop.live_redis import RedisStore
 from workshop.models import Position
 from workshop.runtime import runtime
+
+pytestmark = pytest.mark.services
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
 
@@ -73,9 +74,7 @@ async def test_the_redis_and_memory_stores_agree(on_redis):
 
 @pytest.mark.django_db(transaction=True)
 async def test_phone_to_dashboard_over_channels_redis(on_redis, fenna, workshop_session):
-    cookie = await sync_to_async(session_cookie)(fenna)
-    dashboard, connected = await open_socket(f"/ws/d/{workshop_session.code}/", cookie=cookie)
-    assert connected
+    dashboard = await open_dashboard(fenna, workshop_session.code)
     await dashboard.receive_json_from(timeout=5)
     communicator, _ = await phone(workshop_session.code)
     await communicator.send_json_to({"type": "move", "slider": "verankering", "value": 64})

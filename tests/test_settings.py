@@ -42,7 +42,7 @@ def test_a_bad_environment_value_fails_loudly(name, value, message):
 
 @pytest.mark.parametrize("path", ["Procfile", "Makefile", "docs/deployment.md"])
 def test_every_way_of_running_daphne_sets_the_message_size_and_keepalive_limits(path):
-    from bench.local import DAPHNE_LIMITS
+    from tests.servers import DAPHNE_LIMITS
 
     text = (ROOT / path).read_text().replace("\\\n", " ")
     lines = [line for line in text.splitlines() if "daphne --bind" in line]

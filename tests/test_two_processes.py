@@ -11,7 +11,7 @@ from django.db import connection
 from tests.conftest import need, port_open, session_cookie
 from tests.servers import base_env, daphne, new_prefix
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.services]
 
 
 def test_a_phone_on_one_process_shows_on_a_dashboard_on_another(fenna, workshop_session):

@@ -1,9 +1,14 @@
-"""A fleet of simulated phones and dashboards over real sockets, and the faults the fault suite injects.
+"""The one phone simulator, shared by the fault suite and the load benchmark (bench/harness.py),
+and a dashboard that behaves like the facilitator's page.
 
-The phones follow static/workshop/participant.js: reconnect with backoff and
-jitter, resend unacknowledged sets after every welcome, and again 2-4 s after a
-`not_stored`. The dashboards follow dashboard.js: confirm every aggregate with
-`seen`, reconnect at most 2 s apart.
+The phones follow static/workshop/participant.js: hello with the token they were given,
+`move` while dragging, `set` with a sequence number when the finger lifts, an `ack` per
+stored value; after every welcome they resend what is unacknowledged, and again 2-4 s
+after a `not_stored`; they reconnect with backoff and jitter. The dashboards follow
+dashboard.js: confirm every aggregate with `seen`, reconnect at most 2 s apart.
+
+Run as `python -m tests.phones phones|watch ...`, so that a test can stop (SIGSTOP) or
+drop (SIGKILL) a fleet of phones or a dashboard like a real device.
 """
 
 from __future__ import annotations
@@ -12,17 +17,17 @@ import asyncio
 import hashlib
 import json
 import random
-import subprocess
-import threading
+import statistics
 import time
 from pathlib import Path
 from typing import Any
 
 import websockets
 
-from bench.local import free_port
-
-SLIDERS = ["sturing", "aanpak", "verankering", "regie", "horizon"]
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_EXERCISE = ROOT / "workshop" / "data" / "wijkgericht-werken.json"
+# Read from the exercise rather than copied, so that a renamed slider fails loudly here.
+SLIDERS: list[str] = [s["key"] for s in json.loads(DEFAULT_EXERCISE.read_text())["sliders"]]
 ORIGIN = "http://127.0.0.1"
 
 
@@ -42,12 +47,19 @@ def backoff(attempt: int, rng: random.Random, *, cap: float) -> float:
 
 
 class Phone:
-    def __init__(self, url: str, rng: random.Random) -> None:
-        self.url, self.rng = url, rng
+    """One participant's page on one socket."""
+
+    def __init__(self, url: str, rng: random.Random | None = None, *, open_timeout: float = 5, **options: Any) -> None:
+        self.url, self.rng = url, rng or random.Random()
+        self.open_timeout = open_timeout
+        self.options = {"origin": ORIGIN, "open_timeout": open_timeout, **options}
         self.token: str | None = None
         self.seq = 0
-        self.unacked: dict[str, tuple[int, int]] = {}  # slider -> (seq, value)
+        self.last: dict[str, int] = {}  # slider -> where the finger is
+        self.unacked: dict[str, tuple[int, int]] = {}  # slider -> (seq, value); the newest set per slider
         self.acked: dict[str, int] = {}
+        self.settled = asyncio.Event()  # set whenever nothing is unacknowledged
+        self.settled.set()
         self.welcomes: list[float] = []
         self.not_stored = 0
         self.ack_times: list[float] = []
@@ -58,43 +70,95 @@ class Phone:
         assert self.token is not None
         return hashlib.sha256(self.token.encode()).hexdigest()
 
+    async def join(self) -> float:
+        """One attempt: open, hello (as the same participant after the first welcome), welcome, resend.
+
+        Returns the seconds it took; raises when the server is not there or does not welcome.
+        """
+        started = time.perf_counter()
+        self.ws = await websockets.connect(self.url, **self.options)
+        await self.ws.send(json.dumps({"type": "hello", "token": self.token}))
+        welcome = json.loads(await asyncio.wait_for(self.ws.recv(), self.open_timeout * 2))
+        if welcome["type"] != "welcome":
+            raise ConnectionError(welcome)
+        self.token = welcome["token"]
+        self.welcomes.append(time.monotonic())
+        await self.resend()
+        return time.perf_counter() - started
+
     async def connect(self) -> None:
+        """Join, and keep trying with the page's backoff until it works."""
         attempt = 0
         while True:
             try:
-                self.ws = await websockets.connect(self.url, origin=ORIGIN, open_timeout=5)
-                await self.ws.send(json.dumps({"type": "hello", "token": self.token}))
-                welcome = json.loads(await asyncio.wait_for(self.ws.recv(), 10))
-                if welcome["type"] != "welcome":
-                    raise ConnectionError(welcome)
-                self.token = welcome["token"]
-                self.welcomes.append(time.monotonic())
-                await self.resend()
+                await self.join()
                 return
             except (TimeoutError, OSError, ConnectionError, websockets.WebSocketException):
                 if self.ws is not None:
                     await self.ws.close()
-                await asyncio.sleep(backoff(attempt, self.rng, cap=30))  # the page's backoff between attempts
+                await asyncio.sleep(backoff(attempt, self.rng, cap=30))
                 attempt += 1
 
     async def resend(self) -> None:
         for slider, (seq, value) in list(self.unacked.items()):
-            await self.ws.send(json.dumps({"type": "set", "slider": slider, "value": value, "seq": seq}))
+            await self._send_set(slider, value, seq)
 
-    async def drag_and_set(self, slider: str, value: int) -> None:
-        # The finger lands on `value` whatever the connection does meanwhile: a drag cut
-        # short by a reconnect is committed by the resend after the welcome.
-        start = self.acked.get(slider, 50)
+    async def move(self, slider: str, value: int) -> None:
+        self.last[slider] = value
+        # Formatted by hand: the benchmark sends thousands a second from one core.
+        await self.ws.send(f'{{"type":"move","slider":"{slider}","value":{value}}}')
+
+    async def set(self, slider: str, value: int | None = None) -> None:
+        """The finger lifts: commit `value` (by default where the finger is) under a new sequence number."""
+        value = self.last[slider] if value is None else value
+        await self._send_set(slider, value, self._outstanding(slider, value))
+
+    def _outstanding(self, slider: str, value: int) -> int:
+        self.last[slider] = value
         self.seq += 1
         self.unacked[slider] = (self.seq, value)
+        self.settled.clear()
+        return self.seq
+
+    async def _send_set(self, slider: str, value: int, seq: int) -> None:
+        await self.ws.send(f'{{"type":"set","slider":"{slider}","value":{value},"seq":{seq}}}')
+
+    def receive(self, message: dict[str, Any]) -> bool:
+        """Ack bookkeeping for one message from the server; whether it acknowledged an outstanding set."""
+        if message.get("type") == "ack":
+            self.ack_times.append(time.monotonic())
+            for slider, (seq, value) in list(self.unacked.items()):
+                if seq == message["seq"]:
+                    del self.unacked[slider]
+                    self.acked[slider] = value
+                    if not self.unacked:
+                        self.settled.set()
+                    return True
+        elif message.get("type") == "error" and message.get("code") == "not_stored":
+            self.not_stored += 1
+        return False
+
+    async def listen(self) -> None:
+        """Read until the socket closes (the benchmark's phones: no faults, no reconnect)."""
+        try:
+            async for raw in self.ws:
+                self.receive(json.loads(raw))
+        except websockets.ConnectionClosed:
+            pass
+
+    async def drag_and_set(self, slider: str, value: int) -> None:
+        # The finger lands on `value` whatever the connection does meanwhile: the value is
+        # outstanding from the first move, so a drag cut short by a reconnect is committed
+        # by the resend after the welcome (and the live value it left behind is replaced).
+        start = self.acked.get(slider, 50)
+        seq = self._outstanding(slider, value)
         for step in (1, 2, 3):
-            await self.ws.send(
-                json.dumps({"type": "move", "slider": slider, "value": start + (value - start) * step // 4})
-            )
+            await self.ws.send(f'{{"type":"move","slider":"{slider}","value":{start + (value - start) * step // 4}}}')
             await asyncio.sleep(0.1)  # a finger's pace: ten moves a second, as the page throttles them
-        await self.ws.send(json.dumps({"type": "set", "slider": slider, "value": value, "seq": self.seq}))
+        await self._send_set(slider, value, seq)
 
     async def run(self, sets: int, progress: Any = None, *, connect: bool = True) -> None:
+        """Commit `sets` values one after another, riding out whatever the server does, until all are acked."""
         if connect:
             await self.connect()
         sent = 0
@@ -111,18 +175,11 @@ class Phone:
                     retry_at = None
                     await self.resend()
                     continue
-                if reply["type"] == "ack":
-                    self.ack_times.append(time.monotonic())
-                    for slider, (seq, value) in list(self.unacked.items()):
-                        if seq == reply["seq"]:
-                            del self.unacked[slider]
-                            self.acked[slider] = value
-                            if progress:
-                                progress()
-                elif reply["type"] == "error" and reply.get("code") == "not_stored":
-                    self.not_stored += 1
-                    if retry_at is None:
-                        retry_at = time.monotonic() + 2 + self.rng.random() * 2
+                not_stored = self.not_stored
+                if self.receive(reply) and progress:
+                    progress()
+                if self.not_stored > not_stored and retry_at is None:
+                    retry_at = time.monotonic() + 2 + self.rng.random() * 2
             except (OSError, websockets.ConnectionClosed):
                 retry_at = None
                 await self.connect()
@@ -184,8 +241,6 @@ class Dashboard:
 
 
 def shows(message: dict[str, Any], truth: dict[str, list[int]]) -> bool:
-    import statistics
-
     for s in message["sliders"]:
         values = truth.get(s["key"], [])
         if s["n"] != len(values) or (values and s["median"] != statistics.median(values)):
@@ -215,115 +270,22 @@ def p99(values: list[float]) -> float:
     return ordered[min(len(ordered) - 1, int(0.99 * len(ordered)))]
 
 
-class RedisServer:
-    """A Redis of the test's own, so that it can be restarted and stalled (DEBUG SLEEP)."""
-
-    def __init__(self) -> None:
-        self.port = free_port()
-        self.url = f"redis://127.0.0.1:{self.port}/0"
-        self.start()
-
-    def start(self) -> None:
-        self.process = subprocess.Popen(
-            [
-                *("redis-server", "--bind", "127.0.0.1", "--port", str(self.port)),
-                *("--save", "", "--appendonly", "no", "--enable-debug-command", "yes"),
-            ],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-        assert self.process.stdout is not None
-        for line in self.process.stdout:
-            if "Ready to accept connections" in line:
-                break
-        else:
-            raise RuntimeError("redis-server did not start")
-        threading.Thread(target=self.process.stdout.read, daemon=True).start()  # keep the pipe drained
-
-    def stop(self) -> None:
-        self.process.terminate()
-        self.process.wait(10)
-
-    def stall(self, seconds: float) -> None:
-        import redis
-
-        redis.Redis(port=self.port, socket_timeout=seconds + 10).execute_command("DEBUG", "SLEEP", seconds)
-
-
-class CuttableLink:
-    """A TCP link to a server that the test can cut: open connections are reset and new ones refused."""
-
-    def __init__(self, target_port: int) -> None:
-        self.target_port = target_port
-        self.port = free_port()
-        self.loop = asyncio.new_event_loop()
-        self.writers: set[asyncio.StreamWriter] = set()
-        self.server: asyncio.Server | None = None
-        threading.Thread(target=self.loop.run_forever, daemon=True).start()
-        self._call(self._listen())
-
-    def _call(self, coroutine: Any) -> Any:
-        return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(10)
-
-    async def _listen(self) -> None:
-        self.server = await asyncio.start_server(self._link, "127.0.0.1", self.port)
-
-    async def _link(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            upstream_reader, upstream_writer = await asyncio.open_connection("127.0.0.1", self.target_port)
-        except OSError:
-            writer.transport.abort()
-            return
-        self.writers |= {writer, upstream_writer}
-
-        async def pipe(source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> None:
-            try:
-                while data := await source.read(65536):
-                    sink.write(data)
-                    await sink.drain()
-            except OSError:
-                pass
-            finally:
-                sink.transport.abort()
-                self.writers.discard(sink)
-
-        await asyncio.gather(pipe(reader, upstream_writer), pipe(upstream_reader, writer))
-
-    def cut(self) -> None:
-        async def cut() -> None:
-            assert self.server is not None
-            self.server.close()
-            for writer in list(self.writers):
-                writer.transport.abort()
-            self.writers.clear()
-
-        self._call(cut())
-
-    def restore(self) -> None:
-        self._call(self._listen())
-
-    def close(self) -> None:
-        self.cut()
-        self.loop.call_soon_threadsafe(self.loop.stop)
-
-
 async def _hold_phones(url: str, count: int, tokens: Path) -> None:
     """Phones that join (as the same participants every time), commit a value, say so, then only hold."""
     known = tokens.read_text().split() if tokens.exists() else [None] * count
 
-    async def join(i: int, token: str | None) -> tuple[Any, str]:
-        ws = await websockets.connect(url, origin=ORIGIN, max_queue=None)
-        await ws.send(json.dumps({"type": "hello", "token": token}))
-        welcome = json.loads(await ws.recv())
-        await ws.send(json.dumps({"type": "set", "slider": SLIDERS[i % 5], "value": i % 101, "seq": 1}))
-        await ws.recv()
-        return ws, welcome["token"]
+    async def join(i: int, token: str | None) -> Phone:
+        phone = Phone(url, max_queue=None)
+        phone.token = token
+        await phone.join()
+        await phone.set(SLIDERS[i % len(SLIDERS)], i % 101)
+        phone.receive(json.loads(await phone.ws.recv()))
+        return phone
 
-    joined = []
+    joined: list[Phone] = []
     for start in range(0, count, 50):
         joined += await asyncio.gather(*(join(i, known[i]) for i in range(start, min(count, start + 50))))
-    tokens.write_text("\n".join(token for _, token in joined))
+    tokens.write_text("\n".join(str(phone.token) for phone in joined))
     print("ready", flush=True)
     await asyncio.Event().wait()
 
@@ -340,7 +302,6 @@ async def _watch(url: str, cookie: str) -> None:
 
 
 if __name__ == "__main__":
-    # A separate process, so that the test can stop it (SIGSTOP) or drop it (SIGKILL) like a phone.
     import sys
 
     if sys.argv[1] == "phones":
