@@ -17,6 +17,25 @@ from workshop.stats import MAX_VALUE, MIN_VALUE
 LANGUAGES = ("nl", "en")
 SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,59}$")
 KEY_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
+# A phone shows every slider on one screen, and a projector every profile: a dozen is plenty,
+# and a file of 20,000 is refused before anything is built from it.
+MAX_SLIDERS = 12
+MAX_PROFILES = 12
+# The longest text per field: the model's max_length, or LONG_TEXT where the column is a TextField,
+# so that the database never sees a value it would refuse (or a page it cannot show).
+LONG_TEXT = 2000
+TEXT_LIMITS = {
+    "title": 200,
+    "source": LONG_TEXT,
+    "label": 120,
+    "left": 120,
+    "right": 120,
+    "explanation": LONG_TEXT,
+    "name": 200,
+    "description": LONG_TEXT,
+    "assignment": LONG_TEXT,
+}
+URL_LIMIT = 200
 
 
 class ExerciseFormatError(ValueError):
@@ -74,10 +93,12 @@ def parse_exercise(data: Any) -> ExerciseSpec:
     source_url = source.get("url", "")
     if not isinstance(source_url, str) or (source_url and not source_url.startswith(("https://", "http://"))):
         raise ExerciseFormatError("source.url", "must be an http(s) URL")
+    check_length("source.url", source_url, URL_LIMIT)
 
     sliders_data = _require(data, "sliders", "")
     if not isinstance(sliders_data, list) or not sliders_data:
         raise ExerciseFormatError("sliders", "must be a non-empty list")
+    check_count("sliders", len(sliders_data), MAX_SLIDERS)
     sliders: list[SliderSpec] = []
     for i, item in enumerate(sliders_data):
         path = f"sliders[{i}]"
@@ -97,6 +118,7 @@ def parse_exercise(data: Any) -> ExerciseSpec:
     profiles_data = _require(data, "profiles", "")
     if not isinstance(profiles_data, list) or not profiles_data:
         raise ExerciseFormatError("profiles", "must be a non-empty list")
+    check_count("profiles", len(profiles_data), MAX_PROFILES)
     profiles: list[ProfileSpec] = []
     for i, item in enumerate(profiles_data):
         path = f"profiles[{i}]"
@@ -116,11 +138,43 @@ def parse_exercise(data: Any) -> ExerciseSpec:
         slug=slug,
         version=version,
         title=_text(data, "title", ""),
-        source={lang: _string(source, lang, "source") for lang in LANGUAGES if lang in source},
+        source={
+            lang: _limited(_string(source, lang, "source"), "source", lang) for lang in LANGUAGES if lang in source
+        },
         source_url=source_url,
         sliders=sliders,
         profiles=profiles,
     )
+
+
+def check_count(path: str, count: int, limit: int) -> None:
+    if count > limit:
+        raise ExerciseFormatError(path, f"at most {limit}, got {count}")
+
+
+def check_length(path: str, value: str, limit: int) -> None:
+    if len(value) > limit:
+        raise ExerciseFormatError(path, f"at most {limit} characters")
+
+
+def text_errors(fields: dict[str, Any]) -> dict[str, str]:
+    """For a form over model columns (label_nl, name_en, …): each too-long text's column and problem."""
+    errors = {}
+    for name, limit in TEXT_LIMITS.items():
+        for lang in LANGUAGES:
+            column = f"{name}_{lang}"
+            value = fields.get(column)
+            try:
+                if isinstance(value, str):
+                    check_length(column, value, limit)
+            except ExerciseFormatError as error:
+                errors[column] = error.problem
+    return errors
+
+
+def _limited(value: str, name: str, lang: str, path: str = "") -> str:
+    check_length(f"{_join(path, name)}.{lang}", value, TEXT_LIMITS[name])
+    return value
 
 
 def _join(path: str, name: str) -> str:
@@ -153,7 +207,7 @@ def _text(obj: dict, name: str, path: str, *, required: bool = True) -> dict[str
     _require_object(value, here)
     for lang in LANGUAGES:
         _require(value, lang, here)
-    return {lang: _string(value, lang, here) for lang in LANGUAGES}
+    return {lang: _limited(_string(value, lang, here), name, lang, path) for lang in LANGUAGES}
 
 
 def _key(obj: dict, path: str, seen: set[str]) -> str:
