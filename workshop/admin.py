@@ -1,11 +1,48 @@
+from django import forms
 from django.contrib import admin
 
-from workshop import services
+from workshop import exercises, services
 from workshop.models import Exercise, Profile, ProfileTarget, Session, Slider
+
+
+class ExerciseTextForm(forms.ModelForm):
+    """The text limits of the exercise file (workshop/exercises.py), as form errors on their fields."""
+
+    def clean(self):  # type: ignore[no-untyped-def]
+        cleaned = super().clean()
+        for column, problem in exercises.text_errors(cleaned).items():
+            self.add_error(column, problem)
+        return cleaned
+
+
+class LimitedInlineFormSet(forms.BaseInlineFormSet):
+    """At most as many sliders or profiles as an exercise file may have."""
+
+    limit_path = ""
+    limit = 0
+
+    def clean(self) -> None:
+        super().clean()
+        kept = [f for f in self.forms if f.has_changed() or f.instance.pk]
+        kept = [f for f in kept if not (self.can_delete and self._should_delete_form(f))]
+        try:
+            exercises.check_count(self.limit_path, len(kept), self.limit)
+        except exercises.ExerciseFormatError as error:
+            raise forms.ValidationError(str(error)) from None
+
+
+class SliderFormSet(LimitedInlineFormSet):
+    limit_path, limit = "sliders", exercises.MAX_SLIDERS
+
+
+class ProfileFormSet(LimitedInlineFormSet):
+    limit_path, limit = "profiles", exercises.MAX_PROFILES
 
 
 class SliderInline(admin.StackedInline):
     model = Slider
+    form = ExerciseTextForm
+    formset = SliderFormSet
     extra = 0
     fields = [
         ("key", "order"),
@@ -18,6 +55,8 @@ class SliderInline(admin.StackedInline):
 
 class ProfileInline(admin.TabularInline):
     model = Profile
+    form = ExerciseTextForm
+    formset = ProfileFormSet
     extra = 0
     fields = ["key", "order", "name_nl", "name_en"]
     show_change_link = True
@@ -25,6 +64,7 @@ class ProfileInline(admin.TabularInline):
 
 @admin.register(Exercise)
 class ExerciseAdmin(admin.ModelAdmin):
+    form = ExerciseTextForm
     list_display = ["title_nl", "slug", "version", "in_use", "created_at"]
     search_fields = ["slug", "title_nl", "title_en"]
     fields = [
@@ -73,6 +113,8 @@ class ProfileTargetInline(admin.TabularInline):
 
 @admin.register(Profile)
 class ProfileAdmin(admin.ModelAdmin):
+    form = ExerciseTextForm
+
     def has_change_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
         if obj is not None and services.exercise_in_use(obj.exercise):
             return False
