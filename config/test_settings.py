@@ -10,4 +10,4 @@ import os
 
 os.environ.setdefault("SECRET_KEY", "test-only-insecure-key-never-used-outside-the-test-suite")
 
-from config.settings import *  # noqa: E402, F403
+from config.settings import *  # noqa: F403
