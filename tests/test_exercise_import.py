@@ -312,3 +312,23 @@ def test_the_admin_refuses_a_13th_slider(admin_user_persona):
     assert response.status_code == 200
     assert "sliders: at most 12, got 13" in response.content.decode()
     assert exercise.sliders.count() == 5
+
+
+def test_the_admin_refuses_a_13th_profile_added_on_its_own_page(admin_user_persona):
+    from workshop.exercises import MAX_PROFILES
+
+    exercise = Exercise.objects.get(slug="wijkgericht-werken")
+    for i in range(exercise.profiles.count(), MAX_PROFILES):
+        Profile.objects.create(exercise=exercise, key=f"extra{i}", name_nl="x", name_en="x", order=i)
+    form = {
+        "exercise": exercise.pk,
+        "key": "dertien",
+        "order": 13,
+        **{f"{n}_{lang}": f"{n}" for n in ["name", "description", "assignment"] for lang in ["nl", "en"]},
+        "targets-TOTAL_FORMS": 0,
+        "targets-INITIAL_FORMS": 0,
+    }
+    response = admin_client(admin_user_persona).post("/admin/workshop/profile/add/", form)
+    assert response.status_code == 200
+    assert "profiles: at most 12, got 13" in response.content.decode()
+    assert exercise.profiles.count() == MAX_PROFILES

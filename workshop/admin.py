@@ -15,6 +15,20 @@ class ExerciseTextForm(forms.ModelForm):
         return cleaned
 
 
+class ProfileForm(ExerciseTextForm):
+    """A profile added on its own page still counts toward its exercise's limit."""
+
+    def clean(self):  # type: ignore[no-untyped-def]
+        cleaned = super().clean()
+        exercise = cleaned.get("exercise")
+        if exercise is not None and self.instance.pk is None:
+            try:
+                exercises.check_count("profiles", exercise.profiles.count() + 1, exercises.MAX_PROFILES)
+            except exercises.ExerciseFormatError as error:
+                raise forms.ValidationError(str(error)) from None
+        return cleaned
+
+
 class LimitedInlineFormSet(forms.BaseInlineFormSet):
     """At most as many sliders or profiles as an exercise file may have."""
 
@@ -113,7 +127,7 @@ class ProfileTargetInline(admin.TabularInline):
 
 @admin.register(Profile)
 class ProfileAdmin(admin.ModelAdmin):
-    form = ExerciseTextForm
+    form = ProfileForm
 
     def has_change_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
         if obj is not None and services.exercise_in_use(obj.exercise):
