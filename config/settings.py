@@ -276,6 +276,8 @@ LOGGING = {
         # Django's defaults give these handlers of their own; route them through the scrubbing console.
         "django": {"handlers": [], "level": "INFO", "propagate": True},
         "django.server": {"handlers": ["console"], "level": "INFO", "propagate": False},
+        # Failed logins and lockouts are warnings; axes' INFO lines (each login, each clean-up) are noise.
+        "axes": {"level": "WARNING"},
         # Start-up and listening lines stay visible whatever LOG_LEVEL says.
         "daphne.server": {"level": "INFO"},
         "daphne.cli": {"level": "INFO"},
