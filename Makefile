@@ -35,7 +35,7 @@ run: install .secret_key
 	$(PY) manage.py collectstatic --noinput --verbosity 0 && \
 	$(PY) manage.py ensure_facilitator && \
 	echo "" && echo "  Schuifoefening live: $(PUBLIC_URL)/f/   (stop with Ctrl-C)" && echo "" && \
-	exec $(VENV)/bin/daphne --bind $(HOST) --port $(PORT) --websocket_timeout 86400 --proxy-headers \
+	exec $(VENV)/bin/daphne --bind $(HOST) --port $(PORT) --websocket_timeout 86400 \
 		--websocket-max-message-size 131072 --websocket-max-frame-size 131072 --ping-interval 20 --ping-timeout 30 \
 		--access-log /dev/null config.asgi:application
 
@@ -57,8 +57,10 @@ format: install
 	$(VENV)/bin/ruff check --fix .
 
 # Needs GNU gettext; the compiled .mo files are committed so that `make run` does not.
-messages: install
-	$(PY) manage.py makemessages --locale nl --no-obsolete --ignore ".venv/*" --ignore "staticfiles/*"
+# manage.py refuses DEBUG=0 without a SECRET_KEY: use the one `make run` keeps.
+messages: install .secret_key
+	@export SECRET_KEY=$${SECRET_KEY:-$$(cat .secret_key)}; \
+	$(PY) manage.py makemessages --locale nl --no-obsolete --ignore ".venv/*" --ignore "staticfiles/*" && \
 	$(PY) manage.py compilemessages --locale nl --ignore ".venv/*"
 
 check-deploy: install

@@ -8,13 +8,22 @@ django_asgi_app = get_asgi_application()
 
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
-from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
+from django.conf import settings  # noqa: E402
 
+from config.limits import BodyLimitMiddleware, install_in_daphne  # noqa: E402
+from config.origins import SiteOriginValidator  # noqa: E402
+from config.proxies import TrustedProxyMiddleware  # noqa: E402
 from workshop.routing import websocket_urlpatterns  # noqa: E402
 
-application = ProtocolTypeRouter(
-    {
-        "http": django_asgi_app,
-        "websocket": AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
-    }
+# daphne reads a whole body before the application is called; refuse oversized ones while they arrive.
+install_in_daphne(settings.MAX_REQUEST_BYTES)
+
+# Outermost: the client's address and scheme, so that every limit and check below sees the real ones.
+application = TrustedProxyMiddleware(
+    ProtocolTypeRouter(
+        {
+            "http": BodyLimitMiddleware(django_asgi_app),
+            "websocket": SiteOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
+        }
+    )
 )

@@ -5,7 +5,9 @@ in-memory channel layer: one process, nothing to install. Set DATABASE_URL and
 REDIS_URL to run several daphne processes on PostgreSQL and Redis.
 """
 
+import ipaddress
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -50,18 +52,39 @@ def env_list(name: str, default: list[str]) -> list[str]:
     return [item.strip() for item in raw.split(",") if item.strip()]
 
 
+def env_networks(name: str) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    """Comma-separated IP addresses or CIDR networks; an address is a network of one."""
+    networks = []
+    for item in env_list(name, []):
+        try:
+            networks.append(ipaddress.ip_network(item, strict=False))
+        except ValueError:
+            raise ImproperlyConfigured(
+                f"{name} must be comma-separated IP addresses or networks (like 10.0.0.1,10.1.0.0/16), got {item!r}"
+            ) from None
+    return tuple(networks)
+
+
 DEBUG = env_bool("DEBUG", False)
 
 SECRET_KEY = env_str("SECRET_KEY")
 if not SECRET_KEY:
-    if not DEBUG and env_bool("REQUIRE_SECRET_KEY", False):
-        raise ImproperlyConfigured("SECRET_KEY must be set in production")
-    # A development key: sessions do not survive a restart of a machine with a
-    # different key, which is fine for `make run` and tests.
+    if not DEBUG:
+        # A known key would let anyone forge a facilitator's session cookie.
+        raise ImproperlyConfigured(
+            "SECRET_KEY must be set when DEBUG is off: `make run` keeps one in .secret_key; "
+            "in production set it from your secret store (or set DEBUG=1 for development)"
+        )
+    # Development only: sessions do not survive a change of key, which is fine with DEBUG=1.
     SECRET_KEY = "dev-only-insecure-key-set-SECRET_KEY-in-production"
 
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
+# Reverse proxies whose X-Forwarded-For / X-Real-IP / X-Forwarded-Proto are believed
+# (config/proxies.py). Empty: those headers are ignored, so no client can pick its address.
+TRUSTED_PROXIES = env_networks("TRUSTED_PROXIES")
+# A larger request body is answered 413 before it is read (config/limits.py).
+MAX_REQUEST_BYTES = env_int("MAX_REQUEST_BYTES", 1024 * 1024, minimum=1024)
 
 INSTALLED_APPS = [
     "daphne",
@@ -72,6 +95,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "channels",
+    "axes",
     "django_htmx",
     "template_partials",
     "csp",
@@ -90,6 +114,8 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "workshop.middleware.ContentSecurityPolicy",
+    # Last, as django-axes requires: it turns a refused login into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 # No inline script, no framing, sockets only to this site. Styles allow 'unsafe-inline'
@@ -192,6 +218,11 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+# Axes first: a locked-out username or address is refused before the password is checked.
+AUTHENTICATION_BACKENDS = [
+    "config.logins.LoginThrottleBackend",  # axes' AxesStandaloneBackend, for web logins
+    "django.contrib.auth.backends.ModelBackend",
+]
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "start"
 LOGOUT_REDIRECT_URL = "home"
@@ -231,12 +262,35 @@ SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
 SESSION_COOKIE_HTTPONLY = True
 
-# Logging: participants are anonymous; nothing here logs addresses or bodies.
+# Login throttling (django-axes, config/logins.py): 10 failures for one username or 30 from
+# one address, counted separately, lock that username or address out for 15 minutes.
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_USERNAME_FAILURE_LIMIT = 10
+AXES_ADDRESS_FAILURE_LIMIT = 30
+# The handler compares each criterion with its own limit and reports 1 when one is reached.
+AXES_FAILURE_LIMIT = 1
+AXES_HANDLER = "config.logins.SeparateLimitsHandler"
+AXES_COOLOFF_TIME = timedelta(minutes=15)
+AXES_RESET_ON_SUCCESS = False
+# The address as config/proxies.py resolved it, not ipware's own reading of the headers.
+AXES_CLIENT_IP_CALLABLE = "config.logins.client_address"
+AXES_LOCKOUT_CALLABLE = "config.logins.lockout_response"
+# Axes' own log lines name the username and path only; no addresses, no successful-login log.
+AXES_VERBOSE = False
+AXES_CLIENT_STR_CALLABLE = "config.logins.client_str"
+AXES_DISABLE_ACCESS_LOG = True
+AXES_ENABLE_ACCESS_FAILURE_LOG = False
+
+# Logging: participants are anonymous; nothing here logs addresses or bodies, and every
+# handler scrubs IP addresses from whatever daphne, Twisted or a library writes.
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
+    "filters": {"no_addresses": {"()": "config.logfilters.ScrubAddresses"}},
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["no_addresses"]},
+    },
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
     "loggers": {
         # daphne's access log writes client addresses; participants' addresses are not ours to keep.
@@ -246,6 +300,11 @@ LOGGING = {
             "propagate": False,
         },
         "daphne.access": {"handlers": [], "level": "ERROR", "propagate": False},
+        # Django's defaults give these handlers of their own; route them through the scrubbing console.
+        "django": {"handlers": [], "level": "INFO", "propagate": True},
+        "django.server": {"handlers": ["console"], "level": "INFO", "propagate": False},
+        # Failed logins and lockouts are warnings; axes' INFO lines (each login, each clean-up) are noise.
+        "axes": {"level": "WARNING"},
         # Start-up and listening lines stay visible whatever LOG_LEVEL says.
         "daphne.server": {"level": "INFO"},
         "daphne.cli": {"level": "INFO"},

@@ -79,8 +79,12 @@ def local_env(**overrides: str) -> dict[str, str]:
         SECURE_HSTS_SECONDS="0",
         MANIFEST_STATIC="0",
         ALLOWED_HOSTS="127.0.0.1,localhost",
+        # The phones and the benchmark open sockets with this Origin whatever port daphne is on.
+        CSRF_TRUSTED_ORIGINS="http://127.0.0.1",
         PYTHONUNBUFFERED="1",
     )
+    # DEBUG=0 refuses to start without a key; a loopback process needs no secret one.
+    env.setdefault("SECRET_KEY", "loopback-only-insecure-key-for-local-test-and-benchmark-processes")
     env.update(overrides)
     return env
 

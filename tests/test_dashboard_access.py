@@ -3,6 +3,7 @@ facilitator role, ends the live feed."""
 
 import pytest
 from asgiref.sync import sync_to_async
+from channels.db import database_sync_to_async
 from django.contrib.auth.models import Group
 from django.test import Client
 
@@ -25,7 +26,7 @@ async def logged_in_dashboard(user, code):
 async def test_logging_out_ends_the_live_feed_of_that_login(fenna, workshop_session):
     dashboard, browser = await logged_in_dashboard(fenna, workshop_session.code)
     other, _ = await logged_in_dashboard(fenna, workshop_session.code)
-    await sync_to_async(browser.post)("/accounts/logout/")
+    await database_sync_to_async(browser.post)("/accounts/logout/")
     assert await dashboard.receive_output(timeout=5) == {"type": "websocket.close", "code": 4403}
     # Her other login (another laptop) keeps its feed.
     assert await other.receive_nothing(timeout=0.2)

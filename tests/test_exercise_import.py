@@ -173,3 +173,162 @@ def test_an_exercise_in_use_is_read_only_in_the_admin(admin_user_persona, worksh
     )
     assert list(Exercise.objects.filter(slug=exercise.slug).values_list("version", flat=True)) == [2, 1]
     assert response.status_code in (302, 403, 200)
+
+
+def test_a_file_with_20000_sliders_is_refused_at_once_with_a_clear_error(tmp_path):
+    import time
+
+    data = document()
+    data["sliders"] = [copy.deepcopy(data["sliders"][0]) | {"key": f"s{i}"} for i in range(20_000)]
+    before = snapshot()
+    started = time.perf_counter()
+    with pytest.raises(CommandError) as error:
+        import_file(tmp_path, data)
+    assert "sliders: at most 12, got 20000" in str(error.value)
+    assert time.perf_counter() - started < 5
+    assert snapshot() == before
+
+
+def test_a_file_with_13_profiles_is_refused(tmp_path):
+    data = document()
+    data["profiles"] = [copy.deepcopy(data["profiles"][0]) | {"key": f"p{i}"} for i in range(13)]
+    with pytest.raises(CommandError, match=r"profiles: at most 12, got 13"):
+        import_file(tmp_path, data)
+
+
+@pytest.mark.parametrize(
+    ("field", "length", "message"),
+    [
+        (("sliders", 3, "label", "nl"), 121, "sliders[3].label.nl: at most 120 characters"),
+        (("sliders", 0, "right", "en"), 121, "sliders[0].right.en: at most 120 characters"),
+        (("sliders", 1, "explanation", "en"), 2001, "sliders[1].explanation.en: at most 2000 characters"),
+        (("profiles", 2, "name", "nl"), 201, "profiles[2].name.nl: at most 200 characters"),
+        (("profiles", 0, "description", "nl"), 2001, "profiles[0].description.nl: at most 2000 characters"),
+        (("title", "en"), 201, "title.en: at most 200 characters"),
+        (("source", "nl"), 2001, "source.nl: at most 2000 characters"),
+    ],
+)
+def test_a_text_longer_than_its_column_is_refused_naming_the_field(tmp_path, field, length, message):
+    data = document()
+    target = data
+    for step in field[:-1]:
+        target = target.setdefault(step, {}) if isinstance(step, str) else target[step]
+    target[field[-1]] = "x" * length
+    before = snapshot()
+    with pytest.raises(CommandError) as error:
+        import_file(tmp_path, data)
+    assert message in str(error.value)
+    assert snapshot() == before
+
+
+def test_texts_exactly_at_their_limit_are_accepted(tmp_path):
+    data = document()
+    data["slug"] = "op-de-grens"
+    data["sliders"][3]["label"]["nl"] = "x" * 120
+    data["profiles"][0]["assignment"]["en"] = "y" * 2000
+    import_file(tmp_path, data)
+    assert export("op-de-grens") == data
+
+
+def admin_client(user):
+    from django.test import Client
+
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+def slider_admin_form(exercise: Exercise, **changes) -> dict:
+    """The exercise's admin change form as the browser posts it, with changed slider fields."""
+    sliders = list(exercise.sliders.order_by("order", "pk"))
+    profiles = list(exercise.profiles.order_by("order", "pk"))
+    data = {
+        "slug": exercise.slug,
+        "version": exercise.version,
+        "title_nl": exercise.title_nl,
+        "title_en": exercise.title_en,
+        "source_nl": exercise.source_nl,
+        "source_en": exercise.source_en,
+        "source_url": exercise.source_url,
+        "sliders-TOTAL_FORMS": len(sliders),
+        "sliders-INITIAL_FORMS": len(sliders),
+        "profiles-TOTAL_FORMS": len(profiles),
+        "profiles-INITIAL_FORMS": len(profiles),
+    }
+    for i, s in enumerate(sliders):
+        for name in ["id", "key", "order", "label_nl", "label_en", "left_nl", "left_en", "right_nl", "right_en"]:
+            data[f"sliders-{i}-{name}"] = getattr(s, name)
+        data[f"sliders-{i}-exercise"] = exercise.pk
+        data[f"sliders-{i}-explanation_nl"] = s.explanation_nl
+        data[f"sliders-{i}-explanation_en"] = s.explanation_en
+    for i, p in enumerate(profiles):
+        for name in ["id", "key", "order", "name_nl", "name_en"]:
+            data[f"profiles-{i}-{name}"] = getattr(p, name)
+        data[f"profiles-{i}-exercise"] = exercise.pk
+    data.update(changes)
+    return data
+
+
+def slider_errors(response) -> list[dict]:
+    formset = next(f.formset for f in response.context["inline_admin_formsets"] if f.formset.prefix == "sliders")
+    return formset.errors
+
+
+def test_the_admin_refuses_a_121_character_label_with_a_form_error(admin_user_persona):
+    exercise = Exercise.objects.get(slug="wijkgericht-werken")
+    url = f"/admin/workshop/exercise/{exercise.pk}/change/"
+    response = admin_client(admin_user_persona).post(
+        url, slider_admin_form(exercise, **{"sliders-3-label_nl": "x" * 121})
+    )
+    assert response.status_code == 200  # the form again, with its error; no DataError, no 500
+    assert "label_nl" in slider_errors(response)[3]
+    assert len(exercise.sliders.order_by("order")[3].label_nl) < 121
+
+
+def test_the_admin_refuses_an_explanation_over_2000_characters(admin_user_persona):
+    exercise = Exercise.objects.get(slug="wijkgericht-werken")
+    url = f"/admin/workshop/exercise/{exercise.pk}/change/"
+    form = slider_admin_form(exercise, **{"sliders-1-explanation_en": "x" * 2001})
+    response = admin_client(admin_user_persona).post(url, form)
+    assert response.status_code == 200
+    assert slider_errors(response)[1]["explanation_en"] == ["at most 2000 characters"]
+    assert not any(len(s.explanation_en) > 2000 for s in exercise.sliders.all())
+
+
+def test_the_admin_refuses_a_13th_slider(admin_user_persona):
+    exercise = Exercise.objects.get(slug="wijkgericht-werken")
+    form = slider_admin_form(exercise)
+    for i in range(5, 13):
+        form.update(
+            {
+                f"sliders-{i}-key": f"extra{i}",
+                f"sliders-{i}-order": i,
+                f"sliders-{i}-exercise": exercise.pk,
+                **{f"sliders-{i}-{n}_{lang}": f"{n} {i}" for n in ["label", "left", "right"] for lang in ["nl", "en"]},
+            }
+        )
+    form["sliders-TOTAL_FORMS"] = 13
+    response = admin_client(admin_user_persona).post(f"/admin/workshop/exercise/{exercise.pk}/change/", form)
+    assert response.status_code == 200
+    assert "sliders: at most 12, got 13" in response.content.decode()
+    assert exercise.sliders.count() == 5
+
+
+def test_the_admin_refuses_a_13th_profile_added_on_its_own_page(admin_user_persona):
+    from workshop.exercise_format import MAX_PROFILES
+
+    exercise = Exercise.objects.get(slug="wijkgericht-werken")
+    for i in range(exercise.profiles.count(), MAX_PROFILES):
+        Profile.objects.create(exercise=exercise, key=f"extra{i}", name_nl="x", name_en="x", order=i)
+    form = {
+        "exercise": exercise.pk,
+        "key": "dertien",
+        "order": 13,
+        **{f"{n}_{lang}": f"{n}" for n in ["name", "description", "assignment"] for lang in ["nl", "en"]},
+        "targets-TOTAL_FORMS": 0,
+        "targets-INITIAL_FORMS": 0,
+    }
+    response = admin_client(admin_user_persona).post("/admin/workshop/profile/add/", form)
+    assert response.status_code == 200
+    assert "profiles: at most 12, got 13" in response.content.decode()
+    assert exercise.profiles.count() == MAX_PROFILES

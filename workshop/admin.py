@@ -1,11 +1,62 @@
+from django import forms
 from django.contrib import admin
 
-from workshop import exercises
+from workshop import exercise_format, exercises
 from workshop.models import Exercise, Profile, ProfileTarget, Session, Slider
+
+
+class ExerciseTextForm(forms.ModelForm):
+    """The text limits of the exercise file (workshop/exercises.py), as form errors on their fields."""
+
+    def clean(self):  # type: ignore[no-untyped-def]
+        cleaned = super().clean()
+        for column, problem in exercise_format.text_errors(cleaned).items():
+            self.add_error(column, problem)
+        return cleaned
+
+
+class ProfileForm(ExerciseTextForm):
+    """A profile added on its own page still counts toward its exercise's limit."""
+
+    def clean(self):  # type: ignore[no-untyped-def]
+        cleaned = super().clean()
+        exercise = cleaned.get("exercise")
+        if exercise is not None and self.instance.pk is None:
+            try:
+                exercise_format.check_count("profiles", exercise.profiles.count() + 1, exercise_format.MAX_PROFILES)
+            except exercise_format.ExerciseFormatError as error:
+                raise forms.ValidationError(str(error)) from None
+        return cleaned
+
+
+class LimitedInlineFormSet(forms.BaseInlineFormSet):
+    """At most as many sliders or profiles as an exercise file may have."""
+
+    limit_path = ""
+    limit = 0
+
+    def clean(self) -> None:
+        super().clean()
+        kept = [f for f in self.forms if f.has_changed() or f.instance.pk]
+        kept = [f for f in kept if not (self.can_delete and self._should_delete_form(f))]
+        try:
+            exercise_format.check_count(self.limit_path, len(kept), self.limit)
+        except exercise_format.ExerciseFormatError as error:
+            raise forms.ValidationError(str(error)) from None
+
+
+class SliderFormSet(LimitedInlineFormSet):
+    limit_path, limit = "sliders", exercise_format.MAX_SLIDERS
+
+
+class ProfileFormSet(LimitedInlineFormSet):
+    limit_path, limit = "profiles", exercise_format.MAX_PROFILES
 
 
 class SliderInline(admin.StackedInline):
     model = Slider
+    form = ExerciseTextForm
+    formset = SliderFormSet
     extra = 0
     fields = [
         ("key", "order"),
@@ -18,6 +69,8 @@ class SliderInline(admin.StackedInline):
 
 class ProfileInline(admin.TabularInline):
     model = Profile
+    form = ExerciseTextForm
+    formset = ProfileFormSet
     extra = 0
     fields = ["key", "order", "name_nl", "name_en"]
     show_change_link = True
@@ -25,6 +78,7 @@ class ProfileInline(admin.TabularInline):
 
 @admin.register(Exercise)
 class ExerciseAdmin(admin.ModelAdmin):
+    form = ExerciseTextForm
     list_display = ["title_nl", "slug", "version", "in_use", "created_at"]
     search_fields = ["slug", "title_nl", "title_en"]
     fields = [
@@ -73,6 +127,8 @@ class ProfileTargetInline(admin.TabularInline):
 
 @admin.register(Profile)
 class ProfileAdmin(admin.ModelAdmin):
+    form = ProfileForm
+
     def has_change_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
         if obj is not None and exercises.exercise_in_use(obj.exercise):
             return False

@@ -30,6 +30,15 @@ def attachment(body: str | bytes | Iterator[str] | dict[str, Any], *, filename: 
     return response  # type: ignore[return-value]
 
 
+# A spreadsheet runs a cell that starts with one of these as a formula (CSV injection).
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def safe_cell(value: Any) -> Any:
+    """A text cell that a spreadsheet would run as a formula gets a leading apostrophe; numbers stay numbers."""
+    return "'" + value if isinstance(value, str) and value.startswith(FORMULA_STARTS) else value
+
+
 def csv_stream(rows: Iterable[Iterable[Any]]) -> Iterator[str]:
     """CSV text one line at a time, so that a large download never sits in memory whole."""
     buffer = io.StringIO()
@@ -37,5 +46,5 @@ def csv_stream(rows: Iterable[Iterable[Any]]) -> Iterator[str]:
     for row in rows:
         buffer.seek(0)
         buffer.truncate()
-        writer.writerow(row)
+        writer.writerow([safe_cell(cell) for cell in row])
         yield buffer.getvalue()

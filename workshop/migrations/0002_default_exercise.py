@@ -5,7 +5,8 @@ from pathlib import Path
 
 from django.db import migrations
 
-from workshop.exercises import parse_exercise, save_exercise
+from workshop.exercise_format import parse_exercise
+from workshop.exercises import save_exercise
 
 DEFAULT = Path(__file__).resolve().parent.parent / "data" / "wijkgericht-werken.json"
 

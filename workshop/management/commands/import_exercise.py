@@ -4,7 +4,7 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from workshop import exercises
-from workshop.exercises import ExerciseFormatError
+from workshop.exercise_format import ExerciseFormatError
 
 
 class Command(BaseCommand):

@@ -1,0 +1,17 @@
+"""A websocket to a path that names no socket of ours closes with 4404, like an unknown code.
+
+Without it channels' URLRouter raises "No route found" and daphne logs a traceback.
+"""
+
+from __future__ import annotations
+
+from channels.generic.websocket import AsyncWebsocketConsumer
+
+CLOSE_NOT_FOUND = 4404
+
+
+class NoSuchSocket(AsyncWebsocketConsumer):
+    async def connect(self) -> None:
+        # Accept first: a refused handshake reaches the page as 1006 with no code at all.
+        await self.accept()
+        await self.close(code=CLOSE_NOT_FOUND)
