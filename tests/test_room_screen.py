@@ -1,0 +1,216 @@
+"""The moment in the room: the projector screen and the control panel in Chromium, at real projector sizes.
+
+A session with 60 participants (three groups, both rounds) is set up through the ORM before any
+page connects; every step after that goes through the control panel's own endpoints, so the
+screen is updated over its websocket as in a workshop.
+"""
+
+import shutil
+
+import pytest
+
+from bench.local import Daphne
+from tests.conftest import need
+from tests.servers import base_env, manage
+from tests.test_browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, accessible
+
+PROJECTORS = [(1024, 768), (1280, 720), (1920, 1080)]
+
+ROOM_SETUP = """
+import secrets
+from django.contrib.auth.models import User
+from django.test import Client
+from workshop import services
+from workshop.models import Exercise, Participant, Position
+user, _ = User.objects.get_or_create(username="begeleider", defaults={"is_superuser": True, "is_staff": True})
+exercise = Exercise.objects.filter(slug="wijkgericht-werken").order_by("-version").first()
+session = services.create_session(facilitator=user, exercise=exercise, title="Wijkteam Noord, werksessie")
+groups = [services.add_group(session=session, name=name) for name in ("Trio Noord", "Trio Zuid", "Gemeente Oost")]
+sliders = list(exercise.sliders.order_by("order", "pk"))
+for i in range(60):
+    p = Participant.objects.create(session=session, group=groups[i % 3], token_hash=secrets.token_hex(32))
+    for j, slider in enumerate(sliders):
+        now = (i * 37 + j * 13) % 70 + 5
+        Position.objects.create(participant=p, slider=slider, round=1, value=now, seq=1)
+        Position.objects.create(participant=p, slider=slider, round=2, value=min(100, now + 20 + j * 4), seq=1)
+client = Client()
+client.force_login(user)
+print(session.code, [g.pk for g in groups][0], client.cookies["sessionid"].value)
+"""
+
+
+@pytest.fixture(scope="module")
+def browser():
+    need(shutil.which(CHROMIUM) is not None, f"Chromium is not installed at {CHROMIUM}")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        need(False, "the playwright package is not installed")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture(scope="module")
+def room(tmp_path_factory):
+    env = base_env(SQLITE_PATH=str(tmp_path_factory.mktemp("room") / "db.sqlite3"), SECRET_KEY="room-" + "x" * 50)
+    manage("migrate", "--noinput", env=env)
+    code, group, cookie = manage("shell", "-c", ROOM_SETUP, env=env).split()[-3:]
+    server = Daphne(env)
+    try:
+        yield server.url, code, int(group), cookie
+    finally:
+        server.stop()
+
+
+def control(panel, code: str, action: str, **values: str) -> None:
+    """A control as the panel's htmx would post it, with the page's own CSRF header."""
+    status = panel.evaluate(
+        """async ([url, values]) => {
+          const headers = JSON.parse(document.body.getAttribute('hx-headers'));
+          headers['HX-Request'] = 'true';
+          const r = await fetch(url, {method: 'POST', headers, body: new URLSearchParams(values)});
+          return r.status;
+        }""",
+        [f"/f/s/{code}/do/{action}/", values],
+    )
+    assert status == 200, (action, values, status)
+
+
+def fits(page) -> dict[str, int]:
+    return page.evaluate(
+        "({sh: document.documentElement.scrollHeight, ih: innerHeight,"
+        " sw: document.documentElement.scrollWidth, iw: innerWidth})"
+    )
+
+
+def inside(page, selector: str) -> None:
+    """Every element matching the selector is wholly inside the viewport and not clipped by its card."""
+    boxes = page.evaluate(
+        """(sel) => Array.from(document.querySelectorAll(sel)).map(el => {
+          const r = el.getBoundingClientRect();
+          return {sel, top: r.top, bottom: r.bottom, left: r.left, right: r.right, h: el.scrollHeight, ch: el.clientHeight};
+        })""",
+        selector,
+    )
+    assert boxes, f"nothing matches {selector}"
+    size = page.viewport_size
+    for box in boxes:
+        assert box["top"] >= 0 and box["bottom"] <= size["height"] + 0.5, (selector, box, size)
+        assert box["left"] >= 0 and box["right"] <= size["width"] + 0.5, (selector, box, size)
+
+
+BROKEN_WORDS = """(sel) => {
+  const broken = [];
+  for (const el of document.querySelectorAll(sel)) {
+    const walker = document.createTreeWalker(el, NodeFilter.SHOW_TEXT);
+    for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+      const re = /\\S+/g;
+      let m;
+      while ((m = re.exec(node.data))) {
+        const range = document.createRange();
+        range.setStart(node, m.index);
+        range.setEnd(node, m.index + m[0].length);
+        const lines = new Set(Array.from(range.getClientRects()).map(r => Math.round(r.top)));
+        if (lines.size > 1) broken.push(m[0]);
+      }
+    }
+  }
+  return broken;
+}"""
+
+
+def broken_words(page, selector: str) -> list[str]:
+    """Words that the browser split over two lines inside the matching elements."""
+    return page.evaluate(BROKEN_WORDS, selector)
+
+
+def font_px(page, selector: str) -> float:
+    return page.evaluate(
+        "(sel) => Math.min(...Array.from(document.querySelectorAll(sel)).map("
+        "el => parseFloat(getComputedStyle(el).fontSize)))",
+        selector,
+    )
+
+
+# (name, controls to post, a selector the screen shows once the change is in, what must be wholly in view)
+STEPS = [
+    ("lobby", [], ".screen-lobby .lobby-qr svg", [".lobby-qr svg", "[data-testid=code]"]),
+    ("counts", [("start", {})], "[data-testid=screen-count-sturing]", [".screen-plots .plot"]),
+    ("results", [("results", {"mode": "shown"})], ".screen-plots .dot", [".screen-plots .plot"]),
+    (
+        "per-slider",
+        [("results", {"mode": "per_slider"}), ("slider_results", {"slider": "sturing", "on": "1"})],
+        "[data-testid=screen-median-sturing]",
+        [".screen-plots .plot"],
+    ),
+    (
+        "one-slider",
+        [("results", {"mode": "hidden"}), ("step", {"direction": "next"})],
+        ".screen-live.focus .plot.is-open",
+        [".plot.is-open .dotplot, .plot.is-open .hidden-plot", ".plot.is-open .focus-count", ".screen-plots .plot"],
+    ),
+    ("discussion", [("discussion", {}), ("results", {"mode": "shown"})], ".screen-discussion .dot", [".plot"]),
+    (
+        "reveal",
+        [("reveal", {"on": "1"})],
+        ".stage [data-testid=screen-profile]",
+        [".stage .profile-name", ".stage .profile-description", "[data-testid=screen-assignment]", ".match-line"],
+    ),
+    ("one-group", [("reveal", {"on": "0"}), ("screen", {"view": "group", "group": "{group}"})], ".group-title", [".plot"]),
+    ("groups", [("screen", {"view": "groups", "group": "{group}"})], "table.groups", ["table.groups"]),
+    (
+        "round2",
+        [("screen", {"view": "room", "group": "{group}"}), ("round2", {}), ("results", {"mode": "shown"})],
+        ".screen-positioning [data-testid=screen-median-sturing]",
+        [".screen-plots .plot"],
+    ),
+    (
+        "round2-reveal",
+        [("discussion", {}), ("reveal", {"on": "1"})],
+        ".stage .two-rounds",
+        [".stage .two-rounds", ".stage .profile-description", "[data-testid=screen-assignment]"],
+    ),
+]
+
+
+def test_the_projector_screen_fits_every_phase_at_three_sizes(browser, room):
+    from playwright.sync_api import expect
+
+    url, code, group, cookie = room
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    context = browser.new_context(viewport={"width": 1366, "height": 768}, locale="nl-NL")
+    context.add_cookies([{"name": "sessionid", "value": cookie, "url": url}])
+    panel = context.new_page()
+    panel.goto(f"{url}/f/s/{code}/")
+    screen = context.new_page()
+    screen.set_viewport_size({"width": 1920, "height": 1080})
+    screen.goto(f"{url}/f/s/{code}/screen/")
+    expect(screen.get_by_test_id("joined")).to_have_text("60")
+
+    for name, controls, ready, in_view in STEPS:
+        for action, values in controls:
+            control(panel, code, action, **{k: v.format(group=group) for k, v in values.items()})
+        expect(screen.locator(ready).first).to_be_visible()
+        for width, height in PROJECTORS:
+            screen.set_viewport_size({"width": width, "height": height})
+            screen.wait_for_timeout(150)
+            size = fits(screen)
+            assert size["sh"] <= size["ih"] and size["sw"] <= size["iw"], (name, width, height, size)
+            for selector in in_view:
+                inside(screen, selector)
+            assert broken_words(screen, "h1, h2, .profile-name, .poles span") == [], (name, width, height)
+            screen.screenshot(path=ARTIFACTS / f"screen-{name}-{width}x{height}.png", animations="disabled")
+        # Readable at the back of the room: at 1920 x 1080 slider names and numbers are 28 px or more.
+        if screen.locator(".screen-plots .plot-head h2").count() and name not in ("reveal", "round2-reveal"):
+            assert font_px(screen, ".screen-plots .plot-head h2") >= 28, name
+            assert font_px(screen, ".screen-plots .plot-stats strong") >= 28, name
+        if name in ("reveal", "round2-reveal"):
+            assert font_px(screen, ".stage [data-testid=screen-profile]") >= 56
+            expect(screen.get_by_test_id("screen-runner-up")).to_be_visible()
+        if name == "one-slider":
+            expect(screen.locator(".plot.is-open .focus-count")).to_have_text("60 van 60 geplaatst")
+        if name in ("lobby", "results", "reveal", "round2-reveal"):
+            accessible(screen, f"screen, {name}")
+    context.close()
