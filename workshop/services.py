@@ -671,6 +671,7 @@ async def choose_group(*, info: SessionInfo, participant: int, group: int) -> bo
 
 async def positions(*, info: SessionInfo, participant: int, round: int) -> dict[str, int | None]:
     """A participant's latest positions in a round (ABSTAIN for "geen mening"), including unapplied moves."""
+    await ensure_live(info=info)  # after a reset the store is empty until something seeds it again
     found = await live.get_store().positions_of(info.code, participant, round, info.slider_keys)
     found.update(_outbox().pending_for(info.code, participant, round))
     return found
