@@ -220,7 +220,7 @@ def test_a_locked_room_says_so_once_and_shows_no_dead_sliders(workshop):
 def test_a_silent_connection_shows_within_five_seconds_and_the_queue_goes_on_return(workshop):
     from playwright.sync_api import expect
 
-    code, panel, phone = workshop
+    _, panel, phone = workshop
     page = phone("360")
     # A half-open line: while window.__silent is set, frames go nowhere in either direction.
     page.add_init_script(

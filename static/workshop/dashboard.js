@@ -90,6 +90,8 @@
       var button = document.querySelector("#controls [data-shortcut='" + key + "']");
       if (!button || button.disabled) { return; }
       event.preventDefault();
+      // A button swapped in a moment ago may not be wired up by htmx yet.
+      if (window.htmx) { window.htmx.process(button); }
       button.click();
     });
   }
