@@ -286,3 +286,58 @@ def test_the_control_panel_fits_a_laptop_and_drives_the_projector_by_keyboard(br
         context.close()
     finally:
         server.stop()
+
+
+def test_the_lobby_with_a_qr_code_per_group_fits(browser):
+    """`group_joins` (from the server, when it provides it): one QR code per group, still one screenful."""
+    from types import SimpleNamespace
+
+    import segno
+    from django.template.loader import render_to_string
+    from django.utils import translation
+    from django.utils.safestring import mark_safe
+
+    from tests.conftest import ROOT
+
+    def qr(url: str) -> str:
+        return mark_safe(segno.make(url, error="m").svg_inline(scale=8, border=2, omitsize=True))
+
+    session = SimpleNamespace(
+        title="Wijkteam Noord", status="lobby", code="K7MPQ3", timer_ends_at=None, joining_allowed=True,
+        open_sliders=[], profile_revealed=False, screen="room",
+    )  # fmt: skip
+    names = ["Trio Noord", "Trio Zuid", "Gemeente Oost", "Wijkteam West", "Corporatie", "Welzijn"]
+    context = {
+        "session": session,
+        "joined": 12,
+        "info": SimpleNamespace(sliders=range(5)),
+        "qr": qr("http://192.168.1.20:8000/j/K7MPQ3/"),
+        "short_host": "192.168.1.20:8000",
+        "short_path": "/j/K7MPQ3",
+        "group_joins": [
+            {
+                "id": i,
+                "name": name,
+                "join_url": f"/j/K7MPQ3/?g={i}",
+                "qr": qr(f"http://192.168.1.20:8000/j/K7MPQ3/?g={i}"),
+            }
+            for i, name in enumerate(names)
+        ],
+    }
+    with translation.override("nl"):
+        html = render_to_string("workshop/screen.html#live", context)
+    css = (ROOT / "static" / "workshop" / "app.css").read_text()
+    page = browser.new_page()
+    page.set_content(
+        f'<!doctype html><html lang="nl"><head><style>{css}</style></head>'
+        f'<body class="screen-page"><main><div class="screen">{html}</div></main></body></html>'
+    )
+    for width, height in PROJECTORS:
+        page.set_viewport_size({"width": width, "height": height})
+        size = fits(page)
+        assert size["sh"] <= size["ih"] and size["sw"] <= size["iw"], (width, height, size)
+        inside(page, ".group-joins svg")
+        inside(page, ".lobby .code")
+        assert page.locator(".group-joins li").count() == len(names)
+        page.screenshot(path=ARTIFACTS / f"screen-lobby-groups-{width}x{height}.png")
+    page.close()
