@@ -131,8 +131,9 @@
       slider.input.disabled = !usable;
       slider.abstain.disabled = !usable;
       var locked = !usable && status === "positioning" && state.welcomed;
-      slider.extra.hidden = !locked;
-      slider.extra.textContent = locked ? (state.timerDone ? text.textTimeUpLocked : text.textLocked) : "";
+      // When time is up the phase line says so once; a slider the facilitator locked says so itself.
+      slider.extra.hidden = !locked || state.timerDone === true;
+      slider.extra.textContent = locked ? text.textLocked : "";
       // One slider at a time: the locked ones fold to a line, the open one comes into view.
       slider.box.classList.toggle("folded", status === "positioning" && open.length > 0 && !slider.open);
     });
@@ -168,7 +169,12 @@
       timer.textContent = left > 0 ? Math.floor(left / 60) + ":" + String(left % 60).padStart(2, "0") : text.textTimeUp;
       if (left === 0) {
         clearInterval(timerInterval);
-        if (spec.locks) { state.timerDone = true; applyOpen(); }
+        if (spec.locks) {
+          state.timerDone = true;
+          timer.hidden = true;
+          document.getElementById("phase").textContent = text.textTimeUpLocked;
+          applyOpen();
+        }
       }
     }
     tick();
