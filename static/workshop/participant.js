@@ -220,7 +220,7 @@
     var before = document.getElementById("reveal-before");
     var first = reveal.rounds["1"];
     before.hidden = !(round === 2 && first && first.profile);
-    if (!before.hidden) { before.textContent = text.textRound1 + " " + first.profile.name; }
+    if (!before.hidden) { before.textContent = text.textNow + ": " + first.profile.name; }
   }
 
   function render(message) {
