@@ -222,6 +222,19 @@ def test_a_locked_room_says_so_once_and_shows_no_dead_sliders(workshop):
     accessible(page, "phone, room locked")
 
 
+def test_a_full_session_says_so_to_the_next_phone(workshop):
+    from playwright.sync_api import expect
+
+    code, panel, phone = workshop
+    control(panel, code, "cap", cap="1")
+    first = phone("375")
+    connected(first)
+    second = phone("360")
+    expect(second.locator("#notice")).to_have_text("Deze sessie is vol. Vraag het de begeleider.")
+    expect(second.locator("#sliders")).to_be_hidden()
+    expect(first.locator("#slider-sturing")).to_be_enabled()
+
+
 def test_a_silent_connection_shows_within_five_seconds_and_the_queue_goes_on_return(workshop):
     from playwright.sync_api import expect
 
