@@ -203,6 +203,10 @@ def test_the_reveal_reaches_the_phone_whole_and_announced(workshop):
     # No name or heading breaks mid-word on a 375 px phone.
     assert broken_words(page, "#reveal h2, #reveal h3, .slider-label, h1") == []
     page.screenshot(path=ARTIFACTS / "phone-reveal-375.png", animations="disabled")
+    page.set_viewport_size(PHONES["360"])
+    assert broken_words(page, "#reveal h2, #reveal h3, .slider-label, h1") == []
+    assert page.evaluate("document.documentElement.scrollWidth") <= 360
+    page.set_viewport_size(PHONES["375"])
     accessible(page, "phone, the reveal card")
     page.get_by_role("button", name="Sluiten het profiel").click()
     expect(card).to_be_hidden()

@@ -138,7 +138,12 @@ def font_px(page, selector: str) -> float:
 STEPS = [
     ("lobby", [], ".screen-lobby .lobby-qr svg", [".lobby-qr svg", "[data-testid=code]"]),
     ("counts", [("start", {})], "[data-testid=screen-count-sturing]", [".screen-plots .plot"]),
-    ("results", [("results", {"mode": "shown"})], ".screen-plots .dot", [".screen-plots .plot"]),
+    (
+        "results",
+        [("results", {"mode": "shown"}), ("timer", {"minutes": "5"})],
+        "[data-testid=screen-timer]",
+        [".screen-plots .plot", "[data-testid=screen-timer]"],
+    ),
     (
         "per-slider",
         [("results", {"mode": "per_slider"}), ("slider_results", {"slider": "sturing", "on": "1"})],
@@ -151,7 +156,12 @@ STEPS = [
         ".screen-live.focus .plot.is-open",
         [".plot.is-open .dotplot, .plot.is-open .hidden-plot", ".plot.is-open .focus-count", ".screen-plots .plot"],
     ),
-    ("discussion", [("discussion", {}), ("results", {"mode": "shown"})], ".screen-discussion .dot", [".plot"]),
+    (
+        "discussion",
+        [("timer_stop", {}), ("discussion", {}), ("results", {"mode": "shown"})],
+        ".screen-discussion .dot",
+        [".plot"],
+    ),
     (
         "reveal",
         [("reveal", {"on": "1"})],
