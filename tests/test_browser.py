@@ -113,7 +113,7 @@ def test_a_keyboard_move_on_a_phone_shows_on_the_dashboard(browser, server):
     code_box = dashboard.get_by_test_id("code")
     expect(code_box).to_have_text(re.compile(r"^[A-Z2-9]{6}$"))
     code = code_box.inner_text()
-    dashboard.get_by_role("button", name="Alle schuifjes openen").click()
+    dashboard.get_by_role("button", name="Alle schuiven openen").click()
     expect(dashboard.get_by_test_id("phase")).to_have_text("Ronde 1: hoe is het nu georganiseerd?")
     expect(dashboard.get_by_test_id("n-sturing")).to_have_text("0")
 
@@ -195,7 +195,7 @@ def test_a_two_round_workshop_with_a_screen_and_three_phones(browser, server, sl
         page = context.new_page()
         page.goto(f"{url}/j/{code}/")
         expect(page.locator("#connection")).to_have_attribute("data-state", "connected")
-        expect(page.locator("#phase")).to_have_text("Welkom! De begeleider opent zo de schuifjes.")
+        expect(page.locator("#phase")).to_have_text("Welkom! De begeleider zet de schuiven zo open.")
         phones.append((context, page))
     accessible(phones[0][1], "phone, lobby")
     expect(screen.get_by_test_id("joined")).to_have_text("3")
@@ -203,7 +203,7 @@ def test_a_two_round_workshop_with_a_screen_and_three_phones(browser, server, sl
     expect(screen.locator(".lobby-qr svg")).to_be_visible()
 
     # Round 1: everyone places every slider; the screen shows only counts.
-    panel.get_by_role("button", name="Alle schuifjes openen").click()
+    panel.get_by_role("button", name="Alle schuiven openen").click()
     for (_, page), value in zip(phones, (20, 40, 60), strict=True):
         expect(page.locator("#slider-sturing")).to_be_enabled()
         for key in slider_keys:

@@ -123,7 +123,7 @@ def test_phones_see_the_profile_only_after_the_screen(fenna_client, workshop_ses
 def test_revealing_in_the_lobby_is_refused_with_a_reason(fenna_client, lobby_session):
     response = post(fenna_client, lobby_session, "reveal", {"on": "1"})
     assert response.status_code == 409
-    assert "open the sliders first" in response.content.decode().lower() or "schuiven" in response.content.decode()
+    assert "open eerst de schuiven" in response.content.decode()
     assert not fresh(lobby_session).profile_revealed
 
 

@@ -37,7 +37,7 @@ def test_the_participant_page_shows_every_slider_with_both_poles(client, worksho
     assert html.count('type="range"') == 5
     for slider in workshop_session.exercise.sliders.all():
         assert slider.left_nl in html and slider.right_nl in html
-    assert "reconstructie" in html  # the source note
+    assert "reconstructie" not in html  # the source note is for the facilitator's pages only
 
 
 def test_an_unknown_code_gets_a_friendly_404(client):

@@ -1,5 +1,7 @@
 /* Control panel and projector screen: swap in each server-rendered live
-   partial, and count timers down between updates. */
+   partial, and count timers down between updates. The panel's keyboard
+   shortcuts click its own buttons; "freeze" tells the screen (another tab of
+   the same browser) to keep its last frame until it is unfrozen. */
 (function () {
   "use strict";
   var root = document.getElementById("dashboard");
@@ -26,7 +28,17 @@
   startTimers(document);
   document.body.addEventListener("htmx:afterSwap", function (event) { startTimers(event.target); });
 
+  var isScreen = root.dataset.view === "screen";
+  var freezeKey = "schuifoefening:freeze:" + root.dataset.code;
+  var channel = window.BroadcastChannel ? new window.BroadcastChannel(freezeKey) : null;
+  function readFrozen() {
+    try { return window.localStorage.getItem(freezeKey) === "1"; } catch (e) { return false; }
+  }
+  var frozen = readFrozen();
+  var held = null;  // the newest html that came in while frozen
+
   function swapIn(html) {
+    if (isScreen && frozen) { held = html; return; }
     var live = document.getElementById("live");
     if (!live || !html) { return; }
     // The reveal animates once, not again on every update after it.
@@ -39,6 +51,49 @@
     }
     live.replaceWith(fresh);
     startTimers(fresh);
+  }
+
+  function setFrozen(on) {
+    frozen = on;
+    document.body.classList.toggle("screen-frozen", on);
+    if (!on && held) { var html = held; held = null; swapIn(html); }
+  }
+
+  if (isScreen) {
+    document.body.classList.toggle("screen-frozen", frozen);
+    if (channel) { channel.onmessage = function (event) { if (event.data && event.data.type === "freeze") { setFrozen(!!event.data.on); } }; }
+    window.addEventListener("storage", function (event) { if (event.key === freezeKey) { setFrozen(event.newValue === "1"); } });
+  } else {
+    var showFreeze = function () {
+      Array.prototype.forEach.call(document.querySelectorAll("[data-freeze]"), function (button) {
+        button.setAttribute("aria-pressed", frozen ? "true" : "false");
+        button.classList.toggle("active", frozen);
+      });
+    };
+    var toggleFreeze = function () {
+      frozen = !frozen;
+      try { window.localStorage.setItem(freezeKey, frozen ? "1" : "0"); } catch (e) { /* the channel still carries it */ }
+      if (channel) { channel.postMessage({ type: "freeze", on: frozen }); }
+      showFreeze();
+    };
+    frozen = readFrozen();
+    showFreeze();
+    document.body.addEventListener("htmx:afterSwap", showFreeze);
+    document.body.addEventListener("click", function (event) {
+      if (event.target.closest && event.target.closest("[data-freeze]")) { toggleFreeze(); }
+    });
+    document.addEventListener("keydown", function (event) {
+      if (event.defaultPrevented || event.ctrlKey || event.metaKey || event.altKey || event.repeat) { return; }
+      var target = event.target;
+      if (target.closest && target.closest("input, textarea, select, [contenteditable], summary")) { return; }
+      var key = (event.key || "").toLowerCase();
+      var button = document.querySelector("#controls [data-shortcut='" + key + "']");
+      if (!button || button.disabled) { return; }
+      event.preventDefault();
+      // A button swapped in a moment ago may not be wired up by htmx yet.
+      if (window.htmx) { window.htmx.process(button); }
+      button.click();
+    });
   }
 
   var path = "/ws/d/" + root.dataset.code + "/" + (root.dataset.view === "screen" ? "?view=screen" : "");

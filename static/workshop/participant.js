@@ -1,7 +1,10 @@
 /* The phone: five range inputs streaming `move` while dragging and `set` on
    release, following the facilitator's phases and rounds. Unacknowledged sets
    are kept in localStorage and sent again after a reconnect or a reload, so
-   nothing is lost when a phone sleeps. Plain ES2017 for Safari 15. */
+   nothing is lost when a phone sleeps. Every intended answer counts: a tap on
+   the thumb where it stands, Enter or Space also place the value. A ping every
+   2 s while visible shows a lost connection within 5 s. Plain ES2017 for
+   Safari 15. */
 (function () {
   "use strict";
   var root = document.getElementById("participant");
@@ -10,7 +13,8 @@
   var text = root.dataset;
   var storageKey = "schuifoefening:" + code;
   var MOVE_INTERVAL = 100;  // at most ~10 moves a second
-  var PING_INTERVAL = 25000;
+  var PING_INTERVAL = 2000;  // while the page is visible
+  var SILENCE_LIMIT = 4500;  // nothing heard for this long (a pong is due every 2 s): the connection is gone
   var COMMIT_DELAY = 150;  // ms of quiet after the last change before a set
   var RETRY_DELAY = 2000;  // a set the server could not store goes again after 2-4 s
   var ABSTAIN = "abstain";
@@ -28,6 +32,11 @@
     group: null,
     groups: [],
     timerDone: null,
+    known: {},      // slider key -> the last value the server holds for this round (null: not placed)
+    knownRound: null,
+    revealKey: null,
+    dismissed: null,
+    openKey: null,
   };
   function save() {
     try {
@@ -41,7 +50,7 @@
       key: box.dataset.key, box: box, input: box.querySelector("input[type=range]"),
       status: box.querySelector(".slider-state"), extra: box.querySelector(".slider-extra"),
       abstain: box.querySelector(".abstain"), ghost: box.querySelector(".marker.ghost"),
-      median: box.querySelector(".marker.median"),
+      median: box.querySelector(".marker.median"), label: box.querySelector(".slider-label"),
       left: box.dataset.left, right: box.dataset.right, open: false,
       lastMove: 0, trailing: null, settle: null,
     };
@@ -66,6 +75,24 @@
       slider.input.setAttribute("aria-valuetext", describe(slider, value));
     }
     if (status) { slider.status.textContent = status; }
+    var saved = state.known[key] !== null && state.known[key] !== undefined && !state.unacked[key];
+    slider.box.classList.toggle("saved", saved);
+  }
+
+  var placedLine = document.getElementById("placed");
+  function showPlaced() {
+    var keys = Object.keys(sliders);
+    var placed = keys.filter(function (key) { return state.known[key] !== null && state.known[key] !== undefined; }).length;
+    var positioning = state.session && state.session.status === "positioning";
+    placedLine.hidden = !positioning;
+    placedLine.textContent = text.textPlaced.replace("{placed}", placed).replace("{total}", keys.length);
+    placedLine.classList.toggle("done", placed === keys.length);
+  }
+
+  var announcer = document.getElementById("announce");
+  function announce(message) {
+    announcer.textContent = "";
+    setTimeout(function () { announcer.textContent = message; }, 50);
   }
 
   function marker(element, value, label) {
@@ -80,7 +107,9 @@
     connection.dataset.state = name;
     connection.textContent = {
       connecting: text.textConnecting, connected: text.textConnected, offline: text.textOffline, ended: text.textEnded,
+      refused: "",
     }[name];
+    connection.hidden = name === "refused";
   }
 
   var notice = document.getElementById("notice");
@@ -95,15 +124,29 @@
 
   function applyOpen() {
     var status = state.session ? state.session.status : "lobby";
+    var open = Object.keys(sliders).filter(function (key) { return sliders[key].open; });
     Object.keys(sliders).forEach(function (key) {
       var slider = sliders[key];
       var usable = canMove(slider);
       slider.input.disabled = !usable;
       slider.abstain.disabled = !usable;
       var locked = !usable && status === "positioning" && state.welcomed;
-      slider.extra.hidden = !locked;
+      // When time is up the phase line says so once; a slider the facilitator locked says so itself.
+      slider.extra.hidden = !locked || state.timerDone === true;
       slider.extra.textContent = locked ? text.textLocked : "";
+      // One slider at a time: the locked ones fold to a line, the open one comes into view.
+      slider.box.classList.toggle("folded", status === "positioning" && open.length > 0 && !slider.open);
     });
+    var focus = status === "positioning" && open.length === 1 ? open[0] : null;
+    if (focus && focus !== state.openKey && state.welcomed) {
+      var box = sliders[focus].box;
+      setTimeout(function () { box.scrollIntoView({ block: "center", behavior: reducedMotion() ? "auto" : "smooth" }); }, 0);
+    }
+    state.openKey = focus;
+  }
+
+  function reducedMotion() {
+    return window.matchMedia && window.matchMedia("(prefers-reduced-motion: reduce)").matches;
   }
 
   function phaseText(session) {
@@ -126,7 +169,12 @@
       timer.textContent = left > 0 ? Math.floor(left / 60) + ":" + String(left % 60).padStart(2, "0") : text.textTimeUp;
       if (left === 0) {
         clearInterval(timerInterval);
-        if (spec.locks) { state.timerDone = true; applyOpen(); }
+        if (spec.locks) {
+          state.timerDone = true;
+          timer.hidden = true;
+          document.getElementById("phase").textContent = text.textTimeUpLocked;
+          applyOpen();
+        }
       }
     }
     tick();
@@ -156,15 +204,23 @@
     Object.keys(sliders).forEach(function (key) {
       marker(sliders[key].median, current ? current.medians[key] : null, text.textMedian);
     });
-    if (!current || !current.profile) { panel.hidden = true; return; }
-    panel.hidden = false;
+    if (!current || !current.profile) { panel.hidden = true; state.revealKey = null; return; }
+    var revealKey = round + ":" + current.profile.key;
+    var fresh = revealKey !== state.revealKey;
+    state.revealKey = revealKey;
+    document.getElementById("reveal-eyebrow").textContent = round === 2 ? text.textRevealDesired : text.textRevealNow;
+    panel.hidden = state.dismissed === revealKey;
+    if (fresh && !panel.hidden) {
+      announce(text.textRevealAnnounce + " " + current.profile.name);
+      setTimeout(function () { panel.scrollIntoView({ block: "start", behavior: reducedMotion() ? "auto" : "smooth" }); }, 0);
+    }
     document.getElementById("reveal-name").textContent = current.profile.name;
     document.getElementById("reveal-description").textContent = current.profile.description;
     document.getElementById("reveal-assignment").textContent = current.profile.assignment;
     var before = document.getElementById("reveal-before");
     var first = reveal.rounds["1"];
     before.hidden = !(round === 2 && first && first.profile);
-    if (!before.hidden) { before.textContent = text.textRound1 + " " + first.profile.name; }
+    if (!before.hidden) { before.textContent = text.textNow + ": " + first.profile.name; }
   }
 
   function render(message) {
@@ -177,12 +233,27 @@
     Object.keys(state.unacked).forEach(function (key) {
       if (state.unacked[key].round !== message.session.round) { delete state.unacked[key]; }
     });
+    var sameRound = state.knownRound === message.session.round;
+    var cleared = [];
     Object.keys(message.positions).forEach(function (key) {
+      if (!sliders[key]) { return; }
       var pending = state.unacked[key];
+      var before = state.known[key];
+      state.known[key] = message.positions[key];
+      // A slider the facilitator reset: what the server held is gone.
+      if (sameRound && !pending && before !== null && before !== undefined && message.positions[key] === null) { cleared.push(key); }
       var value = pending ? pending.value : message.positions[key];
-      show(key, value, value === null ? text.textUnset : (pending ? text.textSaving : (value === ABSTAIN ? text.textAbstained : text.textSaved)));
-      marker(sliders[key].ghost, message.previous ? message.previous[key] : null, text.textGhost);
+      var previous = message.previous ? message.previous[key] : null;
+      show(key, value, value === null ? (typeof previous === "number" ? text.textConfirmRound1 : text.textUnset) : (pending ? text.textSaving : (value === ABSTAIN ? text.textAbstained : text.textSaved)));
+      // Round 2 starts where this phone stood in round 1: one tap keeps it.
+      if (value === null) { sliders[key].input.value = typeof previous === "number" ? previous : 50; }
+      marker(sliders[key].ghost, previous, text.textGhost);
     });
+    state.knownRound = message.session.round;
+    if (cleared.length) {
+      showNotice(cleared.map(function (key) { return sliders[key].label.firstChild.textContent; }).join(", ") + ": " + text.textReset);
+    }
+    showPlaced();
     startTimer(message.timer);
     renderGroups();
     renderReveal(message.reveal, message.session.round);
@@ -226,8 +297,10 @@
   }
 
   var socket = new window.LiveSocket("/ws/p/" + code + "/", {
-    state: setConnection,
+    // Once offline, the phone says so until it is welcomed back, through every attempt in between.
+    state: function (name) { if (!(name === "connecting" && connection.dataset.state === "offline")) { setConnection(name); } },
     open: function () {
+      heard();
       state.welcomed = false;
       var hello = { type: "hello", token: state.token };
       if (root.dataset.group) { hello.group = Number(root.dataset.group); }
@@ -235,10 +308,11 @@
     },
     final: function (closeCode) {
       if (closeCode === 4404) { ended(); return true; }
-      if (closeCode === 4409) { setConnection("ended"); return true; }
+      if (closeCode === 4409) { setConnection("refused"); return true; }
       return false;
     },
     message: function (message) {
+      heard();
       if (message.type === "welcome") {
         state.token = message.token;
         state.welcomed = true;
@@ -254,10 +328,12 @@
           var entry = state.unacked[key];
           if (entry.seq === message.seq) {
             delete state.unacked[key];
+            state.known[key] = entry.value;
             show(key, undefined, entry.value === ABSTAIN ? text.textAbstained : text.textSaved);
           }
         });
         save();
+        showPlaced();
       } else if (message.type === "error") {
         var key = null;
         Object.keys(state.unacked).forEach(function (k) { if (state.unacked[k].seq === message.seq) { key = k; } });
@@ -265,11 +341,13 @@
         // The database is away for a moment: keep the value and try again.
         if (key && message.code === "not_stored") { retryLater(); }
         var explained = {
-          slider_locked: text.textLocked, room_locked: text.textRoomLocked, room_full: text.textRoomFull,
+          slider_locked: state.timerDone ? text.textTimeUpLocked : text.textLocked, room_locked: text.textRoomLocked, room_full: text.textRoomFull,
           group_required: text.textGroupRequired, not_stored: text.textSaving,
         }[message.code];
         if (key) { show(key, undefined, explained || message.message); } else { showNotice(explained || message.message); }
         if (message.code === "group_required") { renderGroups(); }
+        // Not let in: one clear message, and no sliders that cannot move.
+        if (message.code === "room_locked" || message.code === "room_full") { refused(explained); }
       }
     },
   });
@@ -285,6 +363,23 @@
     save();
     show(key, value, text.textSaving);
     if (state.welcomed) { sendSet(key, entry); }
+  }
+
+  /* The slider's current value, if no set for it has been acknowledged (or is on its way) in this round. */
+  function confirmWhereItStands(key) {
+    var slider = sliders[key];
+    if (!canMove(slider)) { return; }
+    var value = Number(slider.input.value);
+    var pending = state.unacked[key];
+    if (pending ? pending.value === value : state.known[key] === value) { return; }
+    commit(key, value);
+  }
+
+  function refused(message) {
+    root.classList.add("refused");
+    showNotice(message);
+    setConnection("refused");
+    Object.keys(sliders).forEach(function (key) { sliders[key].input.disabled = true; });
   }
 
   Object.keys(sliders).forEach(function (key) {
@@ -304,9 +399,45 @@
       clearTimeout(slider.settle);
       slider.settle = setTimeout(function () { commit(key, Number(slider.input.value)); }, COMMIT_DELAY);
     });
-    slider.abstain.addEventListener("click", function () { commit(key, ABSTAIN); });
+    // A tap or click on the thumb where it stands fires no change: place the value all the same.
+    slider.input.addEventListener("pointerup", function () {
+      // After the change handler's own commit (if the value moved), so nothing is sent twice.
+      setTimeout(function () { confirmWhereItStands(key); }, COMMIT_DELAY + 60);
+    });
+    slider.input.addEventListener("keydown", function (event) {
+      if (event.key === "Enter" || event.key === " " || event.key === "Spacebar") {
+        event.preventDefault();
+        clearTimeout(slider.settle);
+        confirmWhereItStands(key);
+      }
+    });
+    // "Geen mening" is a toggle: a second tap places the slider's value again.
+    slider.abstain.addEventListener("click", function () {
+      var abstained = state.unacked[key] ? state.unacked[key].value === ABSTAIN : state.known[key] === ABSTAIN;
+      commit(key, abstained ? Number(slider.input.value) : ABSTAIN);
+    });
+  });
+
+  document.getElementById("reveal-close").addEventListener("click", function () {
+    state.dismissed = state.revealKey;
+    document.getElementById("reveal").hidden = true;
   });
 
   document.getElementById("sliders").addEventListener("submit", function (event) { event.preventDefault(); });
-  setInterval(function () { if (state.welcomed) { socket.send({ type: "ping" }); } }, PING_INTERVAL);
+
+  /* A dead connection often looks open: while visible the phone pings every 2 s, and when nothing
+     (no pong, no ack) has come back for 4.5 s the connection counts as gone. The socket is dropped
+     and reconnected; what is unacknowledged goes again after the welcome. */
+  var lastHeard = Date.now();
+  function heard() { lastHeard = Date.now(); }
+  var lastPing = 0;
+  setInterval(function () {
+    // An open socket that stays silent (no welcome after hello, no pong after pings) is dropped.
+    if (document.visibilityState !== "visible" || !socket.isOpen()) { lastHeard = Date.now(); return; }
+    if (Date.now() - lastHeard > SILENCE_LIMIT) {
+      socket.restart();
+      return;
+    }
+    if (state.welcomed && Date.now() - lastPing >= PING_INTERVAL) { lastPing = Date.now(); socket.send({ type: "ping" }); }
+  }, 500);
 })();

@@ -70,6 +70,21 @@
     this.connect();
   };
 
+  /* A connection that stopped answering (no pong in time): drop it and try again soon. */
+  LiveSocket.prototype.restart = function () {
+    if (this.stopped) { return; }
+    var ws = this.ws;
+    this.ws = null;
+    if (ws) {
+      ws.onclose = null;
+      ws.onmessage = null;
+      try { ws.close(); } catch (e) { /* already closing */ }
+    }
+    this.handlers.state("offline");
+    this.attempt = 0;
+    this.schedule();
+  };
+
   LiveSocket.prototype.send = function (message) {
     if (this.ws && this.ws.readyState === WebSocket.OPEN) {
       this.ws.send(JSON.stringify(message));
