@@ -10,7 +10,7 @@ import shutil
 import pytest
 
 from tests.conftest import need
-from tests.servers import Daphne, base_env, manage
+from tests.servers import SESSION_SETUP, Daphne, base_env, manage
 from tests.test_browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, accessible
 
 pytestmark = pytest.mark.browser
@@ -249,7 +249,6 @@ def test_the_projector_screen_fits_every_phase_at_three_sizes(browser, room):
 
 def test_the_control_panel_fits_a_laptop_and_drives_the_projector_by_keyboard(browser, tmp_path):
     """At 1366 x 768: the steps in one band with one primary button; N, S, R and F run the projector."""
-    from tests.servers import SESSION_SETUP
     from playwright.sync_api import expect
 
     env = base_env(SQLITE_PATH=str(tmp_path / "db.sqlite3"), SECRET_KEY="panel-" + "x" * 50)
