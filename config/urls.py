@@ -2,11 +2,14 @@ from django.contrib import admin
 from django.urls import include, path
 
 import config.converters  # noqa: F401 (registers the `code` converter)
-from workshop import archive_views, result_views, views
+from workshop import archive_views, fallback, result_views, views
 
 urlpatterns = [
     path("", views.home, name="home"),
     path("j/<code:code>/", views.join, name="join"),
+    # Phones whose network blocks websockets (workshop/fallback.py).
+    path("p/<code:code>/stream/", fallback.stream, name="phone_stream"),
+    path("p/<code:code>/send/", fallback.send, name="phone_send"),
     path("start/", views.start, name="start"),
     path("f/", views.facilitator_home, name="facilitator_home"),
     path("f/s/<code:code>/", views.dashboard, name="dashboard"),

@@ -35,7 +35,8 @@ import websockets
 from tests.conftest import need, port_open
 from tests.phones import ORIGIN, Dashboard, Phone, lost_values, p99, truth_of
 from tests.servers import ROOT, SESSION_SETUP, CuttableLink, Daphne, RedisServer, base_env, manage
-from workshop.consumers import CLOSE_POLICY, CLOSE_TOO_BIG, UNSEEN_LIMIT
+from workshop.consumers import UNSEEN_LIMIT
+from workshop.websocket import CLOSE_POLICY, CLOSE_TOO_BIG
 
 pytestmark = [pytest.mark.faults, pytest.mark.services]
 

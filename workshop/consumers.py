@@ -11,27 +11,22 @@ from autobahn.exception import Disconnected
 from channels.db import database_sync_to_async
 from django.conf import settings
 
-from workshop import access, broadcast, guard, live_state, live_view, participation, protocol
+from workshop import access, broadcast, guard, live_state, live_view, protocol
+from workshop.phone import Conversation, Outcome
 from workshop.protocol import ProtocolError
 from workshop.session_info import SessionInfo, aload_session_info
 from workshop.websocket import (
     CLOSE_FORBIDDEN,
     CLOSE_NOT_FOUND,
-    CLOSE_POLICY,
-    CLOSE_REFUSED,
-    CLOSE_TOO_BIG,
     CLOSE_TOO_MANY,
     UNAVAILABLE,
     JsonSocket,
     join_url,
     language_from_scope,
-    service_name,
 )
 
 log = logging.getLogger(__name__)
 
-# Refused messages (over the rate) before a flooding socket is closed.
-FLOOD_LIMIT = 200
 # Aggregates a dashboard may have unconfirmed: past this the server waits for a
 # `seen` and then sends the newest, so a stalled projector costs two messages of
 # memory, not a growing backlog, and gets the current snapshot when it resumes.
@@ -40,10 +35,7 @@ UNSEEN_LIMIT = 2
 
 class ParticipantConsumer(JsonSocket):
     kind = "a phone"
-    info: SessionInfo | None = None
-    participant: int | None = None
-    group: int | None = None
-    result: dict[str, Any] | None = None
+    conversation: Conversation | None = None
 
     async def connect(self) -> None:
         code = self.scope["url_route"]["kwargs"]["code"].upper()
@@ -54,147 +46,35 @@ class ParticipantConsumer(JsonSocket):
         if not await guard.alookup_allowed(address, found=found):
             await self.close(code=CLOSE_TOO_MANY)
             return
-        if not found:
+        if info is None or not found:
             await self.close(code=CLOSE_NOT_FOUND)
             return
-        self.info = info
-        self.language = language_from_scope(self.scope)
-        self.last_touch = 0.0
-        self.bucket = protocol.TokenBucket()
-        self.refused = 0
+        self.conversation = Conversation(info, language=language_from_scope(self.scope))
         await self.channel_layer.group_add(broadcast.phones_group(code), self.channel_name)
         log.info("phone connected: session=%s", code)
 
     async def disconnect(self, close_code: int) -> None:
-        if self.info is None:
+        if self.conversation is None:
             return
-        info, self.info = self.info, None  # once, whichever way the socket ends
-        log.info("phone disconnected: session=%s close=%s", info.code, close_code)
-        await self.channel_layer.group_discard(broadcast.phones_group(info.code), self.channel_name)
-        if self.participant is not None:
-            await participation.leave(info=info, participant=self.participant)
+        conversation, self.conversation = self.conversation, None  # once, whichever way the socket ends
+        log.info("phone disconnected: session=%s close=%s", conversation.info.code, close_code)
+        await self.channel_layer.group_discard(broadcast.phones_group(conversation.info.code), self.channel_name)
+        await conversation.leave()
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
-        if self.info is None:
+        if self.conversation is None:
             return
-        frame = text_data if text_data is not None else bytes_data
-        if frame is not None and len(frame) > protocol.MAX_FRAME_CHARS:
-            log.warning("closed a phone socket: frame too large, session=%s", self.info.code)
-            await self.close(code=CLOSE_TOO_BIG)
-            return
-        if not self.bucket.take(asyncio.get_running_loop().time()):
-            self.refused += 1
-            if self.refused >= FLOOD_LIMIT:
-                log.warning("closed a phone socket: sustained flooding, session=%s", self.info.code)
-                await self.close(code=CLOSE_POLICY)
-            elif self.refused % 20 == 1:
-                # Say it now and then, not for every dropped message: replies cost too.
-                await self.send_json(
-                    {"type": "error", "code": "rate_limited", "message": "Too many messages; slow down."}
-                )
-            return
-        try:
-            message = protocol.parse(text_data, sliders=self.info.slider_keys)
-            await self.handle(message)
-        except ProtocolError as error:
-            await self.send_json(error.as_reply())
-
-    async def handle(self, message: protocol.Message) -> None:
-        assert self.info is not None
-        seq = getattr(message, "seq", None)
-        if isinstance(message, protocol.Hello):
-            await self.hello(message)
-            return
-        if self.participant is None:
-            raise ProtocolError("hello_required", "Send hello before anything else.", seq)
-        await self.keep_alive()
-        if isinstance(message, protocol.Ping):
-            await self.send_json({"type": "pong"})
-            return
-        session = self.info.session
-        if not session.is_open:
-            raise ProtocolError("session_closed", "This session has closed.", seq)
-        if isinstance(message, protocol.ChooseGroup):
-            await self.choose_group(message.group)
-            return
-        if self.info.groups and self.group is None:
-            raise ProtocolError("group_required", "Choose your group first.", seq)
-        assert isinstance(message, protocol.Move | protocol.Set | protocol.Abstain)
-        if not session.slider_open(message.slider):
-            raise ProtocolError("slider_locked", "This slider is locked right now.", seq)
-        if isinstance(message, protocol.Move):
-            participation.record_move(
-                info=self.info, participant=self.participant, slider=message.slider, value=message.value
-            )
-            return
-        value = None if isinstance(message, protocol.Abstain) else message.value
-        try:
-            round = await participation.record_set(
-                info=self.info, participant=self.participant, slider=message.slider, value=value, seq=message.seq
-            )
-        except participation.StaleSet:
-            raise ProtocolError(
-                "stale_seq", "A newer value for this slider is already stored; this one is ignored.", message.seq
-            ) from None
-        except Exception as error:
-            if isinstance(error, UNAVAILABLE):
-                log.warning("could not store a position in session=%s: %s", self.info.code, service_name(error))
-            else:
-                log.exception("could not store a position in session=%s", self.info.code)
-            raise ProtocolError(
-                "not_stored", "Your position was not saved; it is sent again automatically.", message.seq
-            ) from None
-        await self.send_json({"type": "ack", "seq": message.seq, "round": round})
-
-    async def hello(self, message: protocol.Hello) -> None:
-        assert self.info is not None
-        if self.participant is not None:
-            raise ProtocolError("already_welcomed", "This connection has already said hello.")
-        try:
-            joined = await participation.join(info=self.info, token=message.token, group=message.group)
-        except participation.JoinRefused as refused:
-            await self.send_json({"type": "error", "code": refused.code, "message": refused.message})
-            if refused.code in ("room_locked", "room_full"):
-                await self.close(code=CLOSE_REFUSED)
-            return
-        self.participant, self.group = joined.participant, joined.group
-        self.last_touch = asyncio.get_running_loop().time()
-        self.result = await participation.revealed_result(info=self.info)
-        await self.send_json({"type": "welcome", "token": joined.token, **await self.state()})
-
-    async def choose_group(self, group: int) -> None:
-        assert self.info is not None and self.participant is not None
-        try:
-            chosen = await participation.choose_group(info=self.info, participant=self.participant, group=group)
-        except participation.JoinRefused as refused:
-            raise ProtocolError(refused.code, refused.message) from None
-        if not chosen:
-            raise ProtocolError("group_already_chosen", "You are already in a group.")
-        self.group = group
-        await self.send_json({"type": "state", **await self.state()})
-
-    async def state(self) -> dict[str, Any]:
-        assert self.info is not None and self.participant is not None
-        return await participation.phone_state(
-            info=self.info, participant=self.participant, group=self.group, result=self.result, language=self.language
-        )
-
-    async def keep_alive(self) -> None:
-        # Refresh "connected now" a few times per TTL, not on every message.
-        assert self.info is not None and self.participant is not None
-        now = asyncio.get_running_loop().time()
-        if now - self.last_touch > settings.CONNECTED_TTL / 3:
-            self.last_touch = now
-            await participation.still_connected(info=self.info, participant=self.participant)
+        await self.answer(await self.conversation.receive(text_data if text_data is not None else bytes_data))
 
     async def session_changed(self, event: dict[str, Any]) -> None:
-        assert self.info is not None
-        self.info = self.info.with_state(event["state"])
-        self.result = event.get("result")
-        if self.participant is not None:
-            await self.send_json({"type": "state", **await self.state()})
-        if not self.info.session.is_open:
-            await self.close(code=CLOSE_NOT_FOUND)
+        if self.conversation is not None:
+            await self.answer(await self.conversation.session_changed(event))
+
+    async def answer(self, outcome: Outcome) -> None:
+        for reply in outcome.replies:
+            await self.send_json(reply)
+        if outcome.close is not None:
+            await self.close(code=outcome.close)
 
 
 class DashboardConsumer(JsonSocket):

@@ -77,6 +77,14 @@ async def join(*, info: SessionInfo, token: str | None, group: int | None) -> Jo
     return joined
 
 
+async def find_participant(*, info: SessionInfo, token: str) -> tuple[int, int | None] | None:
+    """The participant (and group) a token belongs to in this session, or None."""
+    found = await Participant.objects.filter(
+        session_id=info.session.pk, token_hash=Participant.hash_token(token)
+    ).afirst()
+    return None if found is None else (found.pk, found.group_id)
+
+
 def _set_group(participant: int, group: int) -> bool:
     return bool(Participant.objects.filter(pk=participant, group__isnull=True).update(group_id=group))
 

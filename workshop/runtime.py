@@ -35,6 +35,10 @@ class Runtime:
         # of a phone's memory. Keyed by (exercise id, created_at).
         self.exercise_parts: dict[Any, Any] = {}
         self.made_for: tuple[str, str] = ("", "")
+        # Phones on the HTTP fallback (fallback.py): the conversation of each open stream, and each
+        # phone's rate-limit bucket, so that its POSTs share both with the stream.
+        self.http_phones: dict[int, Any] = {}
+        self.http_buckets: dict[int, Any] = {}
 
     def socket_opened(self, code: str, participant: int) -> None:
         self.presence[(code, participant)] += 1

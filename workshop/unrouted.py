@@ -11,6 +11,9 @@ CLOSE_NOT_FOUND = 4404
 
 
 class NoSuchSocket(AsyncWebsocketConsumer):
+    # It only says no: no channel-layer subscription (on Redis, one blocking read per refused socket).
+    channel_layer_alias = "no channel layer"
+
     async def connect(self) -> None:
         # Accept first: a refused handshake reaches the page as 1006 with no code at all.
         await self.accept()

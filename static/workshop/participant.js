@@ -350,6 +350,9 @@
         if (message.code === "room_locked" || message.code === "room_full") { refused(explained); }
       }
     },
+  }, {
+    // Where the venue's network blocks websockets, the same messages go over plain HTTP.
+    fallback: { stream: "/p/" + code + "/stream/", send: "/p/" + code + "/send/" },
   });
 
   function commit(key, value) {

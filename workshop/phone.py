@@ -1,0 +1,161 @@
+"""One phone's conversation with a session, whatever carries it: a websocket, or plain HTTP when the
+venue's network blocks websockets (see fallback.py). Same validation, rate limit, join and acks.
+
+`receive` takes one frame as the phone sent it and answers with what to send
+back and, when the conversation must end, the close code (docs/protocol.md).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.conf import settings
+
+from workshop import participation, protocol
+from workshop.protocol import ProtocolError
+from workshop.session_info import SessionInfo
+from workshop.websocket import CLOSE_NOT_FOUND, CLOSE_POLICY, CLOSE_REFUSED, CLOSE_TOO_BIG, UNAVAILABLE, service_name
+
+log = logging.getLogger("workshop.consumers")
+
+# Refused messages (over the rate) before a flooding phone is cut off.
+FLOOD_LIMIT = 200
+
+
+@dataclass
+class Outcome:
+    """What to send back, in order, and the close code when the conversation ends."""
+
+    replies: list[dict[str, Any]] = field(default_factory=list)
+    close: int | None = None
+
+
+class Conversation:
+    def __init__(self, info: SessionInfo, *, language: str, bucket: protocol.TokenBucket | None = None) -> None:
+        self.info = info
+        self.language = language
+        self.participant: int | None = None
+        self.group: int | None = None
+        self.result: dict[str, Any] | None = None
+        self.bucket = bucket or protocol.TokenBucket()
+        self.refused = 0
+        self.last_touch = 0.0
+
+    async def receive(self, frame: str | bytes | None) -> Outcome:
+        if frame is not None and len(frame) > protocol.MAX_FRAME_CHARS:
+            log.warning("closed a phone socket: frame too large, session=%s", self.info.code)
+            return Outcome(close=CLOSE_TOO_BIG)
+        if not self.bucket.take(asyncio.get_running_loop().time()):
+            self.refused += 1
+            if self.refused >= FLOOD_LIMIT:
+                log.warning("closed a phone socket: sustained flooding, session=%s", self.info.code)
+                return Outcome(close=CLOSE_POLICY)
+            if self.refused % 20 == 1:
+                # Say it now and then, not for every dropped message: replies cost too.
+                return Outcome([{"type": "error", "code": "rate_limited", "message": "Too many messages; slow down."}])
+            return Outcome()
+        text = frame if isinstance(frame, str) else None
+        try:
+            return await self.handle(protocol.parse(text, sliders=self.info.slider_keys))
+        except ProtocolError as error:
+            return Outcome([error.as_reply()])
+
+    async def handle(self, message: protocol.Message) -> Outcome:
+        seq = getattr(message, "seq", None)
+        if isinstance(message, protocol.Hello):
+            return await self.hello(message)
+        if self.participant is None:
+            raise ProtocolError("hello_required", "Send hello before anything else.", seq)
+        await self.keep_alive()
+        if isinstance(message, protocol.Ping):
+            return Outcome([{"type": "pong"}])
+        session = self.info.session
+        if not session.is_open:
+            raise ProtocolError("session_closed", "This session has closed.", seq)
+        if isinstance(message, protocol.ChooseGroup):
+            return await self.choose_group(message.group)
+        if self.info.groups and self.group is None:
+            raise ProtocolError("group_required", "Choose your group first.", seq)
+        assert isinstance(message, protocol.Move | protocol.Set | protocol.Abstain)
+        if not session.slider_open(message.slider):
+            raise ProtocolError("slider_locked", "This slider is locked right now.", seq)
+        if isinstance(message, protocol.Move):
+            participation.record_move(
+                info=self.info, participant=self.participant, slider=message.slider, value=message.value
+            )
+            return Outcome()
+        value = None if isinstance(message, protocol.Abstain) else message.value
+        try:
+            round = await participation.record_set(
+                info=self.info, participant=self.participant, slider=message.slider, value=value, seq=message.seq
+            )
+        except participation.StaleSet:
+            raise ProtocolError(
+                "stale_seq", "A newer value for this slider is already stored; this one is ignored.", message.seq
+            ) from None
+        except Exception as error:
+            if isinstance(error, UNAVAILABLE):
+                log.warning("could not store a position in session=%s: %s", self.info.code, service_name(error))
+            else:
+                log.exception("could not store a position in session=%s", self.info.code)
+            raise ProtocolError(
+                "not_stored", "Your position was not saved; it is sent again automatically.", message.seq
+            ) from None
+        return Outcome([{"type": "ack", "seq": message.seq, "round": round}])
+
+    async def hello(self, message: protocol.Hello) -> Outcome:
+        if self.participant is not None:
+            raise ProtocolError("already_welcomed", "This connection has already said hello.")
+        try:
+            joined = await participation.join(info=self.info, token=message.token, group=message.group)
+        except participation.JoinRefused as refused:
+            error = {"type": "error", "code": refused.code, "message": refused.message}
+            return Outcome([error], close=CLOSE_REFUSED if refused.code in ("room_locked", "room_full") else None)
+        self.participant, self.group = joined.participant, joined.group
+        self.last_touch = asyncio.get_running_loop().time()
+        self.result = await participation.revealed_result(info=self.info)
+        return Outcome([{"type": "welcome", "token": joined.token, **await self.state()}])
+
+    async def resume(self, *, participant: int, group: int | None) -> None:
+        """Carry on a welcomed phone's conversation in a new request (HTTP), without joining again."""
+        self.participant, self.group = participant, group
+        self.result = await participation.revealed_result(info=self.info)
+
+    async def choose_group(self, group: int) -> Outcome:
+        assert self.participant is not None
+        try:
+            chosen = await participation.choose_group(info=self.info, participant=self.participant, group=group)
+        except participation.JoinRefused as refused:
+            raise ProtocolError(refused.code, refused.message) from None
+        if not chosen:
+            raise ProtocolError("group_already_chosen", "You are already in a group.")
+        self.group = group
+        return Outcome([{"type": "state", **await self.state()}])
+
+    async def state(self) -> dict[str, Any]:
+        assert self.participant is not None
+        return await participation.phone_state(
+            info=self.info, participant=self.participant, group=self.group, result=self.result, language=self.language
+        )
+
+    async def keep_alive(self) -> None:
+        # Refresh "connected now" a few times per TTL, not on every message.
+        assert self.participant is not None
+        now = asyncio.get_running_loop().time()
+        if now - self.last_touch > settings.CONNECTED_TTL / 3:
+            self.last_touch = now
+            await participation.still_connected(info=self.info, participant=self.participant)
+
+    async def session_changed(self, event: dict[str, Any]) -> Outcome:
+        """The facilitator changed something: the phone gets its new state; a closed session ends the talk."""
+        self.info = self.info.with_state(event["state"])
+        self.result = event.get("result")
+        replies = [{"type": "state", **await self.state()}] if self.participant is not None else []
+        return Outcome(replies, close=None if self.info.session.is_open else CLOSE_NOT_FOUND)
+
+    async def leave(self) -> None:
+        if self.participant is not None:
+            await participation.leave(info=self.info, participant=self.participant)
