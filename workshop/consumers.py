@@ -79,13 +79,13 @@ class ParticipantConsumer(JsonSocket):
             return
         frame = text_data if text_data is not None else bytes_data
         if frame is not None and len(frame) > protocol.MAX_FRAME_CHARS:
-            log.warning("closed a phone socket: frame too large, session=%s", self.info.code)
+            self.warn("frame_too_large", "closed a phone socket: frame too large, session=%s", self.info.code)
             await self.close(code=CLOSE_TOO_BIG)
             return
         if not self.bucket.take(asyncio.get_running_loop().time()):
             self.refused += 1
             if self.refused >= FLOOD_LIMIT:
-                log.warning("closed a phone socket: sustained flooding, session=%s", self.info.code)
+                self.warn("flooding", "closed a phone socket: sustained flooding, session=%s", self.info.code)
                 await self.close(code=CLOSE_POLICY)
             elif self.refused % 20 == 1:
                 # Say it now and then, not for every dropped message: replies cost too.
@@ -138,7 +138,9 @@ class ParticipantConsumer(JsonSocket):
             ) from None
         except Exception as error:
             if isinstance(error, UNAVAILABLE):
-                log.warning("could not store a position in session=%s: %s", self.info.code, service_name(error))
+                self.warn(
+                    "not_stored", "could not store a position in session=%s: %s", self.info.code, service_name(error)
+                )
             else:
                 log.exception("could not store a position in session=%s", self.info.code)
             raise ProtocolError(
@@ -291,7 +293,9 @@ class DashboardConsumer(JsonSocket):
         except Disconnected:
             pass  # the dashboard closed meanwhile; its disconnect follows
         except UNAVAILABLE as error:
-            log.warning("could not send an aggregate for session=%s: %s", info.code, error)
+            self.warn(
+                "aggregate_failed", "could not send an aggregate for session=%s: %s", info.code, service_name(error)
+            )
         except Exception:
             # One failed update must not stop the next ones.
             log.exception("could not send an aggregate for session=%s", info.code)
