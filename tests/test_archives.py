@@ -392,3 +392,34 @@ def test_deleting_an_archive_deletes_its_sessions_people_at_once(researcher_clie
     assert researcher_client.post(f"/archive/{archive.pk}/delete/").status_code == 302
     assert personal_rows(workshop_session) == (0, 0, 0, 0)
     assert not Archive.objects.exists()
+
+
+def test_the_archive_page_shows_round_two_beside_round_one_with_the_shift(researcher_client, workshop_session):
+    people = join(workshop_session, 4)
+    place(people, "regie", [10, 20, 30, 40])
+    place(people, "sturing", [50, 50, None, None])
+    session_control.start_round_two(session=workshop_session)
+    place(people, "regie", [60, 70, 80, 90], round=2)
+    place(people, "sturing", [90, 90, 90, None], round=2)
+    archive = session_control.close_session(session=workshop_session)
+    html = researcher_client.get(f"/archive/{archive.pk}/").content.decode()
+    assert 'class="rounds side-by-side"' in html
+    assert html.count('data-testid="shift-regie"') == 1
+    assert 'data-testid="shift-regie">+50<' in html  # 75 - 25
+    # Round 1 of sturing had two answers: no median to shift from.
+    assert 'data-testid="shift-sturing"' not in html
+    round_two = html.split('data-slider="regie"')[2].split("</li>")[0]
+    assert 'class="before"' in round_two and 'class="shift"' in round_two
+
+
+def test_the_list_shows_each_archives_size_and_profiles_per_quarter(researcher_client, exercise):
+    make_archive(exercise, participants=4, month=date(2026, 1, 1), now="beheer")
+    make_archive(exercise, participants=5, month=date(2026, 2, 1), now="beheer")
+    late = make_archive(exercise, participants=6, month=date(2026, 7, 1), now="bewoners")
+    ArchivePosition.objects.filter(archive=late, participant=6).update(value=None)
+    html = researcher_client.get("/archive/").content.decode()
+    assert f'data-testid="answers-{late.pk}">5<' in html
+    assert "<strong>2</strong>" in html.split('data-testid="quarter-2026-q1-beheer"')[1].split("</li>")[0]
+    assert 'data-testid="quarter-2026-q3-bewoners"' in html
+    assert 'data-testid="quarter-2026-q1-bewoners"' not in html
+    assert '<svg class="quarter-bars"' in html

@@ -16,6 +16,8 @@ from workshop.archives import may_show, profile_names
 from workshop.models import Archive, ArchiveSummary
 
 QUARTER_BAR_HEIGHT = 60
+QUARTER_BAR_STEP = 24
+QUARTER_COLOURS = 6  # .qbar.c0 … .c5 in app.css
 
 
 def overview(archives: QuerySet[Archive]) -> dict[str, Any]:
@@ -93,12 +95,18 @@ def per_quarter(archives: QuerySet[Archive], names: dict[str, str]) -> list[dict
         for month, profile in archives.exclude(profile_now="").values_list("month", "profile_now").iterator()
     )
     tallest = max(counts.values(), default=1)
+    # One colour per profile across every quarter, the most frequent first.
+    totals = Counter[str]()
+    for (_year, _quarter, profile), count in counts.items():
+        totals[profile] += count
+    colour = {profile: rank % QUARTER_COLOURS for rank, (profile, _n) in enumerate(totals.most_common())}
     quarters: dict[tuple[int, int], list[dict[str, Any]]] = {}
     for (year, quarter, profile), count in sorted(counts.items()):
         bars = quarters.setdefault((year, quarter), [])
         bars.append(
             {
-                "x": 10 * len(bars) + 1,
+                "x": QUARTER_BAR_STEP * len(bars) + 2,
+                "colour": colour[profile],
                 "key": profile,
                 "name": names.get(profile, profile),
                 "count": count,
@@ -107,6 +115,6 @@ def per_quarter(archives: QuerySet[Archive], names: dict[str, str]) -> list[dict
             }
         )
     return [
-        {"label": f"{year} Q{quarter}", "bars": bars, "width": 10 * len(bars)}
+        {"label": f"{year} Q{quarter}", "bars": bars, "width": QUARTER_BAR_STEP * len(bars) + 4}
         for (year, quarter), bars in quarters.items()
     ]
