@@ -320,3 +320,6 @@ ARCHIVE_IDLE_HOURS = env_int("ARCHIVE_IDLE_HOURS", 12, minimum=1)
 ARCHIVE_MIN_GROUP = env_int("ARCHIVE_MIN_GROUP", 3, minimum=1)
 # How long archives live; `manage.py purge_archives` deletes older ones.
 ARCHIVE_RETENTION_DAYS = env_int("ARCHIVE_RETENTION_DAYS", 5 * 365, minimum=1)
+# How long a closed session keeps its participants, positions, notes and group names after it was
+# archived; `manage.py purge_archives` deletes them (the archive keeps only pseudonyms).
+SESSION_RETENTION_DAYS = env_int("SESSION_RETENTION_DAYS", 30, minimum=1)

@@ -8,16 +8,19 @@ import tracemalloc
 from datetime import date, timedelta
 
 import pytest
+from django.core.management import call_command
 from django.db import connection
 from django.test import Client
 from django.utils import timezone
 
-from workshop import archive_exports, archives, session_control
+from workshop import archive_exports, archive_overview, archives, session_control
 from workshop.models import (
     Archive,
     ArchiveGroup,
     ArchivePosition,
     ArchiveSummary,
+    Group,
+    Note,
     Participant,
     Position,
     Session,
@@ -43,9 +46,9 @@ def place(participants, key, values, round=1):
 
 @pytest.fixture
 def closed_archive(workshop_session):
-    people = join(workshop_session, 3)
-    place(people, "regie", [10, 50, None])
-    place(people, "sturing", [20, 30, 40])
+    people = join(workshop_session, 4)
+    place(people, "regie", [10, 50, 90, None])
+    place(people, "sturing", [20, 30, 40, 50])
     return session_control.close_session(session=workshop_session)
 
 
@@ -129,43 +132,102 @@ def make_archive(exercise, *, participants, month=date(2026, 3, 1), now="beheer"
 
 
 @pytest.mark.parametrize(("participants", "dots"), [(2, 0), (3, 3)])
-def test_small_sessions_show_medians_and_counts_only(researcher_client, exercise, participants, dots):
+def test_a_slider_with_too_few_answers_shows_its_count_only(researcher_client, exercise, participants, dots):
     archive = make_archive(exercise, participants=participants)
     html = researcher_client.get(f"/archive/{archive.pk}/").content.decode()
     assert html.count('class="dot"') == dots
     assert ('data-testid="suppressed"' in html) is (dots == 0)
-    assert "mediaan" in html
+    assert ("mediaan" in html.split('data-slider="regie"')[1].split("</li>")[0]) is (dots > 0)
 
 
-@pytest.mark.parametrize(("participants", "rows"), [(2, 0), (3, 3)])
-def test_exports_leave_out_sessions_below_the_threshold(researcher_client, exercise, participants, rows):
-    make_archive(exercise, participants=participants)
-    body = b"".join(researcher_client.get("/archive/export.csv").streaming_content).decode()
-    assert len(list(csv.reader(io.StringIO(body)))) - 1 == rows
-    data = json.loads(b"".join(researcher_client.get("/archive/export.json").streaming_content))
-    assert (data["archives"][0]["positions"] is None) is (rows == 0)
+def export(client, query=""):
+    csv_body = b"".join(client.get(f"/archive/export.csv{query}").streaming_content).decode()
+    data = json.loads(b"".join(client.get(f"/archive/export.json{query}").streaming_content))
+    return list(csv.DictReader(io.StringIO(csv_body))), data
+
+
+def test_suppression_counts_answers_not_phones_in_every_output(researcher_client, workshop_session):
+    people = join(workshop_session, 5)
+    place(people, "regie", [10, 50, None, None, None])  # five phones, two answers: q1 and q3 would give both away
+    place(people, "sturing", [20, 30, 40, 50, 60])
+    archive = session_control.close_session(session=workshop_session)
+    rows, data = export(researcher_client)
+    assert {r["slider"] for r in rows} == {"sturing"} and len(rows) == 5
+    assert {p["slider"] for p in data["archives"][0]["positions"]} == {"sturing"}
+    summaries = {s["slider"]: s for s in data["archives"][0]["summaries"]}
+    assert summaries["regie"] == {
+        "round": 1,
+        "slider": "regie",
+        "n": 2,
+        "median": None,
+        "q1": None,
+        "q3": None,
+        "abstained": 3,
+    }
+    assert summaries["sturing"]["median"] == 40
+    card = researcher_client.get(f"/archive/{archive.pk}/").content.decode().split('data-slider="regie"')[1]
+    card = card.split("</li>")[0]
+    assert 'class="iqr"' not in card and 'class="median"' not in card and 'class="dot"' not in card
+    assert "n = 2" in card and "mediaan" not in card
+
+
+def test_a_single_answer_shows_no_median(researcher_client, workshop_session):
+    people = join(workshop_session, 3)
+    place(people, "regie", [77, None, None])
+    archive = session_control.close_session(session=workshop_session)
+    _rows, data = export(researcher_client)
+    assert {s["slider"]: s["median"] for s in data["archives"][0]["summaries"]}["regie"] is None
+    assert "77" not in researcher_client.get(f"/archive/{archive.pk}/").content.decode()
+
+
+def test_a_small_group_is_unnamed_and_merged_into_small_groups(researcher_client, workshop_session):
+    big = session_control.add_group(session=workshop_session, name="Groot")
+    solo = session_control.add_group(session=workshop_session, name="Solo")
+    duo = session_control.add_group(session=workshop_session, name="Duo")
+    place(join(workshop_session, 3, group=big), "regie", [1, 2, 3])
+    place(join(workshop_session, 1, group=solo), "regie", [4])
+    place(join(workshop_session, 2, group=duo), "regie", [5, 6])
+    archive = session_control.close_session(session=workshop_session)
+    rows, data = export(researcher_client)
+    assert {r["value"]: r["group"] for r in rows} == {
+        "1": "Groot",
+        "2": "Groot",
+        "3": "Groot",
+        "4": "kleine groepen",
+        "5": "kleine groepen",
+        "6": "kleine groepen",
+    }
+    groups = data["archives"][0]["groups"]
+    assert [(g["name"], g["participants"], g["profile"]) for g in groups][1] == ("kleine groepen", 3, None)
+    html = researcher_client.get(f"/archive/{archive.pk}/").content.decode()
+    for content in (html, json.dumps(data), json.dumps(rows)):
+        assert "Solo" not in content and "Duo" not in content
+
+
+def test_a_one_person_group_shows_no_medians(researcher_client, workshop_session):
+    solo = session_control.add_group(session=workshop_session, name="Solo")
+    place(join(workshop_session, 1, group=solo), "regie", [83])
+    place(join(workshop_session, 3), "regie", [10, 20, 30])
+    archive = session_control.close_session(session=workshop_session)
+    table = researcher_client.get(f"/archive/{archive.pk}/").content.decode().split('class="table groups"')[1]
+    assert "kleine groepen" in table and "83" not in table and "Solo" not in table
+
+
+def test_an_invalid_filter_is_refused_by_the_page_and_every_export(researcher_client, closed_archive):
+    for url in ["/archive/", "/archive/export.csv", "/archive/export.json"]:
+        assert researcher_client.get(f"{url}?period_from=maart").status_code == 400
+        assert researcher_client.get(f"{url}?region=ut").status_code == 200
 
 
 def test_the_csv_matches_the_positions_that_went_in(researcher_client, closed_archive):
     Archive.objects.filter(pk=closed_archive.pk).update(region="ut", organisation_type="municipality")
     body = b"".join(researcher_client.get("/archive/export.csv").streaming_content).decode()
     rows = list(csv.DictReader(io.StringIO(body)))
-    assert len(rows) == Position.objects.count() == 6
+    assert len(rows) == Position.objects.count() == 8
     month = closed_archive.month.strftime("%Y-%m")
-    expected = {("P1", "regie", "10"), ("P2", "regie", "50"), ("P3", "regie", ""), ("P1", "sturing", "20")}
+    expected = {("P1", "regie", "10"), ("P2", "regie", "50"), ("P4", "regie", ""), ("P1", "sturing", "20")}
     assert expected <= {(r["participant"], r["slider"], r["value"]) for r in rows}
     assert all(r["month"] == month and r["region"] == "ut" and r["round"] == "1" for r in rows)
-
-
-def test_small_groups_lose_their_name_in_exports(researcher_client, workshop_session):
-    big = session_control.add_group(session=workshop_session, name="Groot")
-    small = session_control.add_group(session=workshop_session, name="Klein")
-    place(join(workshop_session, 3, group=big), "regie", [1, 2, 3])
-    place(join(workshop_session, 2, group=small), "regie", [4, 5])
-    session_control.close_session(session=workshop_session)
-    body = b"".join(researcher_client.get("/archive/export.csv").streaming_content).decode()
-    groups = {r["value"]: r["group"] for r in csv.DictReader(io.StringIO(body))}
-    assert groups == {"1": "Groot", "2": "Groot", "3": "Groot", "4": "", "5": ""}
 
 
 def test_filters_and_overview(researcher_client, exercise):
@@ -185,7 +247,7 @@ def test_filters_and_overview(researcher_client, exercise):
     assert sessions("region=ut") == 1
     assert sessions("organisation_type=housing") == 1
     assert sessions("exercise=wijkgericht-werken") == 3
-    overview = archives.overview(Archive.objects.all())
+    overview = archive_overview.overview(Archive.objects.all())
     assert {p["key"]: (p["now"], p["desired"]) for p in overview["profiles"]}["beheer"] == (2, 0)
     assert overview["participants"] == 15
     assert sorted(s["count"] for s in overview["shifts"]) == [1, 1]
@@ -285,3 +347,79 @@ def test_exports_of_500_sessions_stream_in_bounded_memory(exercise, figure):
     figure(f"archive export of 500 sessions: CSV peak {csv_peak // 1024} KiB, JSON peak {json_peak // 1024} KiB")
     assert csv_peak < 3_000_000, csv_peak
     assert json_peak < 3_000_000, json_peak
+
+
+def personal_rows(session):
+    return (
+        Participant.objects.filter(session=session).count(),
+        Position.objects.filter(participant__session=session).count(),
+        Note.objects.filter(session=session).count(),
+        Group.objects.filter(session=session).count(),
+    )
+
+
+def session_with_people(session):
+    group = session_control.add_group(session=session, name="Team Jansen")
+    place(join(session, 3, group=group), "regie", [10, 20, 30])
+    slider = session.exercise.sliders.get(key="regie")
+    session_control.save_note(session=session, slider=slider, round=1, text="Mevrouw Jansen zei …")
+    return session_control.close_session(session=session)
+
+
+def test_retention_deletes_a_closed_sessions_people_and_keeps_the_archive(workshop_session, settings):
+    settings.SESSION_RETENTION_DAYS = 30
+    archive = session_with_people(workshop_session)
+    assert archives.purge_sessions() == 0
+    assert personal_rows(workshop_session) == (3, 3, 1, 1)
+    assert archives.purge_sessions(now=timezone.now() + timedelta(days=31)) == 1
+    assert personal_rows(workshop_session) == (0, 0, 0, 0)
+    assert Session.objects.filter(pk=workshop_session.pk).exists()
+    assert Archive.objects.get(pk=archive.pk).positions.count() == 3
+
+
+def test_the_daily_command_strips_old_sessions(workshop_session, settings):
+    settings.SESSION_RETENTION_DAYS = 1
+    session_with_people(workshop_session)
+    Session.objects.filter(pk=workshop_session.pk).update(closed_at=timezone.now() - timedelta(days=2))
+    out = io.StringIO()
+    call_command("purge_archives", stdout=out)
+    assert "personal data of 1 session(s)" in out.getvalue()
+    assert personal_rows(workshop_session) == (0, 0, 0, 0)
+
+
+def test_deleting_an_archive_deletes_its_sessions_people_at_once(researcher_client, workshop_session):
+    archive = session_with_people(workshop_session)
+    assert researcher_client.post(f"/archive/{archive.pk}/delete/").status_code == 302
+    assert personal_rows(workshop_session) == (0, 0, 0, 0)
+    assert not Archive.objects.exists()
+
+
+def test_the_archive_page_shows_round_two_beside_round_one_with_the_shift(researcher_client, workshop_session):
+    people = join(workshop_session, 4)
+    place(people, "regie", [10, 20, 30, 40])
+    place(people, "sturing", [50, 50, None, None])
+    session_control.start_round_two(session=workshop_session)
+    place(people, "regie", [60, 70, 80, 90], round=2)
+    place(people, "sturing", [90, 90, 90, None], round=2)
+    archive = session_control.close_session(session=workshop_session)
+    html = researcher_client.get(f"/archive/{archive.pk}/").content.decode()
+    assert 'class="rounds side-by-side"' in html
+    assert html.count('data-testid="shift-regie"') == 1
+    assert 'data-testid="shift-regie">+50<' in html  # 75 - 25
+    # Round 1 of sturing had two answers: no median to shift from.
+    assert 'data-testid="shift-sturing"' not in html
+    round_two = html.split('data-slider="regie"')[2].split("</li>")[0]
+    assert 'class="before"' in round_two and 'class="shift"' in round_two
+
+
+def test_the_list_shows_each_archives_size_and_profiles_per_quarter(researcher_client, exercise):
+    make_archive(exercise, participants=4, month=date(2026, 1, 1), now="beheer")
+    make_archive(exercise, participants=5, month=date(2026, 2, 1), now="beheer")
+    late = make_archive(exercise, participants=6, month=date(2026, 7, 1), now="bewoners")
+    ArchivePosition.objects.filter(archive=late, participant=6).update(value=None)
+    html = researcher_client.get("/archive/").content.decode()
+    assert f'data-testid="answers-{late.pk}">5<' in html
+    assert "<strong>2</strong>" in html.split('data-testid="quarter-2026-q1-beheer"')[1].split("</li>")[0]
+    assert 'data-testid="quarter-2026-q3-bewoners"' in html
+    assert 'data-testid="quarter-2026-q1-bewoners"' not in html
+    assert '<svg class="quarter-bars"' in html

@@ -279,18 +279,34 @@ FINISHED_SESSION = """
 import secrets
 from django.contrib.auth.models import Group, User
 from workshop import session_control
-from workshop.models import Exercise, Participant, Position
+from datetime import date
+from workshop.models import Archive, Exercise, Participant, Position
 rik = User.objects.create_user("rik", password="{password}")
 rik.groups.add(Group.objects.get(name="Research"))
 exercise = Exercise.objects.filter(slug="wijkgericht-werken").order_by("-version").first()
 fenna = User.objects.get(username="fenna")
 session = session_control.create_session(facilitator=fenna, exercise=exercise, title="Kwartaal")
 session_control.start_positioning(session=session)
+big = session_control.add_group(session=session, name="Noord")
+solo = session_control.add_group(session=session, name="Solo")
+people = []
 for i in range(4):
-    participant = Participant.objects.create(session=session, token_hash=secrets.token_hex(32))
+    participant = Participant.objects.create(
+        session=session, token_hash=secrets.token_hex(32), group=solo if i == 3 else big
+    )
+    people.append(participant)
     for slider in exercise.sliders.all():
         Position.objects.create(participant=participant, slider=slider, round=1, value=20 + 5 * i)
+session_control.start_round_two(session=session)
+for i, participant in enumerate(people):
+    for n, slider in enumerate(exercise.sliders.all()):
+        # The last slider has two answers in round 2: its count only.
+        value = None if n == 4 and i > 1 else 40 + 10 * n + 5 * i
+        Position.objects.create(participant=participant, slider=slider, round=2, value=value)
 session_control.close_session(session=session)
+# Earlier quarters, for the overview's profiles per quarter.
+for month, profile in [(1, "beheer"), (2, "bewoners"), (4, "beheer"), (5, "beheer"), (8, "gebiedsaanpak")]:
+    Archive.objects.create(exercise=exercise, month=date(2025, month, 1), participants=5, rounds=1, profile_now=profile)
 """
 
 
@@ -307,6 +323,9 @@ def test_research_staff_filter_a_quarter_and_download_a_matching_csv(browser, se
     page.fill("#id_password", PASSWORD)
     page.click("button[type=submit]")
     expect(page).to_have_url(re.compile("/archive/$"))
+    expect(page.locator(".quarter")).not_to_have_count(0)
+    page.screenshot(path=ARTIFACTS / "archive-all.png", full_page=True, animations="disabled")
+    accessible(page, "archive list, all quarters")
     page.fill("#id_period_from", f"{today.year}-{first:02d}")
     page.fill("#id_period_to", f"{today.year}-{first + 2:02d}")
     page.get_by_role("button", name="Filteren").click()
@@ -316,6 +335,9 @@ def test_research_staff_filter_a_quarter_and_download_a_matching_csv(browser, se
     accessible(page, "archive list")
     page.locator("table a[href^='/archive/']").first.click()
     expect(page.locator("h1")).to_contain_text("Organisatievormen")
+    expect(page.locator(".rounds.side-by-side > section")).to_have_count(2)
+    expect(page.get_by_text("kleine groepen")).to_be_visible()
+    page.screenshot(path=ARTIFACTS / "archive-detail.png", full_page=True, animations="disabled")
     accessible(page, "archive detail")
     page.go_back()
     with page.expect_download() as download_info:
@@ -324,7 +346,8 @@ def test_research_staff_filter_a_quarter_and_download_a_matching_csv(browser, se
     by_archive: dict[str, set[tuple[str, str]]] = {}
     for row in rows:
         assert row["month"] == today.strftime("%Y-%m")
-        by_archive.setdefault(row["archive"], set()).add((row["participant"], row["value"]))
+        if row["round"] == "1":
+            by_archive.setdefault(row["archive"], set()).add((row["participant"], row["value"]))
     expected = {(f"P{i + 1}", str(20 + 5 * i)) for i in range(4)}
     assert expected in by_archive.values()
     # Nothing in the download points at a phone or a session.

@@ -81,6 +81,10 @@ class Rig:
     def tracebacks(self) -> int:
         return sum(s.tracebacks for s in self.servers)
 
+    @property
+    def warnings(self) -> int:
+        return sum(1 for s in self.servers for line in s.output if " WARNING " in line)
+
 
 @pytest.fixture
 def rig():
@@ -261,8 +265,10 @@ def test_postgresql_down_for_a_long_outage_keeps_dragging_live_and_acknowledges_
         f"fault PostgreSQL down {PG_OUTAGE_SECONDS} s: {during['aggregates']} dashboard updates during the outage "
         f"({during['shown']} different), {during['acks']} acknowledgements during it, {not_stored} sets answered "
         f"not_stored and resent; {outcome.acked} acknowledged values, {outcome.lost} lost; "
-        f"dashboard exact: {outcome.exact}; tracebacks {rig.tracebacks}"
+        f"dashboard exact: {outcome.exact}; tracebacks {rig.tracebacks}; {rig.warnings} warning lines"
     )
+    # One warning per socket and reason, not one per refused set.
+    assert rig.warnings < not_stored, rig.warnings
     # Live dragging went on: one move each half second, at least one update each 3 s on the dashboard.
     assert during["aggregates"] >= PG_OUTAGE_SECONDS / 3 and during["shown"] >= 2
     assert during["acks"] == 0

@@ -251,3 +251,36 @@ async def test_connects_and_disconnects_are_logged_without_tokens_bodies_or_addr
     assert welcome["token"] not in text
     assert "198.51.100.23" not in text
     assert '"value"' not in text and "xxxx" not in text
+
+
+async def test_a_socket_that_keeps_failing_writes_one_warning_and_a_summary_a_minute(
+    workshop_session, monkeypatch, caplog
+):
+    from django.db import OperationalError
+
+    from workshop import participation
+    from workshop.runtime import runtime
+
+    async def database_away(**_kwargs):
+        raise OperationalError("connection to 10.0.0.7 refused")
+
+    monkeypatch.setattr(participation, "record_set", database_away)
+    communicator, _ = await phone(workshop_session.code)
+    caplog.set_level(logging.WARNING)
+    replies = []
+    for seq in range(1, 31):  # within the burst: every set reaches the database
+        replies.append(
+            await send_raw(communicator, json.dumps({"type": "set", "slider": "regie", "value": 5, "seq": seq}))
+        )
+    assert sum(r.get("code") == "not_stored" for r in replies) >= 20
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len([w for w in warnings if "could not store a position" in w]) == 1, warnings
+    later = runtime().warnings.clock() + 61
+    runtime().warnings.clock = lambda: later
+    last = await send_raw(communicator, json.dumps({"type": "set", "slider": "regie", "value": 5, "seq": 99}))
+    assert last["code"] == "not_stored", last
+    summary = [r.getMessage() for r in caplog.records if "held back" in r.getMessage()]
+    held = sum(r.get("code") == "not_stored" for r in replies) - 1
+    assert summary == [f"repeated socket warnings held back in the last minute: not_stored={held}"]
+    assert "10.0.0.7" not in caplog.text and workshop_session.code in caplog.text
+    await communicator.disconnect()

@@ -104,3 +104,27 @@ async def test_a_flushed_redis_is_refilled_from_the_database(on_redis, fenna, wo
     snapshot = await runtime().store.snapshot(workshop_session.code)
     assert sum(snapshot.counts_for(1, "aanpak")) == 1 and snapshot.joined == 1
     await again.disconnect()
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_every_redis_key_of_a_session_expires(on_redis, fenna, workshop_session):
+    from redis import asyncio as aioredis
+
+    dashboard = await open_dashboard(fenna, workshop_session.code)
+    await dashboard.receive_json_from(timeout=5)
+    communicator, _ = await phone(workshop_session.code)
+    await communicator.send_json_to({"type": "move", "slider": "verankering", "value": 64})
+    await communicator.send_json_to({"type": "abstain", "slider": "regie", "seq": 1})
+    await communicator.send_json_to({"type": "set", "slider": "horizon", "value": 12, "seq": 2})
+    replies = [await communicator.receive_json_from(timeout=5) for _ in range(2)]
+    assert {r["type"] for r in replies} == {"ack"}, replies
+    await runtime().outbox.flush()
+    client = aioredis.Redis.from_url(REDIS_URL)
+    keys = [key async for key in client.scan_iter(match=f"{on_redis.LIVE_PREFIX}:live:{workshop_session.code}:*")]
+    names = {key.decode().rsplit(":", 1)[1] for key in keys}
+    assert {"pos", "cnt", "mem", "conn", "seeded"} <= names, names
+    ttls = {key.decode(): await client.ttl(key) for key in keys}
+    assert all(ttl > 0 for ttl in ttls.values()), ttls
+    await client.aclose()
+    await communicator.disconnect()
+    await dashboard.disconnect()

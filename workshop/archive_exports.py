@@ -10,9 +10,9 @@ from typing import Any
 from django.conf import settings
 from django.db.models import QuerySet
 
-from workshop.archives import profile_names, suppressed
+from workshop.archives import disclosure, profile_names
 from workshop.downloads import csv_stream
-from workshop.models import Archive, ArchivePosition
+from workshop.models import Archive
 
 CSV_HEADER = [
     "archive",
@@ -30,30 +30,25 @@ CSV_HEADER = [
 ]
 
 
+def _meta(archive: Archive) -> list[Any]:
+    return [
+        archive.pk,
+        archive.month.strftime("%Y-%m"),
+        archive.exercise.slug,
+        archive.exercise.version,
+        archive.organisation_type,
+        archive.size_class,
+        archive.region,
+    ]
+
+
 def _rows(archives: QuerySet[Archive]) -> Iterator[list[Any]]:
-    """Individual positions, archive by archive, never more than one archive in memory."""
+    """Individual positions that `disclosure` allows, archive by archive, never more than one in memory."""
     for archive in archives.order_by("month", "pk").iterator(chunk_size=200):
-        if suppressed(archive.participants):
-            continue
-        small = {g.pk for g in archive.groups.all() if suppressed(g.participants)}
-        names = {g.pk: g.name for g in archive.groups.all()}
-        meta = [
-            archive.pk,
-            archive.month.strftime("%Y-%m"),
-            archive.exercise.slug,
-            archive.exercise.version,
-            archive.organisation_type,
-            archive.size_class,
-            archive.region,
-        ]
-        positions = (
-            ArchivePosition.objects.filter(archive=archive)
-            .order_by("participant", "round", "slider__order")
-            .values_list("participant", "group_id", "round", "slider__key", "value")
-        )
-        for participant, group, round, slider, value in positions.iterator(chunk_size=2000):
-            group_name = "" if group is None or group in small else names[group]
-            yield [*meta, f"P{participant}", group_name, round, slider, "" if value is None else value]
+        keys = dict(archive.exercise.sliders.values_list("pk", "key"))
+        meta = _meta(archive)
+        for participant, group, round, slider, value in disclosure(archive).positions:
+            yield [*meta, f"P{participant}", group or "", round, keys[slider], "" if value is None else value]
 
 
 def csv_lines(archives: QuerySet[Archive]) -> Iterator[str]:
@@ -63,7 +58,7 @@ def csv_lines(archives: QuerySet[Archive]) -> Iterator[str]:
 def json_chunks(archives: QuerySet[Archive]) -> Iterator[str]:
     """The documented JSON (docs/archive-format.md), streamed one archive at a time."""
     names = profile_names()
-    head = {"format": "schuifoefening-archive/1", "min_group": settings.ARCHIVE_MIN_GROUP}
+    head = {"format": "schuifoefening-archive/2", "min_group": settings.ARCHIVE_MIN_GROUP}
     yield json.dumps(head)[:-1] + ', "archives": ['
 
     def profile(key: str) -> dict[str, Any] | None:
@@ -71,9 +66,9 @@ def json_chunks(archives: QuerySet[Archive]) -> Iterator[str]:
 
     first = True
     for archive in archives.order_by("month", "pk").iterator(chunk_size=200):
-        hide = suppressed(archive.participants)
-        small = {g.pk for g in archive.groups.all() if suppressed(g.participants)}
-        groups = {g.pk: g.name for g in archive.groups.all()}
+        shown = disclosure(archive)
+        sliders = list(archive.exercise.sliders.order_by("order", "pk"))
+        keys = {slider.pk: slider.key for slider in sliders}
         document = {
             "id": archive.pk,
             "month": archive.month.strftime("%Y-%m"),
@@ -86,47 +81,31 @@ def json_chunks(archives: QuerySet[Archive]) -> Iterator[str]:
                 "region": archive.region or None,
                 "context": archive.context or None,
             },
-            "profiles": {
-                "now": {"key": archive.profile_now, "name": names.get(archive.profile_now)}
-                if archive.profile_now
-                else None,
-                "desired": {"key": archive.profile_desired, "name": names.get(archive.profile_desired)}
-                if archive.profile_desired
-                else None,
-            },
+            "profiles": {"now": profile(archive.profile_now), "desired": profile(archive.profile_desired)},
             "groups": [
-                {"name": g.name, "participants": g.participants, "profile": g.profile or None}
-                for g in archive.groups.all()
+                {"name": g.name, "participants": g.participants, "profile": g.profile or None} for g in shown.groups
             ],
             "summaries": [
                 {
-                    "round": s.round,
-                    "slider": s.slider.key,
-                    "n": s.n,
-                    "median": s.median,
-                    "q1": s.q1,
-                    "q3": s.q3,
-                    "abstained": s.abstained,
+                    "round": round,
+                    "slider": slider.key,
+                    "n": summary.n,
+                    "median": summary.median,
+                    "q1": summary.q1,
+                    "q3": summary.q3,
+                    "abstained": shown.abstained[(round, slider.pk)],
                 }
-                for s in archive.summaries.select_related("slider").order_by("round", "slider__order")
+                for round in range(1, archive.rounds + 1)
+                for slider in sliders
+                if (summary := shown.summary(round, slider.pk)).n or shown.abstained[(round, slider.pk)]
             ],
             "notes": [
                 {"round": n.round, "slider": n.slider.key, "text": n.text}
                 for n in archive.notes.select_related("slider").order_by("round", "slider__order")
             ],
-            "positions": None
-            if hide
-            else [
-                {
-                    "participant": f"P{p}",
-                    "group": None if g is None or g in small else groups[g],
-                    "round": r,
-                    "slider": s,
-                    "value": v,
-                }
-                for p, g, r, s, v in archive.positions.order_by("participant", "round", "slider__order").values_list(
-                    "participant", "group_id", "round", "slider__key", "value"
-                )
+            "positions": [
+                {"participant": f"P{p}", "group": g, "round": r, "slider": keys[s], "value": v}
+                for p, g, r, s, v in shown.positions
             ],
         }
         yield ("" if first else ",") + json.dumps(document, ensure_ascii=False)

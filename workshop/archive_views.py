@@ -6,13 +6,13 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required, permission_required
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.db.models import QuerySet
-from django.http import HttpRequest, HttpResponse
+from django.db.models import Count, Q, QuerySet
+from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
-from workshop import archive_exports, archives, charts
+from workshop import archive_exports, archive_overview, archives, charts
 from workshop.downloads import attachment
 from workshop.forms import ArchiveFilterForm
 from workshop.models import Archive
@@ -20,10 +20,12 @@ from workshop.models import Archive
 research_only = permission_required("workshop.view_archive", raise_exception=True)
 
 
-def _archive_filters(request: HttpRequest) -> tuple[ArchiveFilterForm, QuerySet[Archive]]:
+def _archive_filters(request: HttpRequest) -> tuple[ArchiveFilterForm, QuerySet[Archive] | None]:
+    """The filtered archives, or None for a filter that is not valid: the page and every export answer 400."""
     form = ArchiveFilterForm(request.GET or None)
-    data = form.cleaned_data if form.is_valid() else {}
-    return form, archives.filtered(data)
+    if form.is_bound and not form.is_valid():
+        return form, None
+    return form, archives.filtered(form.cleaned_data if form.is_bound else {})
 
 
 @login_required
@@ -31,19 +33,21 @@ def _archive_filters(request: HttpRequest) -> tuple[ArchiveFilterForm, QuerySet[
 @require_GET
 def archive_list(request: HttpRequest) -> HttpResponse:
     form, selection = _archive_filters(request)
-    page = Paginator(selection, 25).get_page(request.GET.get("page"))
+    status = 200 if selection is not None else 400
+    selection = selection if selection is not None else Archive.objects.none()
+    answers = Count("positions", filter=Q(positions__value__isnull=False))
+    page = Paginator(selection.annotate(answers=answers), 25).get_page(request.GET.get("page"))
     query = request.GET.copy()
     query.pop("page", None)
     context = {
         "form": form,
         "page": page,
-        "overview": archives.overview(selection),
+        "overview": archive_overview.overview(selection),
         "names": archives.profile_names(),
         "exercises": archives.exercises(),
         "query": query.urlencode(),
         "plot": charts.frame(),
     }
-    status = 400 if form.is_bound and not form.is_valid() else 200
     return render(request, "workshop/archive_list.html", context, status=status)
 
 
@@ -60,6 +64,8 @@ def archive_detail(request: HttpRequest, pk: int) -> HttpResponse:
 @require_GET
 def archive_csv(request: HttpRequest) -> HttpResponse:
     _form, selection = _archive_filters(request)
+    if selection is None:
+        return HttpResponseBadRequest(_("Some filters are not valid."))
     return attachment(archive_exports.csv_lines(selection), filename="schuifoefening-archief.csv")
 
 
@@ -68,6 +74,8 @@ def archive_csv(request: HttpRequest) -> HttpResponse:
 @require_GET
 def archive_json(request: HttpRequest) -> HttpResponse:
     _form, selection = _archive_filters(request)
+    if selection is None:
+        return HttpResponseBadRequest(_("Some filters are not valid."))
     return attachment(archive_exports.json_chunks(selection), filename="schuifoefening-archief.json")
 
 

@@ -1,25 +1,25 @@
 """Anonymised archives: written once when a session closes, read by research staff, deleted on request
 or after the retention period. Exports are in archive_exports.py.
 
-Small-group suppression: a session or group with fewer than ARCHIVE_MIN_GROUP
-participants shows medians and counts only; its individual positions are left
-out of pages and exports alike.
+Small-group suppression counts answers: `disclosure` decides, per round, slider
+and group, what pages, plots and exports may show (docs/archive-format.md).
 """
 
 from __future__ import annotations
 
 import logging
 import secrets
-import statistics
 from collections import Counter
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Q, QuerySet, Sum
+from django.db.models import Q, QuerySet
 from django.utils import timezone
+from django.utils.translation import gettext_lazy
 
 from workshop import charts
 from workshop.aggregates import compute
@@ -31,12 +31,14 @@ from workshop.models import (
     ArchivePosition,
     ArchiveSummary,
     Exercise,
+    Group,
+    Note,
     Participant,
     Profile,
     Session,
 )
 from workshop.session_info import committed, load_session_info
-from workshop.stats import counts_of, summarize
+from workshop.stats import Summary, counts_of, summarize
 
 log = logging.getLogger(__name__)
 
@@ -123,10 +125,32 @@ def _join_order(session: Session) -> Callable[[int], tuple[datetime, int]]:
 
 
 def delete_archive(*, archive: Archive) -> None:
-    """Delete an archive for good (an AVG request): its positions, groups, summaries and notes go with it."""
+    """Delete an archive for good (an AVG request): its positions, groups, summaries and notes go with it,
+    and so do the source session's participants, positions, notes and group names."""
     with transaction.atomic():
+        if archive.session_id is not None:
+            strip_sessions(sessions=Session.objects.filter(pk=archive.session_id))
         archive.delete()
     log.info("deleted an archive")
+
+
+def strip_sessions(*, sessions: QuerySet[Session]) -> int:
+    """Delete what people entered in these sessions; the Session row stays for the facilitator's list."""
+    with transaction.atomic():
+        ids = list(sessions.values_list("pk", flat=True))
+        Session.objects.filter(pk__in=ids).update(screen_group=None)
+        Participant.objects.filter(session_id__in=ids).delete()  # their positions go with them
+        Note.objects.filter(session_id__in=ids).delete()
+        Group.objects.filter(session_id__in=ids).delete()
+    return len(ids)
+
+
+def purge_sessions(*, now: datetime | None = None) -> int:
+    """Strip closed sessions archived more than SESSION_RETENTION_DAYS ago (they are archived when closed)."""
+    cutoff = (now or timezone.now()) - timedelta(days=settings.SESSION_RETENTION_DAYS)
+    closed = Session.objects.filter(status=Session.Status.CLOSED, closed_at__lt=cutoff)
+    with_data = closed.filter(Q(participants__isnull=False) | Q(notes__isnull=False) | Q(groups__isnull=False))
+    return strip_sessions(sessions=closed.filter(pk__in=with_data.values("pk")))
 
 
 def purge_archives(*, now: datetime | None = None) -> int:
@@ -171,119 +195,128 @@ def profile_names() -> dict[str, str]:
     return names
 
 
-def overview(archives: QuerySet[Archive]) -> dict[str, Any]:
-    names = profile_names()
-    now = Counter(archives.exclude(profile_now="").values_list("profile_now", flat=True))
-    desired = Counter(archives.exclude(profile_desired="").values_list("profile_desired", flat=True))
-    shifts = Counter(
-        archives.exclude(profile_now="").exclude(profile_desired="").values_list("profile_now", "profile_desired")
+# What may be shown -----------------------------------------------------------
+
+SMALL_GROUPS = gettext_lazy("small groups")
+SMALL = -1  # the key of the merged small groups
+
+
+def may_show(answers: int) -> bool:
+    """The one threshold: below ARCHIVE_MIN_GROUP answers ("geen mening" is none) only the count is shown."""
+    return answers >= settings.ARCHIVE_MIN_GROUP
+
+
+def _summary(values: list[int]) -> Summary:
+    if may_show(len(values)):
+        return summarize(values)
+    return Summary(n=len(values), mean=None, median=None, q1=None, q3=None, stdev=None, histogram=(), consensus=None)
+
+
+@dataclass(frozen=True)
+class ShownGroup:
+    name: str
+    participants: int
+    profile: str
+    summaries: dict[tuple[int, int], Summary]  # (round, slider pk)
+
+
+@dataclass(frozen=True)
+class Disclosure:
+    """What one archive may show. Its page, plots, CSV and JSON all read this and nothing else."""
+
+    summaries: dict[tuple[int, int], Summary]  # (round, slider pk): the count only below the threshold
+    abstained: Counter[tuple[int, int]]
+    values: dict[tuple[int, int], list[int]]  # the answers, only where dots may be drawn
+    groups: list[ShownGroup]  # named groups, then the small ones merged
+    positions: list[tuple[int, str | None, int, int, int | None]]  # pseudonym, group, round, slider pk, value
+
+    def summary(self, round: int, slider: int) -> Summary:
+        return self.summaries.get((round, slider)) or _summary([])
+
+
+def disclosure(archive: Archive) -> Disclosure:
+    rows = list(
+        archive.positions.order_by("participant", "round", "slider__order", "slider_id").values_list(
+            "participant", "group_id", "round", "slider_id", "value"
+        )
     )
-    keys = sorted(set(now) | set(desired), key=lambda k: -(now[k] + desired[k]))
-    tallest = max([*now.values(), *desired.values(), 1])
-    sliders = _sliders_across(archives)
-    return {
-        "sessions": archives.count(),
-        "participants": archives.aggregate(total=Sum("participants"))["total"] or 0,
-        "profiles": [
-            {
-                "key": key,
-                "name": names.get(key, key),
-                "now": now[key],
-                "desired": desired[key],
-                "now_width": round(100 * now[key] / tallest, 1),
-                "desired_width": round(100 * desired[key] / tallest, 1),
-            }
-            for key in keys
+    answers: dict[tuple[int, int], list[int]] = {}
+    abstained: Counter[tuple[int, int]] = Counter()
+    answering: dict[int | None, set[int]] = {}
+    for participant, group, round, slider, value in rows:
+        if value is None:
+            abstained[(round, slider)] += 1
+        else:
+            answers.setdefault((round, slider), []).append(value)
+            answering.setdefault(group, set()).add(participant)
+    archived = list(archive.groups.all())
+    # A group too small to show is one nobody can be singled out in: it is merged with the other small ones.
+    bucket = {g.pk: (g.pk if may_show(len(answering.get(g.pk, ()))) else SMALL) for g in archived}
+    label = {g.pk: (g.name if bucket[g.pk] != SMALL else str(SMALL_GROUPS)) for g in archived}
+    grouped: dict[int, dict[tuple[int, int], list[int]]] = {}
+    for _participant, group, round, slider, value in rows:
+        if group is not None and value is not None:
+            grouped.setdefault(bucket[group], {}).setdefault((round, slider), []).append(value)
+    groups = [
+        ShownGroup(g.name, g.participants, g.profile, {k: _summary(v) for k, v in grouped.get(g.pk, {}).items()})
+        for g in archived
+        if bucket[g.pk] != SMALL
+    ]
+    if SMALL in bucket.values():
+        merged = sum(g.participants for g in archived if bucket[g.pk] == SMALL)
+        groups.append(
+            ShownGroup(str(SMALL_GROUPS), merged, "", {k: _summary(v) for k, v in grouped.get(SMALL, {}).items()})
+        )
+    return Disclosure(
+        summaries={key: _summary(values) for key, values in answers.items()},
+        abstained=abstained,
+        values={key: values for key, values in answers.items() if may_show(len(values))},
+        groups=groups,
+        positions=[
+            (participant, None if group is None else label[group], round, slider, value)
+            for participant, group, round, slider, value in rows
+            if may_show(len(answers.get((round, slider), ())))
         ],
-        "shifts": [
-            {"from": names.get(a, a), "to": names.get(b, b), "count": count}
-            for (a, b), count in shifts.most_common(5)
-            if a != b
-        ],
-        "sliders": sliders,
-    }
-
-
-def _sliders_across(archives: QuerySet[Archive]) -> list[dict[str, Any]]:
-    """Per slider (by key, across versions) and round: the spread of session medians."""
-    medians: dict[tuple[str, int], list[float]] = {}
-    labels: dict[str, Any] = {}
-    rows = ArchiveSummary.objects.filter(archive__in=archives, median__isnull=False).select_related("slider")
-    for summary in rows.iterator(chunk_size=2000):
-        medians.setdefault((summary.slider.key, summary.round), []).append(summary.median)
-        labels.setdefault(summary.slider.key, summary.slider)
-    result = []
-    for key, slider in labels.items():
-        entry: dict[str, Any] = {"slider": slider, "rounds": []}
-        for number in (1, 2):
-            values = medians.get((key, number), [])
-            if not values:
-                continue
-            q1, _, q3 = statistics.quantiles(values, n=4, method="inclusive") if len(values) > 1 else (values[0],) * 3
-            entry["rounds"].append(
-                {
-                    "round": number,
-                    "sessions": len(values),
-                    "median": statistics.median(values),
-                    "q1": q1,
-                    "q3": q3,
-                    "median_x": round(charts.x_of(statistics.median(values)), 1),
-                    "q1_x": round(charts.x_of(q1), 1),
-                    "iqr_width": round(charts.x_of(q3) - charts.x_of(q1), 1),
-                }
-            )
-        result.append(entry)
-    return result
-
-
-def suppressed(participants: int) -> bool:
-    return participants < settings.ARCHIVE_MIN_GROUP
+    )
 
 
 def detail(archive: Archive) -> dict[str, Any]:
-    """One archive per round: the spread per slider (dots only where the group is large enough), groups, notes."""
+    """One archive: per round the spread per slider, round 2 beside round 1 with the shift, groups, notes."""
     names = profile_names()
     sliders = list(archive.exercise.sliders.order_by("order", "pk"))
-    positions = list(archive.positions.values_list("round", "slider_id", "value", "group_id"))
-    summaries = {(s.round, s.slider_id): s for s in archive.summaries.all()}
+    shown = disclosure(archive)
     notes = {(n.round, n.slider_id): n.text for n in archive.notes.all()}
-    hide_dots = suppressed(archive.participants)
     rounds = []
     for number in range(1, archive.rounds + 1):
         rows = []
         for slider in sliders:
-            values = [v for r, s, v, _g in positions if r == number and s == slider.pk and v is not None]
-            stored = summaries.get((number, slider.pk))
+            summary = shown.summary(number, slider.pk)
+            before = shown.summary(1, slider.pk).median if number == 2 else None
             rows.append(
                 charts.plot_row(
                     slider=slider,
-                    counts=counts_of(values),
-                    summary=summarize(values),
-                    abstained=stored.abstained if stored else 0,
-                    show_positions=not hide_dots,
+                    counts=counts_of(shown.values.get((number, slider.pk), [])),
+                    summary=summary,
+                    abstained=shown.abstained[(number, slider.pk)],
+                    before=before if summary.median is not None else None,
+                    shift=None if before is None or summary.median is None else summary.median - before,
                     note=notes.get((number, slider.pk), ""),
                 )
             )
         profile = archive.profile_now if number == 1 else archive.profile_desired
         rounds.append({"round": number, "rows": rows, "profile": names.get(profile, profile) if profile else ""})
-    groups = []
-    for group in archive.groups.all():
-        medians = []
-        for slider in sliders:
-            values = [v for r, s, v, g in positions if r == archive.rounds and s == slider.pk and g == group.pk]
-            medians.append((slider, summarize([v for v in values if v is not None]).median))
-        groups.append(
+    return {
+        "rounds": rounds,
+        "groups": [
             {
                 "name": group.name,
                 "participants": group.participants,
-                "medians": medians,
+                "medians": [(s, group.summaries.get((archive.rounds, s.pk), _summary([])).median) for s in sliders],
                 "profile": names.get(group.profile, group.profile),
             }
-        )
-    return {
-        "rounds": rounds,
-        "groups": groups,
-        "suppressed": hide_dots,
+            for group in shown.groups
+        ],
+        "suppressed": any(not may_show(s.n) for s in shown.summaries.values()),
         "plot": charts.frame(),
         "min_group": settings.ARCHIVE_MIN_GROUP,
     }

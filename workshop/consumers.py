@@ -23,6 +23,7 @@ from workshop.websocket import (
     JsonSocket,
     join_url,
     language_from_scope,
+    service_name,
 )
 
 log = logging.getLogger(__name__)
@@ -49,7 +50,7 @@ class ParticipantConsumer(JsonSocket):
         if info is None or not found:
             await self.close(code=CLOSE_NOT_FOUND)
             return
-        self.conversation = Conversation(info, language=language_from_scope(self.scope))
+        self.conversation = Conversation(info, language=language_from_scope(self.scope), name=self.channel_name)
         await self.channel_layer.group_add(broadcast.phones_group(code), self.channel_name)
         log.info("phone connected: session=%s", code)
 
@@ -171,7 +172,9 @@ class DashboardConsumer(JsonSocket):
         except Disconnected:
             pass  # the dashboard closed meanwhile; its disconnect follows
         except UNAVAILABLE as error:
-            log.warning("could not send an aggregate for session=%s: %s", info.code, error)
+            self.warn(
+                "aggregate_failed", "could not send an aggregate for session=%s: %s", info.code, service_name(error)
+            )
         except Exception:
             # One failed update must not stop the next ones.
             log.exception("could not send an aggregate for session=%s", info.code)

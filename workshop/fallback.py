@@ -70,7 +70,7 @@ async def stream(request: HttpRequest, code: str) -> HttpResponse:
     info, refused = await _open_session(request, code)
     if info is None:
         return _closed_stream(refused or CLOSE_NOT_FOUND)
-    conversation = Conversation(info, language=get_language())
+    conversation = Conversation(info, language=get_language(), name=f"http:{id(request)}")
     outcome = await conversation.receive(request.body.decode("utf-8", "replace")[: protocol.MAX_FRAME_CHARS + 1])
     if conversation.participant is None or outcome.close is not None:
         # Not welcomed (a refusal, or no valid hello): say why and end, as the socket would.
@@ -98,6 +98,7 @@ async def _follow(conversation: Conversation, first: list[dict[str, Any]]) -> As
     phones = runtime().http_phones
     phones[conversation.participant] = conversation
     conversation.bucket = _bucket(conversation.participant)
+    conversation.name = f"http:{conversation.participant}"
     try:
         for reply in first:
             yield _event(reply)
@@ -120,6 +121,7 @@ async def _follow(conversation: Conversation, first: list[dict[str, Any]]) -> As
         # The phone went away (Django cancels the stream), or the session closed.
         if phones.get(conversation.participant) is conversation:
             del phones[conversation.participant]
+        runtime().warnings.forget(conversation.name)
         await layer.group_discard(group, channel)
         await conversation.leave()
 
@@ -172,7 +174,7 @@ async def _conversation(info: SessionInfo, token: str) -> Conversation | None:
     open_stream = runtime().http_phones.get(participant)
     if open_stream is not None and open_stream.info.code == info.code:
         return open_stream
-    conversation = Conversation(info, language=get_language(), bucket=_bucket(participant))
+    conversation = Conversation(info, language=get_language(), name=f"http:{participant}", bucket=_bucket(participant))
     await conversation.resume(participant=participant, group=group)
     return conversation
 

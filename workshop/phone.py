@@ -16,6 +16,7 @@ from django.conf import settings
 
 from workshop import participation, protocol
 from workshop.protocol import ProtocolError
+from workshop.runtime import runtime
 from workshop.session_info import SessionInfo
 from workshop.websocket import CLOSE_NOT_FOUND, CLOSE_POLICY, CLOSE_REFUSED, CLOSE_TOO_BIG, UNAVAILABLE, service_name
 
@@ -34,8 +35,11 @@ class Outcome:
 
 
 class Conversation:
-    def __init__(self, info: SessionInfo, *, language: str, bucket: protocol.TokenBucket | None = None) -> None:
+    def __init__(
+        self, info: SessionInfo, *, language: str, name: str, bucket: protocol.TokenBucket | None = None
+    ) -> None:
         self.info = info
+        self.name = name  # for the log limit: the socket's channel name, or the HTTP phone's
         self.language = language
         self.participant: int | None = None
         self.group: int | None = None
@@ -46,12 +50,12 @@ class Conversation:
 
     async def receive(self, frame: str | bytes | None) -> Outcome:
         if frame is not None and len(frame) > protocol.MAX_FRAME_CHARS:
-            log.warning("closed a phone socket: frame too large, session=%s", self.info.code)
+            self.warn("frame_too_large", "closed a phone socket: frame too large, session=%s", self.info.code)
             return Outcome(close=CLOSE_TOO_BIG)
         if not self.bucket.take(asyncio.get_running_loop().time()):
             self.refused += 1
             if self.refused >= FLOOD_LIMIT:
-                log.warning("closed a phone socket: sustained flooding, session=%s", self.info.code)
+                self.warn("flooding", "closed a phone socket: sustained flooding, session=%s", self.info.code)
                 return Outcome(close=CLOSE_POLICY)
             if self.refused % 20 == 1:
                 # Say it now and then, not for every dropped message: replies cost too.
@@ -98,7 +102,9 @@ class Conversation:
             ) from None
         except Exception as error:
             if isinstance(error, UNAVAILABLE):
-                log.warning("could not store a position in session=%s: %s", self.info.code, service_name(error))
+                self.warn(
+                    "not_stored", "could not store a position in session=%s: %s", self.info.code, service_name(error)
+                )
             else:
                 log.exception("could not store a position in session=%s", self.info.code)
             raise ProtocolError(
@@ -155,6 +161,10 @@ class Conversation:
         self.result = event.get("result")
         replies = [{"type": "state", **await self.state()}] if self.participant is not None else []
         return Outcome(replies, close=None if self.info.session.is_open else CLOSE_NOT_FOUND)
+
+    def warn(self, reason: str, message: str, *args: object) -> None:
+        """Once per phone and reason: a flooding phone cannot flood the log."""
+        runtime().warnings.warn(log, socket=self.name, reason=reason, message=message, args=args)
 
     async def leave(self) -> None:
         if self.participant is not None:

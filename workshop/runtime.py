@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import Counter
+from collections.abc import Callable
 from typing import Any
 
 from django.conf import settings
@@ -39,6 +41,7 @@ class Runtime:
         # phone's rate-limit bucket, so that its POSTs share both with the stream.
         self.http_phones: dict[int, Any] = {}
         self.http_buckets: dict[int, Any] = {}
+        self.warnings = Warnings()
 
     def socket_opened(self, code: str, participant: int) -> None:
         self.presence[(code, participant)] += 1
@@ -51,6 +54,46 @@ class Runtime:
             return False
         del self.presence[key]
         return True
+
+
+class Warnings:
+    """At most one warning per socket and reason; what was held back is summed up per reason once a minute.
+
+    A flooding socket otherwise writes a warning per frame. The summary names reasons and counts only (no
+    addresses, no tokens); it is written by the first warning after the minute, so nothing runs in between.
+    """
+
+    SUMMARY_EVERY = 60.0
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self.clock = clock
+        self._said: set[tuple[str, str]] = set()
+        self._held: Counter[str] = Counter()
+        self._since = clock()
+
+    def warn(
+        self, logger: logging.Logger, *, socket: str, reason: str, message: str, args: tuple[object, ...] = ()
+    ) -> None:
+        self._summarise()
+        if (socket, reason) in self._said:
+            self._held[reason] += 1
+            return
+        self._said.add((socket, reason))
+        logger.warning(message, *args)
+
+    def forget(self, socket: str) -> None:
+        """A closed socket's reasons go, so the set stays as small as the open sockets."""
+        self._said = {entry for entry in self._said if entry[0] != socket}
+
+    def _summarise(self) -> None:
+        now = self.clock()
+        if now - self._since < self.SUMMARY_EVERY:
+            return
+        if self._held:
+            counts = ", ".join(f"{reason}={count}" for reason, count in sorted(self._held.items()))
+            log.warning("repeated socket warnings held back in the last minute: %s", counts)
+        self._held.clear()
+        self._since = now
 
 
 _current: Runtime | None = None

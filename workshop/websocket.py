@@ -20,6 +20,8 @@ from django.urls import reverse
 from django.utils.translation.trans_real import parse_accept_lang_header
 from redis.exceptions import RedisError
 
+from workshop.runtime import runtime
+
 log = logging.getLogger("workshop.consumers")
 
 CLOSE_FORBIDDEN = 4403
@@ -62,13 +64,25 @@ class JsonSocket(AsyncWebsocketConsumer):
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         try:
+            await self._run(scope, receive, send)
+        finally:
+            runtime().warnings.forget(getattr(self, "channel_name", ""))
+
+    def warn(self, reason: str, message: str, *args: object) -> None:
+        """Log a warning about this socket once per reason: a flooding socket cannot flood the log."""
+        logger = logging.getLogger(type(self).__module__)
+        socket = getattr(self, "channel_name", "")
+        runtime().warnings.warn(logger, socket=socket, reason=reason, message=message, args=args)
+
+    async def _run(self, scope: Any, receive: Any, send: Any) -> None:
+        try:
             await super().__call__(scope, receive, send)
         except Disconnected:
             # The peer went away while we were sending to it: clean up as for any close.
             with contextlib.suppress(*UNAVAILABLE):
                 await self.disconnect(CLOSE_ABNORMAL)
         except UNAVAILABLE as error:
-            log.warning("closed %s socket: %s (%s)", self.kind, type(error).__name__, service_name(error))
+            self.warn("unavailable", "closed %s socket: %s (%s)", self.kind, type(error).__name__, service_name(error))
             with contextlib.suppress(*UNAVAILABLE):
                 await self.disconnect(CLOSE_TRY_AGAIN)
             with contextlib.suppress(Disconnected):

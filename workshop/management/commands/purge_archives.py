@@ -5,8 +5,16 @@ from workshop import archives
 
 
 class Command(BaseCommand):
-    help = "Delete archives older than ARCHIVE_RETENTION_DAYS. Run it from cron, e.g. daily."
+    help = (
+        "Delete archives older than ARCHIVE_RETENTION_DAYS, and the participants, positions, notes and group "
+        "names of sessions closed more than SESSION_RETENTION_DAYS ago. Run it from cron daily."
+    )
 
     def handle(self, *args: object, **options: object) -> None:
         count = archives.purge_archives()
         self.stdout.write(f"Deleted {count} archive(s) older than {settings.ARCHIVE_RETENTION_DAYS} days.")
+        stripped = archives.purge_sessions()
+        self.stdout.write(
+            f"Deleted the personal data of {stripped} session(s) closed more than "
+            f"{settings.SESSION_RETENTION_DAYS} days ago."
+        )
