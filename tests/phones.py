@@ -188,8 +188,8 @@ class Phone:
 class Dashboard:
     """The facilitator's page: keeps the newest aggregate and when it came."""
 
-    def __init__(self, url: str, cookie: str, rng: random.Random) -> None:
-        self.url, self.cookie, self.rng = url, cookie, rng
+    def __init__(self, url: str, cookie: str, rng: random.Random, *, origin: str = ORIGIN) -> None:
+        self.url, self.cookie, self.rng, self.origin = url, cookie, rng, origin
         self.latest: dict[str, Any] | None = None
         self.received: list[float] = []
         self.connects: list[float] = []
@@ -202,7 +202,7 @@ class Dashboard:
         while not self.stopped:
             try:
                 async with websockets.connect(
-                    self.url, origin=ORIGIN, additional_headers={"Cookie": f"sessionid={self.cookie}"}, max_size=None
+                    self.url, origin=self.origin, additional_headers={"Cookie": f"sessionid={self.cookie}"}, max_size=None
                 ) as ws:
                     self.connects.append(time.monotonic())
                     attempt = 0

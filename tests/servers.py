@@ -117,14 +117,18 @@ class Daphne:
         core: int | None = None,
         args: Sequence[str] = (),
         module: str = "daphne",
+        command: Sequence[str] | None = None,
     ) -> None:
+        """`command` replaces the whole daphne command line (a deployment's own); it must listen on `port`."""
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.ws_url = f"ws://127.0.0.1:{self.port}"
         self.output: list[str] = []
         self.printed = threading.Condition()
         self.process = subprocess.Popen(
-            [
+            list(command)
+            if command is not None
+            else [
                 sys.executable,
                 "-m",
                 module,
