@@ -201,8 +201,9 @@ class Dashboard:
         attempt = 0
         while not self.stopped:
             try:
+                cookie = {"Cookie": f"sessionid={self.cookie}"}
                 async with websockets.connect(
-                    self.url, origin=self.origin, additional_headers={"Cookie": f"sessionid={self.cookie}"}, max_size=None
+                    self.url, origin=self.origin, additional_headers=cookie, max_size=None
                 ) as ws:
                     self.connects.append(time.monotonic())
                     attempt = 0
