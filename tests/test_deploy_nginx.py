@@ -280,7 +280,8 @@ def test_two_daphnes_behind_nginx_serve_200_phones_and_one_killed_loses_nothing(
     figure(
         f"deploy nginx + 2 daphne: {PHONES} phones joined by the QR link; kill -9 of the daphne holding "
         f"{outcome['on_victim']} sockets: {len(back)} phones reconnected through nginx to the other, "
-        f"median {statistics.median(back) if back else 0:.2f} s, p99 {p99(back) if back else 0:.2f} s, slowest {max(back, default=0):.2f} s; "
+        f"median {statistics.median(back or [0]):.2f} s, p99 {p99(back or [0]):.2f} s, "
+        f"slowest {max(back, default=0):.2f} s; "
         f"dashboard {'reconnected' if outcome['dashboard_back'] else 'stayed'}, exact: {outcome['exact']}; "
         f"{outcome['acked']} acknowledged values, {outcome['lost']} lost; survivor tracebacks {survivor.tracebacks}"
     )
