@@ -157,8 +157,12 @@ class Phone:
             await asyncio.sleep(0.1)  # a finger's pace: ten moves a second, as the page throttles them
         await self._send_set(slider, value, seq)
 
-    async def run(self, sets: int, progress: Any = None, *, connect: bool = True) -> None:
-        """Commit `sets` values one after another, riding out whatever the server does, until all are acked."""
+    async def run(self, sets: int, progress: Any = None, *, connect: bool = True, think: float = 0) -> None:
+        """Commit `sets` values one after another, riding out whatever the server does, until all are acked.
+
+        `think`: on average this many seconds between an acknowledged value and the next drag, as a
+        person reads and thinks (0: back to back, a load no room produces).
+        """
         if connect:
             await self.connect()
         sent = 0
@@ -166,6 +170,8 @@ class Phone:
         while sent < sets or self.unacked:
             try:
                 if sent < sets and not self.unacked:
+                    if think and sent:
+                        await asyncio.sleep(think * (0.5 + self.rng.random()))  # a person's pace, not a wait
                     sent += 1
                     await self.drag_and_set(self.rng.choice(SLIDERS), self.rng.randint(0, 100))
                 wait = None if retry_at is None else max(0.0, retry_at - time.monotonic())

@@ -37,6 +37,10 @@ DEPLOY = ROOT / "deploy"
 DATABASE = "schuif_deploy"
 PHONES = 200
 SETS_PER_PHONE = 6
+# Seconds between one of a phone's values and its next drag, on average: 200 people placing a
+# value every two seconds or so, about 100 committed values a second in all, still far more than
+# a room produces, while back to back they would commit about 500 a second.
+THINK_SECONDS = 1.5
 RECONNECT_LIMIT = 5.0
 # As deploy/ writes them for production; the test puts its own ports and paths in their place.
 SITE_PORTS = {"listen 80;": "listen", "127.0.0.1:8001": "a", "127.0.0.1:8002": "b"}
@@ -253,7 +257,7 @@ def test_two_daphnes_behind_nginx_serve_200_phones_and_one_killed_loses_nothing(
             if sum(len(p.acked) for p in phones) >= PHONES * 2:
                 enough.set()
 
-        tasks = [asyncio.create_task(p.run(SETS_PER_PHONE, progress)) for p in phones]
+        tasks = [asyncio.create_task(p.run(SETS_PER_PHONE, progress, think=THINK_SECONDS)) for p in phones]
         await enough.wait()
         victim = max(servers, key=connections_to)
         on_victim = connections_to(victim)
