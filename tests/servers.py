@@ -22,7 +22,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 READY_LINE = "Listening on TCP address"
-# The limits every daphne runs with (Procfile, Makefile, docs/deployment.md): a small
+# The limits every daphne runs with (Procfile, Makefile, deploy/schuifoefening@.service): a small
 # incoming message size, and keepalive pings that close half-open sockets.
 DAPHNE_LIMITS = (
     *("--websocket-max-message-size", "131072", "--websocket-max-frame-size", "131072"),

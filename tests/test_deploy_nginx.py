@@ -296,3 +296,19 @@ def test_two_daphnes_behind_nginx_serve_200_phones_and_one_killed_loses_nothing(
     assert outcome["exact"], outcome["mismatch"]
     assert outcome["lost"] == 0
     assert survivor.tracebacks == 0, "".join(survivor.output)
+
+
+def test_the_unit_runs_daphne_with_the_procfiles_options():
+    # The Procfile is the one place the options are argued for; the unit may differ only in
+    # where it listens (loopback, one port per instance).
+    (procfile,) = (x for x in (ROOT / "Procfile").read_text().splitlines() if x.startswith("web:"))
+    procfile_args = procfile.removeprefix("web:").split()[1:]
+    unit_args = unit_command(8001)[1:]
+
+    def without_address(args: list[str]) -> list[str]:
+        return [
+            a for i, a in enumerate(args) if a not in ("--bind", "--port") and args[i - 1] not in ("--bind", "--port")
+        ]
+
+    assert without_address(unit_args) == without_address(procfile_args)
+    assert unit_args[unit_args.index("--bind") + 1] == "127.0.0.1"
