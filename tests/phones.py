@@ -157,8 +157,12 @@ class Phone:
             await asyncio.sleep(0.1)  # a finger's pace: ten moves a second, as the page throttles them
         await self._send_set(slider, value, seq)
 
-    async def run(self, sets: int, progress: Any = None, *, connect: bool = True) -> None:
-        """Commit `sets` values one after another, riding out whatever the server does, until all are acked."""
+    async def run(self, sets: int, progress: Any = None, *, connect: bool = True, think: float = 0) -> None:
+        """Commit `sets` values one after another, riding out whatever the server does, until all are acked.
+
+        `think`: on average this many seconds between an acknowledged value and the next drag, as a
+        person reads and thinks (0: back to back, a load no room produces).
+        """
         if connect:
             await self.connect()
         sent = 0
@@ -166,6 +170,8 @@ class Phone:
         while sent < sets or self.unacked:
             try:
                 if sent < sets and not self.unacked:
+                    if think and sent:
+                        await asyncio.sleep(think * (0.5 + self.rng.random()))  # a person's pace, not a wait
                     sent += 1
                     await self.drag_and_set(self.rng.choice(SLIDERS), self.rng.randint(0, 100))
                 wait = None if retry_at is None else max(0.0, retry_at - time.monotonic())
@@ -188,8 +194,8 @@ class Phone:
 class Dashboard:
     """The facilitator's page: keeps the newest aggregate and when it came."""
 
-    def __init__(self, url: str, cookie: str, rng: random.Random) -> None:
-        self.url, self.cookie, self.rng = url, cookie, rng
+    def __init__(self, url: str, cookie: str, rng: random.Random, *, origin: str = ORIGIN) -> None:
+        self.url, self.cookie, self.rng, self.origin = url, cookie, rng, origin
         self.latest: dict[str, Any] | None = None
         self.received: list[float] = []
         self.connects: list[float] = []
@@ -201,8 +207,9 @@ class Dashboard:
         attempt = 0
         while not self.stopped:
             try:
+                cookie = {"Cookie": f"sessionid={self.cookie}"}
                 async with websockets.connect(
-                    self.url, origin=ORIGIN, additional_headers={"Cookie": f"sessionid={self.cookie}"}, max_size=None
+                    self.url, origin=self.origin, additional_headers=cookie, max_size=None
                 ) as ws:
                     self.connects.append(time.monotonic())
                     attempt = 0

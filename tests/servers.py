@@ -22,7 +22,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 READY_LINE = "Listening on TCP address"
-# The limits every daphne runs with (Procfile, Makefile, docs/deployment.md): a small
+# The limits every daphne runs with (Procfile, Makefile, deploy/schuifoefening@.service): a small
 # incoming message size, and keepalive pings that close half-open sockets.
 DAPHNE_LIMITS = (
     *("--websocket-max-message-size", "131072", "--websocket-max-frame-size", "131072"),
@@ -117,14 +117,18 @@ class Daphne:
         core: int | None = None,
         args: Sequence[str] = (),
         module: str = "daphne",
+        command: Sequence[str] | None = None,
     ) -> None:
+        """`command` replaces the whole daphne command line (a deployment's own); it must listen on `port`."""
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.ws_url = f"ws://127.0.0.1:{self.port}"
         self.output: list[str] = []
         self.printed = threading.Condition()
         self.process = subprocess.Popen(
-            [
+            list(command)
+            if command is not None
+            else [
                 sys.executable,
                 "-m",
                 module,

@@ -243,7 +243,7 @@ def test_no_participant_address_reaches_daphnes_output(proxied):
 
 
 def test_every_way_of_running_daphne_ignores_proxy_headers_and_discards_the_access_log():
-    for path in ["Procfile", "Makefile", "docs/deployment.md"]:
+    for path in ["Procfile", "Makefile", "deploy/schuifoefening@.service"]:
         text = (ROOT / path).read_text().replace("\\\n", " ")
         lines = [line for line in text.splitlines() if "daphne --bind" in line]
         assert lines, path

@@ -43,7 +43,7 @@ def test_a_bad_environment_value_fails_loudly(name, value, message):
     assert message in result.stderr
 
 
-@pytest.mark.parametrize("path", ["Procfile", "Makefile", "docs/deployment.md"])
+@pytest.mark.parametrize("path", ["Procfile", "Makefile", "deploy/schuifoefening@.service"])
 def test_every_way_of_running_daphne_sets_the_message_size_and_keepalive_limits(path):
     from tests.servers import DAPHNE_LIMITS
 
