@@ -46,7 +46,9 @@ def test_the_results_page_shows_both_rounds_profiles_shift_and_notes(fenna_clien
 def test_the_csv_has_one_row_per_pseudonym_round_and_slider(fenna_client, finished):
     response = fenna_client.get(f"/f/s/{finished.code}/results.csv")
     assert response["Content-Type"].startswith("text/csv")
-    rows = list(csv.reader(io.StringIO(b"".join(response.streaming_content).decode())))
+    body = b"".join(response.streaming_content)
+    assert body.startswith(b"\xef\xbb\xbf")  # Excel reads UTF-8 only after a byte order mark
+    rows = list(csv.reader(io.StringIO(body.decode("utf-8-sig"))))
     assert rows[0] == ["participant", "group", "round", "slider", "value"]
     body = rows[1:]
     assert len(body) == Position.objects.count() == 11

@@ -1,0 +1,122 @@
+"""What the municipality takes home: the PDF report and the Excel workbook, opened and read back."""
+
+import csv
+import io
+import subprocess
+import tempfile
+from pathlib import Path
+
+import openpyxl
+import pytest
+from PIL import Image
+from pypdf import PdfReader
+
+from django.utils import translation
+
+from workshop import results, session_control
+from workshop.models import Note, Participant, Position
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def full_workshop(workshop_session):
+    """Twelve phones in two rounds and three groups (the third made in round 2), a "geen mening", notes."""
+    session = workshop_session
+    session_control.set_metadata(
+        session=session, organisation_type="municipality", size_class="m", region="ut", context="Wijkteams in Noord"
+    )
+    sliders = list(session.exercise.sliders.order_by("order"))
+    trio_a = session_control.add_group(session=session, name="Trio A")
+    trio_b = session_control.add_group(session=session, name="Trio B")
+    phones = [
+        Participant.objects.create(session=session, token_hash=f"{i:064x}", group=(trio_a, trio_b)[i % 2])
+        for i in range(12)
+    ]
+    sent = {}
+    for i, phone in enumerate(phones):
+        for j, slider in enumerate(sliders):
+            value = None if (i, j) == (3, 1) else (7 * i + 13 * j) % 101
+            Position.objects.create(participant=phone, slider=slider, round=1, value=value)
+            sent[(i + 1, 1, slider.key)] = value
+    Note.objects.create(session=session, slider=sliders[0], round=1, text="Wie bepaalt de agenda?")
+    session_control.start_round_two(session=session)
+    trio_c = session_control.add_group(session=session, name="Trio C")
+    Participant.objects.filter(pk__in=[p.pk for p in phones[8:]]).update(group=trio_c)
+    for i, phone in enumerate(phones):
+        for j, slider in enumerate(sliders):
+            value = (5 * i + 17 * j + 40) % 101
+            Position.objects.create(participant=phone, slider=slider, round=2, value=value)
+            sent[(i + 1, 2, slider.key)] = value
+    Note.objects.create(session=session, slider=sliders[2], round=2, text="Samen met de woningcorporatie.")
+    session_control.close_session(session=session)
+    session.refresh_from_db()
+    session.sent = sent
+    return session
+
+
+def blank_pages(pdf: bytes) -> list[int]:
+    """The pages that, rendered, have (nearly) no ink: fewer than 1 in 100 pixels darker than light grey."""
+    with tempfile.TemporaryDirectory() as folder:
+        subprocess.run(["pdftoppm", "-r", "30", "-gray", "-png", "-", f"{folder}/page"], input=pdf, check=True)
+        blank = []
+        for number, path in enumerate(sorted(Path(folder).glob("page-*.png")), start=1):
+            histogram = Image.open(path).convert("L").histogram()
+            if sum(histogram[:200]) < sum(histogram) / 100:
+                blank.append(number)
+        return blank
+
+
+@pytest.mark.parametrize("language", ["nl", "en"])
+def test_the_report_of_two_rounds_and_three_groups_fits_four_pages_without_a_blank_one(
+    fenna_client, full_workshop, language
+):
+    fenna_client.cookies["django_language"] = language
+    response = fenna_client.get(f"/f/s/{full_workshop.code}/results.pdf")
+    assert response["Content-Type"] == "application/pdf"
+    pdf = response.content
+    reader = PdfReader(io.BytesIO(pdf))
+    assert len(reader.pages) <= 4
+    assert blank_pages(pdf) == []
+    text = " ".join(" ".join(page.extract_text() for page in reader.pages).split())
+    with translation.override(language):
+        for round in results.build(full_workshop)["rounds"]:
+            assert round["profile"].name in text
+            assert " ".join(round["profile"].assignment.split()) in text
+    assert "Wie bepaalt de agenda?" in text and "Trio C" in text
+    heading = {"nl": "Opdracht voor de grenswerker", "en": "Assignment for the boundary worker"}[language]
+    assert heading in text
+
+
+
+def test_the_workbook_reads_back_exactly_what_the_phones_sent(fenna_client, full_workshop):
+    response = fenna_client.get(f"/f/s/{full_workshop.code}/results.xlsx")
+    assert response["Content-Type"].startswith("application/vnd.openxmlformats")
+    book = openpyxl.load_workbook(io.BytesIO(response.content))
+    assert book.sheetnames == ["Samenvatting", "Ronde 1", "Ronde 2", "Groepen"]
+    sliders = list(full_workshop.exercise.sliders.order_by("order"))
+    read = {}
+    for round in (1, 2):
+        rows = list(book[f"Ronde {round}"].iter_rows(values_only=True))
+        assert rows[0] == ("Deelnemer", "Groep", *[s.label for s in sliders])
+        for row in rows[1:13]:
+            assert isinstance(row[0], int)
+            for slider, value in zip(sliders, row[2:], strict=True):
+                assert value is None or isinstance(value, int)
+                read[(row[0], round, slider.key)] = value
+        assert any(row and row[0] and "geen mening" in str(row[0]) for row in rows[13:])
+    assert read == full_workshop.sent
+    groups = list(book["Groepen"].iter_rows(values_only=True))
+    assert [row[0] for row in groups[1:]] == ["Trio A", "Trio B", "Trio C"]
+
+
+def test_groups_are_named_only_on_rows_of_rounds_in_which_they_existed(fenna_client, full_workshop):
+    book = openpyxl.load_workbook(io.BytesIO(fenna_client.get(f"/f/s/{full_workshop.code}/results.xlsx").content))
+    first = {row[0]: row[1] for row in book["Ronde 1"].iter_rows(min_row=2, max_row=13, values_only=True)}
+    second = {row[0]: row[1] for row in book["Ronde 2"].iter_rows(min_row=2, max_row=13, values_only=True)}
+    assert second[9] == "Trio C" and first[9] is None  # Trio C was made in round 2
+    assert first[1] == second[1] == "Trio A"
+    body = b"".join(fenna_client.get(f"/f/s/{full_workshop.code}/results.csv").streaming_content).decode("utf-8-sig")
+    rows = list(csv.DictReader(io.StringIO(body)))
+    assert {r["group"] for r in rows if r["round"] == "1"} == {"", "Trio A", "Trio B"}
+    assert {r["group"] for r in rows if r["round"] == "2"} == {"Trio A", "Trio B", "Trio C"}
