@@ -2,6 +2,8 @@
 
 import csv
 import io
+import re
+import shutil
 import subprocess
 import tempfile
 from pathlib import Path
@@ -13,7 +15,10 @@ from pypdf import PdfReader
 
 from django.utils import translation
 
+from tests.conftest import ROOT, need
 from workshop import results, session_control
+
+CHROMIUM = "/usr/bin/chromium"
 from workshop.models import Note, Participant, Position
 
 pytestmark = pytest.mark.django_db
@@ -120,3 +125,24 @@ def test_groups_are_named_only_on_rows_of_rounds_in_which_they_existed(fenna_cli
     rows = list(csv.DictReader(io.StringIO(body)))
     assert {r["group"] for r in rows if r["round"] == "1"} == {"", "Trio A", "Trio B"}
     assert {r["group"] for r in rows if r["round"] == "2"} == {"Trio A", "Trio B", "Trio C"}
+
+
+
+@pytest.mark.browser
+def test_printing_the_results_page_gives_the_same_pages_as_the_report(fenna_client, full_workshop, tmp_path):
+    need(shutil.which(CHROMIUM) is not None, f"Chromium is not installed at {CHROMIUM}")
+    from playwright.sync_api import sync_playwright
+
+    html = fenna_client.get(f"/f/s/{full_workshop.code}/results/").content.decode()
+    css = (ROOT / "static" / "workshop" / "app.css").as_uri()
+    page_file = tmp_path / "results.html"
+    page_file.write_text(re.sub(r'href="[^"]*app[^"]*\.css"', f'href="{css}"', html), encoding="utf-8")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        page = browser.new_page()
+        page.goto(page_file.as_uri())
+        printed = page.pdf(prefer_css_page_size=True)
+        browser.close()
+    report = fenna_client.get(f"/f/s/{full_workshop.code}/results.pdf").content
+    assert len(PdfReader(io.BytesIO(printed)).pages) == len(PdfReader(io.BytesIO(report)).pages) == 3
+    assert blank_pages(printed) == []
