@@ -7,6 +7,7 @@ from workshop import archive_views, result_views, views
 urlpatterns = [
     path("", views.home, name="home"),
     path("j/<code:code>/", views.join, name="join"),
+    path("j/<code:code>/result.pdf", views.my_result, name="my_result"),
     path("start/", views.start, name="start"),
     path("f/", views.facilitator_home, name="facilitator_home"),
     path("f/s/<code:code>/", views.dashboard, name="dashboard"),

@@ -10,16 +10,16 @@ from pathlib import Path
 
 import openpyxl
 import pytest
+from django.test import Client
+from django.utils import translation
 from PIL import Image
 from pypdf import PdfReader
 
-from django.utils import translation
-
 from tests.conftest import ROOT, need
 from workshop import results, session_control
+from workshop.models import Note, Participant, Position
 
 CHROMIUM = "/usr/bin/chromium"
-from workshop.models import Note, Participant, Position
 
 pytestmark = pytest.mark.django_db
 
@@ -93,7 +93,6 @@ def test_the_report_of_two_rounds_and_three_groups_fits_four_pages_without_a_bla
     assert heading in text
 
 
-
 def test_the_workbook_reads_back_exactly_what_the_phones_sent(fenna_client, full_workshop):
     response = fenna_client.get(f"/f/s/{full_workshop.code}/results.xlsx")
     assert response["Content-Type"].startswith("application/vnd.openxmlformats")
@@ -127,7 +126,6 @@ def test_groups_are_named_only_on_rows_of_rounds_in_which_they_existed(fenna_cli
     assert {r["group"] for r in rows if r["round"] == "2"} == {"Trio A", "Trio B", "Trio C"}
 
 
-
 @pytest.mark.browser
 def test_printing_the_results_page_gives_the_same_pages_as_the_report(fenna_client, full_workshop, tmp_path):
     need(shutil.which(CHROMIUM) is not None, f"Chromium is not installed at {CHROMIUM}")
@@ -146,3 +144,35 @@ def test_printing_the_results_page_gives_the_same_pages_as_the_report(fenna_clie
     report = fenna_client.get(f"/f/s/{full_workshop.code}/results.pdf").content
     assert len(PdfReader(io.BytesIO(printed)).pages) == len(PdfReader(io.BytesIO(report)).pages) == 3
     assert blank_pages(printed) == []
+
+
+def test_a_phone_takes_home_its_own_positions_and_the_rooms_medians_on_one_page(client, full_workshop):
+    token = Participant.new_token()
+    phone = Participant.objects.filter(session=full_workshop).order_by("created_at", "pk")[2]
+    Participant.objects.filter(pk=phone.pk).update(token_hash=Participant.hash_token(token))
+    other = Position.objects.filter(participant__session=full_workshop, round=2, slider__key="regie").exclude(
+        participant=phone
+    )[0]
+    Position.objects.filter(pk=other.pk).update(value=99)
+    checked = Client(enforce_csrf_checks=True)
+    page = checked.get(f"/j/{full_workshop.code}/result.pdf")
+    assert page.status_code == 405
+    refused = checked.post(f"/j/{full_workshop.code}/result.pdf", {"token": token})
+    assert refused.status_code == 403  # no CSRF token
+    checked.cookies["csrftoken"] = "x" * 32
+    response = checked.post(f"/j/{full_workshop.code}/result.pdf", {"token": token, "csrfmiddlewaretoken": "x" * 32})
+    assert response["Content-Type"] == "application/pdf"
+    reader = PdfReader(io.BytesIO(response.content))
+    assert len(reader.pages) == 1 and blank_pages(response.content) == []
+    text = " ".join(reader.pages[0].extract_text().split())
+    final = results.build(full_workshop)["rounds"][-1]
+    assert final["profile"].name in text and " ".join(final["profile"].assignment.split()) in text
+    own = [str(v) for (number, _round, _key), v in full_workshop.sent.items() if number == 3 and v is not None]
+    assert set(own) <= set(re.findall(r"\d+", text))
+    assert "99" not in text  # another phone's answer
+    assert (
+        checked.post(
+            f"/j/{full_workshop.code}/result.pdf", {"token": "wrong", "csrfmiddlewaretoken": "x" * 32}
+        ).status_code
+        == 404
+    )

@@ -84,7 +84,7 @@ def test_a_chart_downloads_as_svg(fenna_client, finished):
     slider = finished.exercise.sliders.get(key="sturing")
     assert root.find("{http://www.w3.org/2000/svg}title").text.startswith(slider.label)
     assert slider.label in text and "ronde 1" in text and slider.left in text and slider.right in text
-    assert "n = 2" in text and "mediaan 30" in text and "middelste helft 25–35" in text
+    assert "n = 2" in text and "mediaan 30" in text and "middelste helft 25\N{EN DASH}35" in text
     assert fenna_client.get(f"/f/s/{finished.code}/results/3/sturing.svg").status_code == 404
     assert fenna_client.get(f"/f/s/{finished.code}/results/1/nope.svg").status_code == 404
 

@@ -13,7 +13,7 @@ from django.utils import timezone
 from weasyprint import HTML
 
 from workshop import results
-from workshop.models import Session
+from workshop.models import Participant, Position, Session
 
 
 def _runner_up(round: dict[str, Any]) -> dict[str, Any] | None:
@@ -53,4 +53,37 @@ def context(session: Session) -> dict[str, Any]:
 def pdf(session: Session) -> bytes:
     """The report as PDF bytes in the active language."""
     html = render_to_string("workshop/report.html", context(session))
+    return HTML(string=html).write_pdf()
+
+
+def personal_context(*, session: Session, participant: Participant) -> dict[str, Any]:
+    """One participant's own positions beside the room's medians: nobody else's value is in it."""
+    report = results.build(session)
+    own = {
+        (round, key): value
+        for round, key, value in Position.objects.filter(participant=participant).values_list(
+            "round", "slider__key", "value"
+        )
+    }
+    rounds = [
+        {
+            "round": r["round"],
+            "profile": r["profile"],
+            "rows": [
+                {
+                    "slider": row["slider"],
+                    "median": row["summary"].median,
+                    "own": own.get((r["round"], row["slider"].key)),
+                    "placed": (r["round"], row["slider"].key) in own,
+                }
+                for row in r["rows"]
+            ],
+        }
+        for r in report["rounds"]
+    ]
+    return {"session": session, "rounds": rounds, "final": rounds[-1] if rounds else None}
+
+
+def personal_pdf(*, session: Session, participant: Participant) -> bytes:
+    html = render_to_string("workshop/report_personal.html", personal_context(session=session, participant=participant))
     return HTML(string=html).write_pdf()

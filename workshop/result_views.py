@@ -9,9 +9,8 @@ from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
-from workshop import report, workbook
+from workshop import report, session_control, workbook
 from workshop import results as results_module
-from workshop import session_control
 from workshop.downloads import attachment
 from workshop.forms import MetadataForm
 from workshop.models import Archive

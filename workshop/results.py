@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from django.template.loader import render_to_string
+from django.utils.translation import gettext as _
 
 from workshop import charts
 from workshop.aggregates import LiveResult, committed_result, group_table
@@ -190,6 +191,11 @@ def chart_svg(session: Session, *, round: int, slider: str) -> str | None:
     if round not in result.rounds or slider not in info.slider_keys:
         return None
     row = next(r for r in charts.plot_rows(info, result, round) if r["slider"].key == slider)
+    # Translated here because makemessages reads no .svg templates.
+    legend = _("Dots: one position each (0 left, 100 right). Band: the middle half. Black line: the median.")
+    if row["before"] is not None:
+        legend += " " + _("Dashed: round 1.")
     return render_to_string(
-        "workshop/chart.svg", {"row": row, "plot": charts.frame(), "round": round, "session": session}
+        "workshop/chart.svg",
+        {"row": row, "plot": charts.frame(), "round": round, "session": session, "legend": legend},
     )

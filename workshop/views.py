@@ -17,7 +17,8 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
-from workshop import guard, live_view, session_control
+from workshop import guard, live_view, report, session_control
+from workshop.downloads import attachment
 from workshop.forms import (
     CapForm,
     ConfirmForm,
@@ -35,7 +36,7 @@ from workshop.forms import (
     StepForm,
     TimerForm,
 )
-from workshop.models import Session
+from workshop.models import Participant, Session
 from workshop.session_control import ControlError
 from workshop.session_info import info_for, load_session_info
 
@@ -86,6 +87,23 @@ def join(request: HttpRequest, code: str) -> HttpResponse:
     group = request.GET.get("g", "")
     chosen = int(group) if group.isdigit() and info.has_group(int(group)) else None
     return render(request, "workshop/participant.html", {"info": info, "session": info.session, "group": chosen})
+
+
+@require_POST
+def my_result(request: HttpRequest, code: str) -> HttpResponse:
+    """A closed session's result for one phone, which proves who it is with its token (never logged)."""
+    token = request.POST.get("token", "")
+    participant = (
+        Participant.objects.select_related("session__exercise")
+        .filter(session__code=code, session__status=Session.Status.CLOSED, token_hash=Participant.hash_token(token))
+        .first()
+        if token
+        else None
+    )
+    if participant is None:
+        return _not_found(request, code)
+    pdf = report.personal_pdf(session=participant.session, participant=participant)
+    return attachment(pdf, filename=f"schuifoefening-{code}-mijn-resultaat.pdf")
 
 
 # Facilitators --------------------------------------------------------------

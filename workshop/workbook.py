@@ -39,7 +39,7 @@ def _summary(sheet: Worksheet, *, session: Session, report: dict[str, Any]) -> N
     sheet.append([])
     for round in report["rounds"]:
         profile = round["profile"]
-        sheet.append([_("Round %(n)d") % {"n": round["round"]}, safe_cell(profile.name) if profile else "–"])
+        sheet.append([_("Round %(n)d") % {"n": round["round"]}, safe_cell(profile.name) if profile else None])
         sheet[sheet.max_row][0].font = BOLD
         if profile:
             sheet.append([_("Assignment for the boundary worker"), safe_cell(profile.assignment)])

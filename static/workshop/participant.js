@@ -294,6 +294,11 @@
       sliders[key].extra.hidden = true;
     });
     document.getElementById("group-picker").hidden = true;
+    // The token proves to the server which positions are this phone's; it goes in a POST body, never a URL.
+    if (state.token) {
+      document.getElementById("take-home-token").value = state.token;
+      document.getElementById("take-home").hidden = false;
+    }
   }
 
   var socket = new window.LiveSocket("/ws/p/" + code + "/", {

@@ -4,15 +4,14 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('workshop', '0007_position_seq'),
+        ("workshop", "0007_position_seq"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='group',
-            name='created_round',
+            model_name="group",
+            name="created_round",
             field=models.PositiveSmallIntegerField(default=1),
         ),
     ]
