@@ -14,6 +14,7 @@ from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
+from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
@@ -89,6 +90,7 @@ def join(request: HttpRequest, code: str) -> HttpResponse:
     return render(request, "workshop/participant.html", {"info": info, "session": info.session, "group": chosen})
 
 
+@sensitive_post_parameters("token")
 @require_POST
 def my_result(request: HttpRequest, code: str) -> HttpResponse:
     """A closed session's result for one phone, which proves who it is with its token (never logged)."""
