@@ -176,3 +176,38 @@ def test_a_phone_takes_home_its_own_positions_and_the_rooms_medians_on_one_page(
         ).status_code
         == 404
     )
+
+
+@pytest.mark.browser
+def test_a_phone_reloaded_after_closing_still_shows_its_result_and_offers_its_pdf(client, full_workshop, tmp_path):
+    need(shutil.which(CHROMIUM) is not None, f"Chromium is not installed at {CHROMIUM}")
+    from playwright.sync_api import sync_playwright
+
+    html = client.get(f"/j/{full_workshop.code}/").content.decode()
+    assert 'id="kept-result"' in html and "csrfmiddlewaretoken" in html
+    script = (ROOT / "static" / "workshop" / "ended.js").as_uri()
+    page_file = tmp_path / "ended.html"
+    page_file.write_text(re.sub(r'src="[^"]*ended[^"]*\.js"', f'src="{script}"', html), encoding="utf-8")
+    key = f"schuifoefening:{full_workshop.code}"
+    kept = {
+        "title": full_workshop.title,
+        "profile": {"name": "Het profiel", "description": "Zo is het.", "assignment": "Doe dit."},
+        "rows": [{"label": "Sturing", "own": 14, "median": 38.5}, {"label": "Regie", "own": "abstain", "median": 56}],
+    }
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        page = browser.new_page()
+        page.goto(page_file.as_uri())
+        assert page.locator("#kept-result").is_hidden()  # another phone, or none: nothing kept
+        page.evaluate(
+            "([key, kept]) => { localStorage.setItem(key, JSON.stringify({token: 'tok'}));"
+            " localStorage.setItem(key + ':final', JSON.stringify(kept)); }",
+            [key, kept],
+        )
+        page.reload()
+        assert page.locator("#kept-result").is_visible()
+        assert page.locator("#kept-name").text_content() == "Het profiel"
+        assert page.locator("#kept-assignment").text_content() == "Doe dit."
+        assert page.locator("#kept-rows tr").all_inner_texts() == ["Sturing\t14\t38.5", "Regie\t\N{EN DASH}\t56"]
+        assert page.locator("#take-home-token").input_value() == "tok"
+        browser.close()

@@ -97,7 +97,11 @@ def my_result(request: HttpRequest, code: str) -> HttpResponse:
     token = request.POST.get("token", "")
     participant = (
         Participant.objects.select_related("session__exercise")
-        .filter(session__code=code, session__status=Session.Status.CLOSED, token_hash=Participant.hash_token(token))
+        .filter(
+            session__code=code.upper(),
+            session__status=Session.Status.CLOSED,
+            token_hash=Participant.hash_token(token),
+        )
         .first()
         if token
         else None

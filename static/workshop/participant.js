@@ -259,7 +259,7 @@
     renderReveal(message.reveal, message.session.round);
     applyOpen();
     save();
-    if (message.session.status === "closed") { ended(); }
+    if (message.session.status === "closed") { keepFinal(message); ended(); }
   }
 
   var retryTimer = null;
@@ -281,6 +281,18 @@
     } else {
       socket.send({ type: "set", slider: key, value: entry.value, seq: entry.seq });
     }
+  }
+
+  // A reload after closing lands on the "not open" page: it shows this phone's kept result (ended.js).
+  function keepFinal(message) {
+    var current = message.reveal && message.reveal.rounds[String(message.session.round)];
+    if (!current || !current.profile) { return; }
+    var rows = Object.keys(sliders).map(function (key) {
+      return { label: sliders[key].label.firstChild.textContent, own: state.known[key], median: current.medians[key] };
+    });
+    try {
+      window.localStorage.setItem(storageKey + ":final", JSON.stringify({ title: document.querySelector(".phone-head h1").textContent, profile: current.profile, rows: rows }));
+    } catch (e) { /* private mode: the PDF still has it */ }
   }
 
   function ended() {
