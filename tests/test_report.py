@@ -146,36 +146,34 @@ def test_printing_the_results_page_gives_the_same_pages_as_the_report(fenna_clie
     assert blank_pages(printed) == []
 
 
-def test_a_phone_takes_home_its_own_positions_and_the_rooms_medians_on_one_page(client, full_workshop):
-    token = Participant.new_token()
+def test_a_phone_takes_home_its_own_positions_and_the_rooms_medians_on_one_page(full_workshop):
     phone = Participant.objects.filter(session=full_workshop).order_by("created_at", "pk")[2]
-    Participant.objects.filter(pk=phone.pk).update(token_hash=Participant.hash_token(token))
     other = Position.objects.filter(participant__session=full_workshop, round=2, slider__key="regie").exclude(
         participant=phone
     )[0]
     Position.objects.filter(pk=other.pk).update(value=99)
+    # What the phone kept: its own positions (the server forgot at closing which phone was whose).
+    own = {f"r{r}-{key}": value for (number, r, key), value in full_workshop.sent.items() if number == 3}
+    own["r1-aanpak"] = "abstain"
+    url = f"/j/{full_workshop.code}/result.pdf"
     checked = Client(enforce_csrf_checks=True)
-    page = checked.get(f"/j/{full_workshop.code}/result.pdf")
-    assert page.status_code == 405
-    refused = checked.post(f"/j/{full_workshop.code}/result.pdf", {"token": token})
-    assert refused.status_code == 403  # no CSRF token
+    assert checked.get(url).status_code == 405
+    assert checked.post(url, own).status_code == 403  # no CSRF token
     checked.cookies["csrftoken"] = "x" * 32
-    response = checked.post(f"/j/{full_workshop.code}/result.pdf", {"token": token, "csrfmiddlewaretoken": "x" * 32})
+    response = checked.post(url, {**own, "csrfmiddlewaretoken": "x" * 32})
     assert response["Content-Type"] == "application/pdf"
     reader = PdfReader(io.BytesIO(response.content))
     assert len(reader.pages) == 1 and blank_pages(response.content) == []
     text = " ".join(reader.pages[0].extract_text().split())
     final = results.build(full_workshop)["rounds"][-1]
     assert final["profile"].name in text and " ".join(final["profile"].assignment.split()) in text
-    own = [str(v) for (number, _round, _key), v in full_workshop.sent.items() if number == 3 and v is not None]
-    assert set(own) <= set(re.findall(r"\d+", text))
+    assert {str(v) for k, v in own.items() if v != "abstain"} <= set(re.findall(r"\d+", text))
+    assert "geen mening" in text
     assert "99" not in text  # another phone's answer
-    assert (
-        checked.post(
-            f"/j/{full_workshop.code}/result.pdf", {"token": "wrong", "csrfmiddlewaretoken": "x" * 32}
-        ).status_code
-        == 404
-    )
+
+
+def test_a_phone_of_an_open_session_gets_no_pdf(client, workshop_session):
+    assert client.post(f"/j/{workshop_session.code}/result.pdf", {"r1-sturing": "40"}).status_code == 404
 
 
 @pytest.mark.browser
@@ -193,21 +191,20 @@ def test_a_phone_reloaded_after_closing_still_shows_its_result_and_offers_its_pd
         "title": full_workshop.title,
         "profile": {"name": "Het profiel", "description": "Zo is het.", "assignment": "Doe dit."},
         "rows": [{"label": "Sturing", "own": 14, "median": 38.5}, {"label": "Regie", "own": "abstain", "median": 56}],
+        "own": {"1": {"sturing": 14, "regie": "abstain", "aanpak": None}},
     }
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
         page = browser.new_page()
         page.goto(page_file.as_uri())
         assert page.locator("#kept-result").is_hidden()  # another phone, or none: nothing kept
-        page.evaluate(
-            "([key, kept]) => { localStorage.setItem(key, JSON.stringify({token: 'tok'}));"
-            " localStorage.setItem(key + ':final', JSON.stringify(kept)); }",
-            [key, kept],
-        )
+        page.evaluate("([key, kept]) => localStorage.setItem(key + ':final', JSON.stringify(kept))", [key, kept])
         page.reload()
         assert page.locator("#kept-result").is_visible()
         assert page.locator("#kept-name").text_content() == "Het profiel"
         assert page.locator("#kept-assignment").text_content() == "Doe dit."
         assert page.locator("#kept-rows tr").all_inner_texts() == ["Sturing\t14\t38.5", "Regie\t\N{EN DASH}\t56"]
-        assert page.locator("#take-home-token").input_value() == "tok"
+        assert page.locator("#kept-values input[name=r1-sturing]").input_value() == "14"
+        assert page.locator("#kept-values input[name=r1-regie]").input_value() == "abstain"
+        assert page.locator("#kept-values input").count() == 2
         browser.close()

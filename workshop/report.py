@@ -13,7 +13,7 @@ from django.utils import timezone
 from weasyprint import HTML
 
 from workshop import results
-from workshop.models import Participant, Position, Session
+from workshop.models import Session
 
 
 def _runner_up(round: dict[str, Any]) -> dict[str, Any] | None:
@@ -56,15 +56,9 @@ def pdf(session: Session) -> bytes:
     return HTML(string=html).write_pdf()
 
 
-def personal_context(*, session: Session, participant: Participant) -> dict[str, Any]:
-    """One participant's own positions beside the room's medians: nobody else's value is in it."""
+def personal_context(*, session: Session, own: dict[tuple[int, str], int | None]) -> dict[str, Any]:
+    """A phone's own positions (None: "geen mening") beside the room's medians: nobody else's value is in it."""
     report = results.build(session)
-    own = {
-        (round, key): value
-        for round, key, value in Position.objects.filter(participant=participant).values_list(
-            "round", "slider__key", "value"
-        )
-    }
     rounds = [
         {
             "round": r["round"],
@@ -84,6 +78,6 @@ def personal_context(*, session: Session, participant: Participant) -> dict[str,
     return {"session": session, "rounds": rounds, "final": rounds[-1] if rounds else None}
 
 
-def personal_pdf(*, session: Session, participant: Participant) -> bytes:
-    html = render_to_string("workshop/report_personal.html", personal_context(session=session, participant=participant))
+def personal_pdf(*, session: Session, own: dict[tuple[int, str], int | None]) -> bytes:
+    html = render_to_string("workshop/report_personal.html", personal_context(session=session, own=own))
     return HTML(string=html).write_pdf()

@@ -14,7 +14,6 @@ from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
-from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
@@ -37,7 +36,7 @@ from workshop.forms import (
     StepForm,
     TimerForm,
 )
-from workshop.models import Participant, Session
+from workshop.models import Session
 from workshop.session_control import ControlError
 from workshop.session_info import info_for, load_session_info
 
@@ -90,26 +89,27 @@ def join(request: HttpRequest, code: str) -> HttpResponse:
     return render(request, "workshop/participant.html", {"info": info, "session": info.session, "group": chosen})
 
 
-@sensitive_post_parameters("token")
 @require_POST
 def my_result(request: HttpRequest, code: str) -> HttpResponse:
-    """A closed session's result for one phone, which proves who it is with its token (never logged)."""
-    token = request.POST.get("token", "")
-    participant = (
-        Participant.objects.select_related("session__exercise")
-        .filter(
-            session__code=code.upper(),
-            session__status=Session.Status.CLOSED,
-            token_hash=Participant.hash_token(token),
-        )
-        .first()
-        if token
-        else None
-    )
-    if participant is None:
+    """A closed session's result for one phone: the room's result, and the positions the phone says were its own.
+
+    At closing the server forgets which phone was whose (archives.py), so the phone sends its own
+    positions, fields `r<round>-<slider>`: 0..100 or "abstain". Nothing of another phone is read.
+    """
+    session = Session.objects.filter(code=code.upper(), status=Session.Status.CLOSED).select_related("exercise").first()
+    if session is None:
         return _not_found(request, code)
-    pdf = report.personal_pdf(session=participant.session, participant=participant)
-    return attachment(pdf, filename=f"schuifoefening-{code}-mijn-resultaat.pdf")
+    own: dict[tuple[int, str], int | None] = {}
+    for name, value in request.POST.items():
+        round, _sep, key = name[1:].partition("-")
+        if (
+            name.startswith("r")
+            and round in ("1", "2")
+            and (value == "abstain" or (value.isdigit() and int(value) <= 100))
+        ):
+            own[(int(round), key)] = None if value == "abstain" else int(value)
+    pdf = report.personal_pdf(session=session, own=own)
+    return attachment(pdf, filename=f"schuifoefening-{session.code}-mijn-resultaat.pdf")
 
 
 # Facilitators --------------------------------------------------------------

@@ -287,11 +287,15 @@
   function keepFinal(message) {
     var current = message.reveal && message.reveal.rounds[String(message.session.round)];
     if (!current || !current.profile) { return; }
+    // This phone's own positions per round: the server forgets which phone was whose when it closes.
+    var own = {};
+    own[String(message.session.round)] = state.known;
+    if (message.previous) { own["1"] = message.previous; }
     var rows = Object.keys(sliders).map(function (key) {
-      return { label: sliders[key].label.firstChild.textContent, own: state.known[key], median: current.medians[key] };
+      return { key: key, label: sliders[key].label.firstChild.textContent, own: state.known[key], median: current.medians[key] };
     });
     try {
-      window.localStorage.setItem(storageKey + ":final", JSON.stringify({ title: document.querySelector(".phone-head h1").textContent, profile: current.profile, rows: rows }));
+      window.localStorage.setItem(storageKey + ":final", JSON.stringify({ profile: current.profile, rows: rows, own: own }));
     } catch (e) { /* private mode: the PDF still has it */ }
   }
 
@@ -306,11 +310,7 @@
       sliders[key].extra.hidden = true;
     });
     document.getElementById("group-picker").hidden = true;
-    // The token proves to the server which positions are this phone's; it goes in a POST body, never a URL.
-    if (state.token) {
-      document.getElementById("take-home-token").value = state.token;
-      document.getElementById("take-home").hidden = false;
-    }
+    if (window.showKeptResult && window.showKeptResult()) { document.getElementById("reveal").hidden = true; }
   }
 
   var socket = new window.LiveSocket("/ws/p/" + code + "/", {
