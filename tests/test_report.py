@@ -203,7 +203,7 @@ def test_a_phone_reloaded_after_closing_still_shows_its_result_and_offers_its_pd
         assert page.locator("#kept-result").is_visible()
         assert page.locator("#kept-name").text_content() == "Het profiel"
         assert page.locator("#kept-assignment").text_content() == "Doe dit."
-        assert page.locator("#kept-rows tr").all_inner_texts() == ["Sturing\t14\t38.5", "Regie\t\N{EN DASH}\t56"]
+        assert page.locator("#kept-rows tr").all_inner_texts() == ["Sturing\t14\t38,5", "Regie\t\N{EN DASH}\t56"]
         assert page.locator("#kept-values input[name=r1-sturing]").input_value() == "14"
         assert page.locator("#kept-values input[name=r1-regie]").input_value() == "abstain"
         assert page.locator("#kept-values input").count() == 2

@@ -18,7 +18,7 @@
     final.rows.forEach(function (row) {
       var tr = document.createElement("tr");
       var own = typeof row.own === "number" ? row.own : "–";
-      var median = typeof row.median === "number" ? row.median : "–";
+      var median = typeof row.median === "number" ? row.median.toLocaleString(document.documentElement.lang) : "–";
       [row.label, own, median].forEach(function (value, i) {
         var cell = document.createElement(i === 0 ? "th" : "td");
         if (i === 0) { cell.scope = "row"; }
