@@ -10,6 +10,7 @@ urlpatterns = [
     # Phones whose network blocks websockets (workshop/fallback.py).
     path("p/<code:code>/stream/", fallback.stream, name="phone_stream"),
     path("p/<code:code>/send/", fallback.send, name="phone_send"),
+    path("j/<code:code>/result.pdf", views.my_result, name="my_result"),
     path("start/", views.start, name="start"),
     path("f/", views.facilitator_home, name="facilitator_home"),
     path("f/s/<code:code>/", views.dashboard, name="dashboard"),
@@ -19,6 +20,8 @@ urlpatterns = [
     path("f/s/<code:code>/results/", result_views.results, name="results"),
     path("f/s/<code:code>/results.csv", result_views.results_csv, name="results_csv"),
     path("f/s/<code:code>/results.json", result_views.results_json, name="results_json"),
+    path("f/s/<code:code>/results.pdf", result_views.results_pdf, name="results_pdf"),
+    path("f/s/<code:code>/results.xlsx", result_views.results_xlsx, name="results_xlsx"),
     path("f/s/<code:code>/results/<int:round>/<slug:slider>.svg", result_views.results_chart, name="results_chart"),
     path("f/s/<code:code>/metadata/", result_views.metadata, name="metadata"),
     path("archive/", archive_views.archive_list, name="archive_list"),

@@ -11,6 +11,7 @@ from datetime import date
 from pathlib import Path
 
 import pytest
+from pypdf import PdfReader
 
 from tests.conftest import ROOT, need
 from tests.servers import SESSION_SETUP, Daphne, base_env, daphne, manage
@@ -246,6 +247,7 @@ def test_a_two_round_workshop_with_a_screen_and_three_phones(browser, server, sl
     # The arrow from now (40) to desired (80), and both rounds' profiles.
     expect(screen.locator("[data-slider=sturing] line.shift")).to_have_count(1)
     expect(screen.locator(".two-rounds")).to_contain_text(profile_round_one)
+    profile_round_two = screen.locator(".round-desired [data-testid=screen-profile]").inner_text()
     screen.screenshot(path=ARTIFACTS / "screen-round2.png", animations="disabled")
     panel.screenshot(path=ARTIFACTS / "control-panel.png", full_page=True, animations="disabled")
     accessible(screen, "screen, round 2 arrows")
@@ -263,13 +265,31 @@ def test_a_two_round_workshop_with_a_screen_and_three_phones(browser, server, sl
 
     with panel.expect_download() as download_info:
         panel.get_by_role("link", name="CSV downloaden").click()
-    rows = list(csv.reader(io.StringIO(Path(download_info.value.path()).read_text(encoding="utf-8"))))
+    raw = Path(download_info.value.path()).read_bytes()
+    assert raw.startswith(b"\xef\xbb\xbf")  # a byte order mark: Excel reads UTF-8
+    rows = list(csv.reader(io.StringIO(raw.decode("utf-8-sig"))))
     assert rows[0] == ["participant", "group", "round", "slider", "value"]
     body = rows[1:]
     assert len(body) == 3 * 5 + 3
     assert sorted(r[4] for r in body if r[2] == "1" and r[3] == "sturing") == ["20", "40", "60"]
     assert [r[4] for r in body if r[2] == "2"] == ["80", "80", "80"]
     assert {r[0] for r in body} == {"P1", "P2", "P3"}
+
+    # The report, and each phone's own page: from the closed phone, and again after a reload.
+    with panel.expect_download() as download_info:
+        panel.get_by_role("link", name="Download rapport (pdf)").click()
+    assert len(PdfReader(download_info.value.path()).pages) == 3
+    phone = phones[2][1]
+    for attempt in ("closed", "reloaded"):
+        if attempt == "reloaded":
+            phone.reload()
+            expect(phone.locator("#kept-result")).to_be_visible()
+            expect(phone.locator("#kept-name")).to_have_text(profile_round_two)
+        with phone.expect_download() as download_info:
+            phone.get_by_role("button", name="Download je resultaat (pdf)").click()
+        mine = PdfReader(download_info.value.path())
+        assert len(mine.pages) == 1 and profile_round_two in " ".join(mine.pages[0].extract_text().split())
+    accessible(phone, "phone, reloaded after closing")
     for context, _ in phones:
         context.close()
     facilitator.close()

@@ -46,7 +46,9 @@ def test_the_results_page_shows_both_rounds_profiles_shift_and_notes(fenna_clien
 def test_the_csv_has_one_row_per_pseudonym_round_and_slider(fenna_client, finished):
     response = fenna_client.get(f"/f/s/{finished.code}/results.csv")
     assert response["Content-Type"].startswith("text/csv")
-    rows = list(csv.reader(io.StringIO(b"".join(response.streaming_content).decode())))
+    body = b"".join(response.streaming_content)
+    assert body.startswith(b"\xef\xbb\xbf")  # Excel reads UTF-8 only after a byte order mark
+    rows = list(csv.reader(io.StringIO(body.decode("utf-8-sig"))))
     assert rows[0] == ["participant", "group", "round", "slider", "value"]
     body = rows[1:]
     assert len(body) == Position.objects.count() == 11
@@ -78,6 +80,11 @@ def test_a_chart_downloads_as_svg(fenna_client, finished):
     root = ET.fromstring(response.content)
     assert root.tag == "{http://www.w3.org/2000/svg}svg"
     assert len(root.findall(".//{http://www.w3.org/2000/svg}circle")) == 2
+    text = " ".join(t.text or "" for t in root.iter("{http://www.w3.org/2000/svg}text"))
+    slider = finished.exercise.sliders.get(key="sturing")
+    assert root.find("{http://www.w3.org/2000/svg}title").text.startswith(slider.label)
+    assert slider.label in text and "ronde 1" in text and slider.left in text and slider.right in text
+    assert "n = 2" in text and "mediaan 30" in text and "middelste helft 25\N{EN DASH}35" in text
     assert fenna_client.get(f"/f/s/{finished.code}/results/3/sturing.svg").status_code == 404
     assert fenna_client.get(f"/f/s/{finished.code}/results/1/nope.svg").status_code == 404
 

@@ -13,6 +13,8 @@ CONTENT_TYPES = {
     "csv": "text/csv; charset=utf-8",
     "json": "application/json",
     "svg": "image/svg+xml",
+    "pdf": "application/pdf",
+    "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
 }
 
 
@@ -39,8 +41,13 @@ def safe_cell(value: Any) -> Any:
     return "'" + value if isinstance(value, str) and value.startswith(FORMULA_STARTS) else value
 
 
-def csv_stream(rows: Iterable[Iterable[Any]]) -> Iterator[str]:
-    """CSV text one line at a time, so that a large download never sits in memory whole."""
+def csv_stream(rows: Iterable[Iterable[Any]], *, bom: bool = False) -> Iterator[str]:
+    """CSV text one line at a time, so that a large download never sits in memory whole.
+
+    `bom` starts the file with a byte order mark: without it Excel reads UTF-8 as the local code page.
+    """
+    if bom:
+        yield "\ufeff"
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     for row in rows:

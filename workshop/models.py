@@ -265,6 +265,8 @@ class Group(models.Model):
     session = models.ForeignKey(Session, on_delete=models.CASCADE, related_name="groups")
     name = models.CharField(_("name"), max_length=60)
     order = models.PositiveIntegerField(default=0)
+    # Results attach a group only to rounds in which it existed (docs/results-format.md).
+    created_round = models.PositiveSmallIntegerField(default=1)
 
     class Meta:
         ordering = ["order", "pk"]

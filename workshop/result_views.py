@@ -9,8 +9,8 @@ from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
+from workshop import report, session_control, workbook
 from workshop import results as results_module
-from workshop import session_control
 from workshop.downloads import attachment
 from workshop.forms import MetadataForm
 from workshop.models import Archive
@@ -46,6 +46,22 @@ def results_csv(request: HttpRequest, code: str) -> HttpResponse:
 def results_json(request: HttpRequest, code: str) -> HttpResponse:
     session = own_session(request, code)
     return attachment(results_module.as_json(session), filename=f"schuifoefening-{session.code}.json")
+
+
+@login_required
+@facilitators_only
+@require_GET
+def results_pdf(request: HttpRequest, code: str) -> HttpResponse:
+    session = own_session(request, code)
+    return attachment(report.pdf(session), filename=f"schuifoefening-{session.code}.pdf")
+
+
+@login_required
+@facilitators_only
+@require_GET
+def results_xlsx(request: HttpRequest, code: str) -> HttpResponse:
+    session = own_session(request, code)
+    return attachment(workbook.xlsx(session), filename=f"schuifoefening-{session.code}.xlsx")
 
 
 @login_required

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from django.template.loader import render_to_string
+from django.utils.translation import gettext as _
 
 from workshop import charts
 from workshop.aggregates import LiveResult, committed_result, group_table
@@ -18,9 +19,13 @@ from workshop.models import Participant, Position, Session
 from workshop.session_info import SessionInfo, info_for
 
 
-def _pseudonyms(session: Session) -> dict[int, str]:
+def _numbers(session: Session) -> dict[int, int]:
     ids = Participant.objects.filter(session=session).order_by("created_at", "pk").values_list("pk", flat=True)
-    return {pk: f"P{i}" for i, pk in enumerate(ids, start=1)}
+    return {pk: i for i, pk in enumerate(ids, start=1)}
+
+
+def _pseudonyms(session: Session) -> dict[int, str]:
+    return {pk: f"P{n}" for pk, n in _numbers(session).items()}
 
 
 def _computed(session: Session) -> tuple[SessionInfo, LiveResult]:
@@ -81,17 +86,28 @@ def _shifts(info: SessionInfo, result: LiveResult) -> list[dict[str, Any]]:
     return shifts
 
 
-def _rows(session: Session) -> Iterator[tuple[str, str, int, str, int | None]]:
-    pseudonyms = _pseudonyms(session)
-    groups = dict(session.groups.values_list("pk", "name"))
-    positions = (
+def positions(session: Session) -> Iterator[tuple[int, str, int, str, int | None]]:
+    """Every committed position: participant number, group, round, slider key and value (None: "geen mening").
+
+    A participant's group is named only on rows of rounds in which that group existed: a group
+    made in round 2 was not there when round 1 was placed.
+    """
+    numbers = _numbers(session)
+    groups = {pk: (name, since) for pk, name, since in session.groups.values_list("pk", "name", "created_round")}
+    rows = (
         Position.objects.filter(participant__session=session)
         .order_by("participant__created_at", "participant_id", "round", "slider__order")
         .values_list("participant_id", "participant__group_id", "round", "slider__key", "value")
         .iterator(chunk_size=2000)
     )
-    for participant, group, round, slider, value in positions:
-        yield pseudonyms[participant], groups.get(group, ""), round, slider, value
+    for participant, group, round, slider, value in rows:
+        name, since = groups.get(group, ("", 1))
+        yield numbers[participant], name if round >= since else "", round, slider, value
+
+
+def _rows(session: Session) -> Iterator[tuple[str, str, int, str, int | None]]:
+    for number, group, round, slider, value in positions(session):
+        yield f"P{number}", group, round, slider, value
 
 
 CSV_HEADER = ["participant", "group", "round", "slider", "value"]
@@ -103,7 +119,7 @@ def csv_rows(session: Session) -> Iterator[str]:
         [pseudonym, group, round, slider, "" if value is None else value]
         for pseudonym, group, round, slider, value in _rows(session)
     )
-    return csv_stream(itertools.chain([CSV_HEADER], rows))
+    return csv_stream(itertools.chain([CSV_HEADER], rows), bom=True)
 
 
 def as_json(session: Session) -> dict[str, Any]:
@@ -129,7 +145,10 @@ def as_json(session: Session) -> dict[str, Any]:
             "rounds": session.round,
         },
         "sliders": [{"key": s.key, "label": s.label, "left": s.left, "right": s.right} for s in info.sliders],
-        "groups": [{"id": g, "name": name} for g, name in info.groups],
+        "groups": [
+            {"id": pk, "name": name, "created_round": since}
+            for pk, name, since in session.groups.values_list("pk", "name", "created_round")
+        ],
         "participants": [
             {"participant": name, "group": group_names.get(group_of.get(pk))} for pk, name in pseudonyms.items()
         ],
@@ -172,6 +191,11 @@ def chart_svg(session: Session, *, round: int, slider: str) -> str | None:
     if round not in result.rounds or slider not in info.slider_keys:
         return None
     row = next(r for r in charts.plot_rows(info, result, round) if r["slider"].key == slider)
+    # Translated here because makemessages reads no .svg templates.
+    legend = _("Dots: one position each (0 left, 100 right). Band: the middle half. Black line: the median.")
+    if row["before"] is not None:
+        legend += " " + _("Dashed: round 1.")
     return render_to_string(
-        "workshop/chart.svg", {"row": row, "plot": charts.frame(), "round": round, "session": session}
+        "workshop/chart.svg",
+        {"row": row, "plot": charts.frame(), "round": round, "session": session, "legend": legend},
     )

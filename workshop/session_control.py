@@ -191,7 +191,9 @@ def add_group(*, session: Session, name: str) -> Group:
             raise ControlError(_("There is already a group with that name."))
         if session.groups.count() >= MAX_GROUPS:
             raise ControlError(_("A session has at most %(n)d groups.") % {"n": MAX_GROUPS})
-        group = Group.objects.create(session=session, name=name, order=session.groups.count())
+        group = Group.objects.create(
+            session=session, name=name, order=session.groups.count(), created_round=session.round
+        )
         transaction.on_commit(lambda: announce(session=session))
     return group
 

@@ -259,7 +259,7 @@
     renderReveal(message.reveal, message.session.round);
     applyOpen();
     save();
-    if (message.session.status === "closed") { ended(); }
+    if (message.session.status === "closed") { keepFinal(message); ended(); }
   }
 
   var retryTimer = null;
@@ -283,6 +283,22 @@
     }
   }
 
+  // A reload after closing lands on the "not open" page: it shows this phone's kept result (ended.js).
+  function keepFinal(message) {
+    var current = message.reveal && message.reveal.rounds[String(message.session.round)];
+    if (!current || !current.profile) { return; }
+    // This phone's own positions per round: the server forgets which phone was whose when it closes.
+    var own = {};
+    own[String(message.session.round)] = state.known;
+    if (message.previous) { own["1"] = message.previous; }
+    var rows = Object.keys(sliders).map(function (key) {
+      return { key: key, label: sliders[key].label.firstChild.textContent, own: state.known[key], median: current.medians[key] };
+    });
+    try {
+      window.localStorage.setItem(storageKey + ":final", JSON.stringify({ profile: current.profile, rows: rows, own: own }));
+    } catch (e) { /* private mode: the PDF still has it */ }
+  }
+
   function ended() {
     setConnection("ended");
     document.getElementById("phase").textContent = text.textEnded;
@@ -294,6 +310,7 @@
       sliders[key].extra.hidden = true;
     });
     document.getElementById("group-picker").hidden = true;
+    if (window.showKeptResult && window.showKeptResult()) { document.getElementById("reveal").hidden = true; }
   }
 
   var socket = new window.LiveSocket("/ws/p/" + code + "/", {

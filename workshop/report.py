@@ -1,0 +1,83 @@
+"""The PDF report a municipality takes home: cover, both rounds, "nu → gewenst", groups and notes.
+
+Rendered by WeasyPrint from the same `results.build` context as the results page, so the
+report and the page can never disagree.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.template.loader import render_to_string
+from django.utils import timezone
+from weasyprint import HTML
+
+from workshop import results
+from workshop.models import Session
+
+
+def _runner_up(round: dict[str, Any]) -> dict[str, Any] | None:
+    return round["matches"][1] if len(round["matches"]) > 1 else None
+
+
+def _groups_side_by_side(report: dict[str, Any]) -> list[dict[str, Any]]:
+    """One row per slider and one column per group, so that groups sit next to each other on paper."""
+    groups = report["groups"]
+    return [
+        {"slider": slider, "medians": [g["cells"][i][1].median if g["cells"][i][1].n else None for g in groups]}
+        for i, slider in enumerate(report["info"].sliders)
+    ]
+
+
+def context(session: Session) -> dict[str, Any]:
+    report = results.build(session)
+    for round in report["rounds"]:
+        round["runner_up"] = _runner_up(round)
+    return {
+        "session": session,
+        "report": report,
+        "group_rows": _groups_side_by_side(report),
+        "printed": timezone.localdate(),
+        "context_lines": [
+            value
+            for value in (
+                session.get_organisation_type_display(),
+                session.get_size_class_display(),
+                session.get_region_display(),
+            )
+            if value
+        ],
+    }
+
+
+def pdf(session: Session) -> bytes:
+    """The report as PDF bytes in the active language."""
+    html = render_to_string("workshop/report.html", context(session))
+    return HTML(string=html).write_pdf()
+
+
+def personal_context(*, session: Session, own: dict[tuple[int, str], int | None]) -> dict[str, Any]:
+    """A phone's own positions (None: "geen mening") beside the room's medians: nobody else's value is in it."""
+    report = results.build(session)
+    rounds = [
+        {
+            "round": r["round"],
+            "profile": r["profile"],
+            "rows": [
+                {
+                    "slider": row["slider"],
+                    "median": row["summary"].median,
+                    "own": own.get((r["round"], row["slider"].key)),
+                    "placed": (r["round"], row["slider"].key) in own,
+                }
+                for row in r["rows"]
+            ],
+        }
+        for r in report["rounds"]
+    ]
+    return {"session": session, "rounds": rounds, "final": rounds[-1] if rounds else None}
+
+
+def personal_pdf(*, session: Session, own: dict[tuple[int, str], int | None]) -> bytes:
+    html = render_to_string("workshop/report_personal.html", personal_context(session=session, own=own))
+    return HTML(string=html).write_pdf()
