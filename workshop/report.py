@@ -10,7 +10,6 @@ from typing import Any
 
 from django.template.loader import render_to_string
 from django.utils import timezone
-from weasyprint import HTML
 
 from workshop import results
 from workshop.models import Session
@@ -52,7 +51,13 @@ def context(session: Session) -> dict[str, Any]:
 
 def pdf(session: Session) -> bytes:
     """The report as PDF bytes in the active language."""
-    html = render_to_string("workshop/report.html", context(session))
+    return render_pdf(render_to_string("workshop/report.html", context(session)))
+
+
+def render_pdf(html: str) -> bytes:
+    # Imported here: WeasyPrint needs the system's Pango, and everything but the PDFs runs without it.
+    from weasyprint import HTML
+
     return HTML(string=html).write_pdf()
 
 
@@ -79,5 +84,5 @@ def personal_context(*, session: Session, own: dict[tuple[int, str], int | None]
 
 
 def personal_pdf(*, session: Session, own: dict[tuple[int, str], int | None]) -> bytes:
-    html = render_to_string("workshop/report_personal.html", personal_context(session=session, own=own))
-    return HTML(string=html).write_pdf()
+    """A phone's one-page PDF: its own positions beside the room's medians, and the final profile."""
+    return render_pdf(render_to_string("workshop/report_personal.html", personal_context(session=session, own=own)))
