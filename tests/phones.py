@@ -247,6 +247,127 @@ class Dashboard:
                 return False
 
 
+# Phones on the HTTP fallback (workshop/fallback.py): the same messages over plain HTTP.
+
+
+class Http:
+    """A minimal HTTP/1.1 client on one kept-alive connection (the standard library has no async one)."""
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.reader: asyncio.StreamReader | None = None
+        self.writer: asyncio.StreamWriter | None = None
+
+    async def request(
+        self, path: str, body: bytes, headers: dict[str, str] | None = None, method: str = "POST"
+    ) -> tuple[int, bytes]:
+        if self.writer is None:
+            self.reader, self.writer = await asyncio.open_connection("127.0.0.1", self.port)
+        await self._send(path, body, headers, method)
+        status, length, chunked = await self._head()
+        assert self.reader is not None
+        if not chunked:
+            return status, await self.reader.readexactly(length)
+        body_parts = []
+        while (size := int((await self.reader.readline()).strip(), 16)) != 0:
+            body_parts.append((await self.reader.readexactly(size + 2))[:-2])
+        await self.reader.readline()
+        return status, b"".join(body_parts)
+
+    async def stream(self, path: str, body: bytes):
+        """POST, then yield each server-sent event's message as it arrives."""
+        self.reader, self.writer = await asyncio.open_connection("127.0.0.1", self.port)
+        await self._send(path, body, None)
+        status, _length, chunked = await self._head()
+        assert status == 200 and chunked, status
+        buffer = ""
+        while True:
+            size = int((await self.reader.readline()).strip(), 16)
+            if size == 0:
+                return
+            buffer += (await self.reader.readexactly(size + 2))[:-2].decode()
+            while "\n\n" in buffer:
+                block, buffer = buffer.split("\n\n", 1)
+                if block.startswith("data: "):
+                    yield json.loads(block[6:])
+
+    async def _send(self, path: str, body: bytes, headers: dict[str, str] | None, method: str = "POST") -> None:
+        assert self.writer is not None
+        headers = {"Content-Type": "application/json", **(headers or {})}
+        lines = [f"{method} {path} HTTP/1.1", f"Host: 127.0.0.1:{self.port}", f"Content-Length: {len(body)}"]
+        lines += [f"{k}: {v}" for k, v in headers.items()]
+        self.writer.write(("\r\n".join(lines) + "\r\n\r\n").encode() + body)
+        await self.writer.drain()
+
+    async def _head(self) -> tuple[int, int, bool]:
+        assert self.reader is not None
+        status = int((await self.reader.readline()).split()[1])
+        length, chunked = 0, False
+        self.cookies: dict[str, str] = {}
+        while (line := (await self.reader.readline()).decode().strip()) != "":
+            name, _, value = line.partition(":")
+            if name.lower() == "content-length":
+                length = int(value)
+            if name.lower() == "transfer-encoding" and "chunked" in value:
+                chunked = True
+            if name.lower() == "set-cookie":
+                key, _, rest = value.strip().partition("=")
+                self.cookies[key] = rest.split(";", 1)[0]
+        return status, length, chunked
+
+
+async def control(port: int, code: str, cookie: str, action: str) -> None:
+    """A facilitator's button on the control panel: the page's CSRF token, then the htmx POST."""
+    panel = Http(port)
+    status, _page = await panel.request(f"/f/s/{code}/", b"", {"Cookie": f"sessionid={cookie}"}, method="GET")
+    assert status == 200, status
+    token = panel.cookies["csrftoken"]
+    headers = {
+        "Cookie": f"sessionid={cookie}; csrftoken={token}",
+        "X-CSRFToken": token,
+        "HX-Request": "true",
+        "Content-Type": "application/x-www-form-urlencoded",
+    }
+    status, _answer = await panel.request(f"/f/s/{code}/do/{action}/", b"confirm=", headers)
+    assert status == 200, status
+
+
+class HttpPhone:
+    def __init__(self, port: int, code: str) -> None:
+        self.port, self.code = port, code
+        self.stream = Http(port)
+        self.sender = Http(port)
+        self.token: str | None = None
+        self.welcomed = asyncio.Event()
+        self.states: list[tuple[float, dict[str, Any]]] = []
+        self.seq = 0
+        self.last: dict[str, int] = {}
+
+    async def listen(self) -> None:
+        hello = json.dumps({"type": "hello", "token": None}).encode()
+        async for message in self.stream.stream(f"/p/{self.code}/stream/", hello):
+            if message["type"] == "welcome":
+                self.token = message["token"]
+                self.welcomed.set()
+            elif message["type"] == "state":
+                self.states.append((time.monotonic(), message))
+
+    async def send(self, *messages: dict[str, Any]) -> list[dict[str, Any]]:
+        body = json.dumps({"token": self.token, "messages": list(messages)}).encode()
+        status, raw = await self.sender.request(f"/p/{self.code}/send/", body)
+        assert status == 200, (status, raw[:200])
+        return json.loads(raw)["replies"]
+
+    async def set(self, slider: str, value: int) -> None:
+        self.seq += 1
+        replies = await self.send(
+            {"type": "move", "slider": slider, "value": value},
+            {"type": "set", "slider": slider, "value": value, "seq": self.seq},
+        )
+        assert replies and replies[-1]["type"] == "ack", replies
+        self.last[slider] = value
+
+
 def shows(message: dict[str, Any], truth: dict[str, list[int]]) -> bool:
     for s in message["sliders"]:
         values = truth.get(s["key"], [])
