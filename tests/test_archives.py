@@ -423,3 +423,19 @@ def test_the_list_shows_each_archives_size_and_profiles_per_quarter(researcher_c
     assert 'data-testid="quarter-2026-q3-bewoners"' in html
     assert 'data-testid="quarter-2026-q1-bewoners"' not in html
     assert '<svg class="quarter-bars"' in html
+
+
+def test_a_profile_resting_on_too_few_answers_is_not_archived(researcher_client, workshop_session):
+    group = session_control.add_group(session=workshop_session, name="Duo")
+    pair = join(workshop_session, 2, group=group)
+    others = join(workshop_session, 1)
+    for key, value in {"sturing": 85, "aanpak": 55, "verankering": 35, "regie": 90, "horizon": 35}.items():
+        place([*pair, *others], key, [value] * 3)
+    # One slider answered by two people only: the room's profile would show what they said.
+    place(pair, "regie", [10, 12])
+    place(others, "regie", [None])
+    archive = session_control.close_session(session=workshop_session)
+    assert archive.profile_now == ""
+    assert list(archive.groups.values_list("profile", flat=True)) == [""]
+    _rows, data = export(researcher_client)
+    assert data["archives"][0]["profiles"]["now"] is None

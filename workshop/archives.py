@@ -22,7 +22,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy
 
 from workshop import charts
-from workshop.aggregates import compute
+from workshop.aggregates import RoundResult, compute
 from workshop.live import ABSTAIN, tally
 from workshop.models import (
     Archive,
@@ -72,13 +72,17 @@ def archive_session(*, session: Session) -> Archive:
             size_class=session.size_class,
             region=session.region,
             context=session.context,
-            profile_now=result.rounds[1].best or "",
-            profile_desired=(result.rounds[2].best or "") if 2 in result.rounds else "",
+            profile_now=_shown_profile(result.rounds[1]),
+            profile_desired=_shown_profile(result.rounds[2]) if 2 in result.rounds else "",
         )
         groups = {}
         for order, group in enumerate(result.groups):
             groups[group.id] = ArchiveGroup.objects.create(
-                archive=archive, name=group.name, order=order, participants=group.size, profile=group.result.best or ""
+                archive=archive,
+                name=group.name,
+                order=order,
+                participants=group.size,
+                profile=_shown_profile(group.result),
             )
         pseudonym = {pk: number for number, pk in enumerate(sorted(members, key=_join_order(session)), start=1)}
         sliders = {s.key: s for s in info.sliders}
@@ -117,6 +121,14 @@ def archive_session(*, session: Session) -> Archive:
             participant.save(update_fields=["token_hash"])
     log.info("archived session=%s", session.code)
     return archive
+
+
+def _shown_profile(data: RoundResult) -> str:
+    """The nearest profile, kept only when no slider it rests on has too few answers to be shown:
+    a profile from one or two answers would tell what those people answered."""
+    if not all(summary.n == 0 or may_show(summary.n) for summary in data.summaries.values()):
+        return ""
+    return data.best or ""
 
 
 def _join_order(session: Session) -> Callable[[int], tuple[datetime, int]]:
