@@ -98,7 +98,6 @@
     this.failures += 1;
     if (this.failures >= 2) { this.useHttp(); return; }
     this.fallbackTimer = setTimeout(function () { if (!self.isOpen()) { self.useHttp(); } }, 2500);
-    this.attempt = 0;
     this.schedule();
   };
 
@@ -112,6 +111,17 @@
     this.probeAttempt = 0;
     this.scheduleProbe();
     this.http.connect();
+  };
+
+  /* HTTP failed before it ever worked: back to the websocket and its backoff. */
+  LiveSocket.prototype.httpFailed = function () {
+    if (!this.http) { return; }
+    this.http.close();
+    this.http = null;
+    clearTimeout(this.probeTimer);
+    this.failures = 0;
+    this.handlers.state("offline");
+    this.schedule();
   };
 
   LiveSocket.prototype.scheduleProbe = function () {
@@ -208,6 +218,7 @@
     this.attempt = 0;
     this.timer = null;
     this.closed = false;
+    this.welcomedOnce = false;  // until then, a failed stream means the server is away, not the socket
   }
 
   HttpTransport.prototype.connect = function () {
@@ -276,6 +287,7 @@
     if (message.type === "welcome") {
       this.token = message.token;
       this.open = true;
+      this.welcomedOnce = true;
       this.attempt = 0;
     }
     this.owner.handlers.message(message);
@@ -288,6 +300,11 @@
     this.open = false;
     if (this.closed) { return; }
     if (closeCode !== null && this.owner.handlers.final(closeCode)) { this.owner.stop(); return; }
+    if (closeCode === null && !this.welcomedOnce) {
+      // HTTP does not get through either: the server is away (a restart), not the websocket blocked.
+      this.owner.httpFailed();
+      return;
+    }
     this.owner.handlers.state("offline");
     this.schedule();
   };
