@@ -147,6 +147,7 @@ def test_ten_failures_for_one_username_lock_it_even_with_the_right_password(path
     assert login(path, "otto-does-not-exist", "wrong", "198.51.100.2") == 200
 
 
+@pytest.mark.slow  # a subprocess, real PDFs or real password hashes: over a second
 def test_thirty_failures_from_one_address_lock_that_address_only(fenna):
     for i in range(29):
         assert login("/accounts/login/", f"guess{i}", "wrong", "192.0.2.77") == 200

@@ -72,6 +72,7 @@ def blank_pages(pdf: bytes) -> list[int]:
         return blank
 
 
+@pytest.mark.slow  # a subprocess, real PDFs or real password hashes: over a second
 @pytest.mark.parametrize("language", ["nl", "en"])
 def test_the_report_of_two_rounds_and_three_groups_fits_four_pages_without_a_blank_one(
     fenna_client, full_workshop, language

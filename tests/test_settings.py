@@ -21,6 +21,7 @@ def run_check(**env: str) -> subprocess.CompletedProcess:
     )
 
 
+@pytest.mark.slow  # a subprocess, real PDFs or real password hashes: over a second
 def test_check_deploy_passes_with_production_like_settings():
     result = run_check(SECRET_KEY="x" * 60 + "production-like-secret", DEBUG="0", ALLOWED_HOSTS="workshop.example.nl")
     assert result.returncode == 0, result.stdout + result.stderr
@@ -62,6 +63,7 @@ def test_start_up_refuses_debug_off_without_a_secret_key():
     assert "ImproperlyConfigured: SECRET_KEY must be set when DEBUG is off" in result.stderr
 
 
+@pytest.mark.slow  # a subprocess, real PDFs or real password hashes: over a second
 def test_development_mode_runs_without_a_secret_key():
     clean = {k: v for k, v in os.environ.items() if k not in {"SECRET_KEY", "DEBUG"}}
     result = subprocess.run(

@@ -111,6 +111,8 @@ def runtime() -> Runtime:
 def reset() -> None:
     """Forget this process's live state; the next `runtime()` starts anew from settings."""
     global _current
+    if _current is not None:
+        _current.outbox.stop()
     _current = None
 
 
@@ -154,6 +156,12 @@ class Outbox:
     def discard(self, code: str) -> None:
         """Drop what is batched for a session whose live state is being rebuilt (a reset)."""
         self._pending.pop(code, None)
+
+    def stop(self) -> None:
+        """Drop the pending batch timer (a runtime being replaced): nothing is left waiting on a loop."""
+        task, self._task = self._task, None
+        if task is not None and not task.done() and not task.get_loop().is_closed():
+            task.get_loop().call_soon_threadsafe(task.cancel)
 
     def _kick(self) -> None:
         loop = asyncio.get_running_loop()
