@@ -29,6 +29,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
 from workshop import broadcast, guard, protocol
+from workshop.models import Participant
 from workshop.participation import find_participant
 from workshop.phone import Conversation
 from workshop.runtime import runtime
@@ -96,7 +97,9 @@ async def _follow(conversation: Conversation, first: list[dict[str, Any]]) -> As
     await layer.group_add(group, channel)
     assert conversation.participant is not None
     phones = runtime().http_phones
-    phones[conversation.participant] = conversation
+    # Keyed by the token's hash, so that this phone's POSTs find their conversation without a query.
+    key = Participant.hash_token(first[0]["token"])
+    phones[key] = conversation
     conversation.bucket = _bucket(conversation.participant)
     conversation.name = f"http:{conversation.participant}"
     try:
@@ -119,8 +122,8 @@ async def _follow(conversation: Conversation, first: list[dict[str, Any]]) -> As
                 return
     finally:
         # The phone went away (Django cancels the stream), or the session closed.
-        if phones.get(conversation.participant) is conversation:
-            del phones[conversation.participant]
+        if phones.get(key) is conversation:
+            del phones[key]
         runtime().warnings.forget(conversation.name)
         await layer.group_discard(group, channel)
         await conversation.leave()
@@ -167,13 +170,13 @@ async def send(request: HttpRequest, code: str) -> HttpResponse:
 async def _conversation(info: SessionInfo, token: str) -> Conversation | None:
     """The conversation of the phone with this token: the one its open stream holds in this process,
     or, when its stream is on another process, one carried on from the token (same rate-limit bucket)."""
+    open_stream = runtime().http_phones.get(Participant.hash_token(token))
+    if open_stream is not None and open_stream.info.code == info.code:
+        return open_stream
     found = await find_participant(info=info, token=token)
     if found is None:
         return None
     participant, group = found
-    open_stream = runtime().http_phones.get(participant)
-    if open_stream is not None and open_stream.info.code == info.code:
-        return open_stream
     conversation = Conversation(info, language=get_language(), name=f"http:{participant}", bucket=_bucket(participant))
     await conversation.resume(participant=participant, group=group)
     return conversation

@@ -39,7 +39,7 @@ class Runtime:
         self.made_for: tuple[str, str] = ("", "")
         # Phones on the HTTP fallback (fallback.py): the conversation of each open stream, and each
         # phone's rate-limit bucket, so that its POSTs share both with the stream.
-        self.http_phones: dict[int, Any] = {}
+        self.http_phones: dict[str, Any] = {}  # token hash -> conversation
         self.http_buckets: dict[int, Any] = {}
         self.warnings = Warnings()
 
