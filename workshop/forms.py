@@ -172,7 +172,7 @@ class ArchiveFilterForm(forms.Form):
 
     def __init__(self, *args: object, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]
-        from workshop.models import OrganisationType, Region, SizeClass
+        from workshop.organisation import OrganisationType, Region, SizeClass
 
         everything = [("", _("all"))]
         self.fields["organisation_type"].choices = everything + list(OrganisationType.choices)  # type: ignore[attr-defined]
@@ -194,7 +194,7 @@ class MetadataForm(forms.Form):
 
     def __init__(self, *args: object, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]
-        from workshop.models import OrganisationType, Region, SizeClass
+        from workshop.organisation import OrganisationType, Region, SizeClass
 
         unknown = [("", _("not given"))]
         self.fields["organisation_type"].choices = unknown + list(OrganisationType.choices)  # type: ignore[attr-defined]

@@ -13,6 +13,7 @@ from django.utils import timezone
 from django.utils.translation import get_language
 from django.utils.translation import gettext_lazy as _
 
+from workshop.organisation import Context
 from workshop.stats import MAX_VALUE, MIN_VALUE
 
 # Join codes: no look-alikes (0/O, 1/I/L), so a code read off a projector is typed right.
@@ -118,50 +119,6 @@ class ProfileTarget(models.Model):
 
     def __str__(self) -> str:
         return f"{self.slider.key}={self.value}"
-
-
-class OrganisationType(models.TextChoices):
-    MUNICIPALITY = "municipality", _("Municipality")
-    COOPERATION = "cooperation", _("Cooperation of municipalities")
-    HOUSING = "housing", _("Housing association")
-    WELFARE = "welfare", _("Welfare or care organisation")
-    OTHER = "other", _("Other")
-
-
-class SizeClass(models.TextChoices):
-    S = "s", _("under 50,000 inhabitants")
-    M = "m", _("50,000 to 100,000 inhabitants")
-    L = "l", _("100,000 to 250,000 inhabitants")
-    XL = "xl", _("over 250,000 inhabitants")
-
-
-class Region(models.TextChoices):
-    GR = "gr", "Groningen"
-    FR = "fr", "Friesland"
-    DR = "dr", "Drenthe"
-    OV = "ov", "Overijssel"
-    FL = "fl", "Flevoland"
-    GE = "ge", "Gelderland"
-    UT = "ut", "Utrecht"
-    NH = "nh", "Noord-Holland"
-    ZH = "zh", "Zuid-Holland"
-    ZE = "ze", "Zeeland"
-    NB = "nb", "Noord-Brabant"
-    LI = "li", "Limburg"
-
-
-class Context(models.Model):
-    """Optional context the facilitator gives, kept in the anonymised archive."""
-
-    organisation_type = models.CharField(
-        _("type of organisation"), max_length=20, choices=OrganisationType.choices, blank=True
-    )
-    size_class = models.CharField(_("size"), max_length=8, choices=SizeClass.choices, blank=True)
-    region = models.CharField(_("region"), max_length=4, choices=Region.choices, blank=True)
-    context = models.TextField(_("context"), max_length=1000, blank=True)
-
-    class Meta:
-        abstract = True
 
 
 class SessionQuerySet(models.QuerySet["Session"]):
@@ -342,79 +299,25 @@ class Note(models.Model):
         return f"note {self.slider.key} round {self.round}"
 
 
-class Archive(Context):
-    """A finished session, anonymised for research: pseudonyms, month, what was entered. Nothing else.
+# The anonymised archives live in archive_models.py; imported here so that Django registers them
+# with this app and `workshop.models.Archive` stays where every module imports it from.
+from workshop.archive_models import Archive, ArchiveGroup, ArchiveNote, ArchivePosition, ArchiveSummary  # noqa: E402
 
-    Deleting an archive deletes its positions, groups, summaries and notes with it.
-    """
-
-    exercise = models.ForeignKey(Exercise, on_delete=models.PROTECT, related_name="archives")
-    # Only so that the facilitator can have their own archive deleted; never shown to research staff.
-    session = models.OneToOneField(Session, null=True, blank=True, on_delete=models.SET_NULL, related_name="archive")
-    month = models.DateField(help_text="The first day of the month the session ran in.")
-    participants = models.PositiveIntegerField()
-    rounds = models.PositiveSmallIntegerField()
-    profile_now = models.CharField(max_length=40, blank=True)
-    profile_desired = models.CharField(max_length=40, blank=True)
-
-    class Meta:
-        ordering = ["-month", "-pk"]
-        indexes = [models.Index(fields=["month"]), models.Index(fields=["profile_now", "profile_desired"])]
-
-    def __str__(self) -> str:
-        return f"archive {self.pk} ({self.month:%Y-%m})"
-
-
-class ArchiveGroup(models.Model):
-    archive = models.ForeignKey(Archive, on_delete=models.CASCADE, related_name="groups")
-    name = models.CharField(max_length=60)
-    order = models.PositiveIntegerField(default=0)
-    participants = models.PositiveIntegerField(default=0)
-    profile = models.CharField(max_length=40, blank=True)
-
-    class Meta:
-        ordering = ["order", "pk"]
-
-    def __str__(self) -> str:
-        return self.name
-
-
-class ArchivePosition(models.Model):
-    archive = models.ForeignKey(Archive, on_delete=models.CASCADE, related_name="positions")
-    participant = models.PositiveIntegerField(help_text="Pseudonym number: 1 is P1.")
-    group = models.ForeignKey(ArchiveGroup, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
-    round = models.PositiveSmallIntegerField()
-    slider = models.ForeignKey(Slider, on_delete=models.PROTECT, related_name="+")
-    value = models.PositiveSmallIntegerField(null=True, blank=True)
-
-    class Meta:
-        ordering = ["participant", "round", "slider__order"]
-
-    def __str__(self) -> str:
-        return f"P{self.participant} {self.slider_id}={self.value}"
-
-
-class ArchiveSummary(models.Model):
-    """Per round and slider, the session's spread: what overviews across sessions read."""
-
-    archive = models.ForeignKey(Archive, on_delete=models.CASCADE, related_name="summaries")
-    round = models.PositiveSmallIntegerField()
-    slider = models.ForeignKey(Slider, on_delete=models.PROTECT, related_name="+")
-    n = models.PositiveIntegerField()
-    median = models.FloatField(null=True)
-    q1 = models.FloatField(null=True)
-    q3 = models.FloatField(null=True)
-    abstained = models.PositiveIntegerField(default=0)
-
-    def __str__(self) -> str:
-        return f"{self.slider_id} round {self.round}"
-
-
-class ArchiveNote(models.Model):
-    archive = models.ForeignKey(Archive, on_delete=models.CASCADE, related_name="notes")
-    slider = models.ForeignKey(Slider, on_delete=models.PROTECT, related_name="+")
-    round = models.PositiveSmallIntegerField()
-    text = models.TextField()
-
-    def __str__(self) -> str:
-        return f"note {self.slider_id} round {self.round}"
+__all__ = [
+    "CODE_ALPHABET",
+    "CODE_LENGTH",
+    "Archive",
+    "ArchiveGroup",
+    "ArchiveNote",
+    "ArchivePosition",
+    "ArchiveSummary",
+    "Exercise",
+    "Group",
+    "Note",
+    "Participant",
+    "Position",
+    "Profile",
+    "ProfileTarget",
+    "Session",
+    "Slider",
+]
