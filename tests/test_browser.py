@@ -4,7 +4,6 @@ import csv
 import io
 import os
 import re
-import shutil
 import time
 from dataclasses import dataclass
 from datetime import date
@@ -13,21 +12,11 @@ from pathlib import Path
 import pytest
 from pypdf import PdfReader
 
-from tests.conftest import ROOT, need
+from tests.conftest import ROOT
 from tests.servers import SESSION_SETUP, Daphne, base_env, daphne, manage
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-quic",
-]
 ARTIFACTS = Path(os.environ.get("ARTIFACTS_DIR", ROOT / "artifacts"))
 AXE = (Path(__file__).parent / "vendor" / "axe-4.14.1.min.js").read_text()
 AXE_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
@@ -57,19 +46,6 @@ def _report_axe():
 
 
 PASSWORD = "een-lang-test-wachtwoord"
-
-
-@pytest.fixture(scope="module")
-def browser():
-    need(shutil.which(CHROMIUM) is not None, f"Chromium is not installed at {CHROMIUM} (apt-get install chromium)")
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        need(False, "the playwright package is not installed")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
 
 
 @dataclass(frozen=True)

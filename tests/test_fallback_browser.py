@@ -6,7 +6,7 @@ import pytest
 
 from tests.servers import SESSION_SETUP, manage
 from tests.test_room_phone import PHONES, connected, server  # noqa: F401 (server is a fixture)
-from tests.test_room_screen import browser, control  # noqa: F401 (browser is a fixture)
+from tests.test_room_screen import control
 
 pytestmark = pytest.mark.browser
 

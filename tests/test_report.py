@@ -15,12 +15,12 @@ from django.utils import translation
 from PIL import Image
 from pypdf import PdfReader
 
-from tests.conftest import ROOT, need
+from tests.conftest import CHROMIUM, CHROMIUM_ARGS, ROOT, need
 from workshop import results, session_control
 from workshop.models import Note, Participant, Position
 
-CHROMIUM = "/usr/bin/chromium"
-
+# These tests read the app in-process and then open Chromium on their own, one at a time: the
+# shared `browser` fixture would keep a Playwright loop running while Django is called.
 pytestmark = pytest.mark.django_db
 
 
@@ -137,7 +137,7 @@ def test_printing_the_results_page_gives_the_same_pages_as_the_report(fenna_clie
     page_file = tmp_path / "results.html"
     page_file.write_text(re.sub(r'href="[^"]*app[^"]*\.css"', f'href="{css}"', html), encoding="utf-8")
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         page = browser.new_page()
         page.goto(page_file.as_uri())
         printed = page.pdf(prefer_css_page_size=True)
@@ -195,7 +195,7 @@ def test_a_phone_reloaded_after_closing_still_shows_its_result_and_offers_its_pd
         "own": {"1": {"sturing": 14, "regie": "abstain", "aanpak": None}},
     }
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         page = browser.new_page()
         page.goto(page_file.as_uri())
         assert page.locator("#kept-result").is_hidden()  # another phone, or none: nothing kept

@@ -7,7 +7,7 @@ import pytest
 
 from tests.servers import SESSION_SETUP, Daphne, base_env, manage
 from tests.test_browser import ARTIFACTS, accessible
-from tests.test_room_screen import broken_words, browser, control  # noqa: F401 (browser is a fixture)
+from tests.test_room_screen import broken_words, control
 
 pytestmark = pytest.mark.browser
 
@@ -26,7 +26,7 @@ def server(tmp_path_factory):
 
 
 @pytest.fixture
-def workshop(browser, server):  # noqa: F811
+def workshop(browser, server):
     """A new session with every slider open, its control panel, and a way to add phones."""
     url, env = server
     code, cookie = manage("shell", "-c", SESSION_SETUP, env=env).split()[-2:]

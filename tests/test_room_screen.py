@@ -5,13 +5,10 @@ page connects; every step after that goes through the control panel's own endpoi
 screen is updated over its websocket as in a workshop.
 """
 
-import shutil
-
 import pytest
 
-from tests.conftest import need
 from tests.servers import SESSION_SETUP, Daphne, base_env, manage
-from tests.test_browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, accessible
+from tests.test_browser import ARTIFACTS, accessible
 
 pytestmark = pytest.mark.browser
 
@@ -39,19 +36,6 @@ client = Client()
 client.force_login(user)
 print(session.code, [g.pk for g in groups][0], client.cookies["sessionid"].value)
 """
-
-
-@pytest.fixture(scope="module")
-def browser():
-    need(shutil.which(CHROMIUM) is not None, f"Chromium is not installed at {CHROMIUM}")
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        need(False, "the playwright package is not installed")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
 
 
 @pytest.fixture(scope="module")

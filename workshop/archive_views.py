@@ -59,24 +59,17 @@ def archive_detail(request: HttpRequest, pk: int) -> HttpResponse:
     return render(request, "workshop/archive_detail.html", {"archive": archive, "report": archives.detail(archive)})
 
 
-@login_required
-@research_only
-@require_GET
-def archive_csv(request: HttpRequest) -> HttpResponse:
-    _form, selection = _archive_filters(request)
-    if selection is None:
-        return HttpResponseBadRequest(_("Some filters are not valid."))
-    return attachment(archive_exports.csv_lines(selection), filename="schuifoefening-archief.csv")
+EXPORTS = {"csv": archive_exports.csv_lines, "json": archive_exports.json_chunks}
 
 
 @login_required
 @research_only
 @require_GET
-def archive_json(request: HttpRequest) -> HttpResponse:
+def archive_export(request: HttpRequest, format: str) -> HttpResponse:
     _form, selection = _archive_filters(request)
     if selection is None:
         return HttpResponseBadRequest(_("Some filters are not valid."))
-    return attachment(archive_exports.json_chunks(selection), filename="schuifoefening-archief.json")
+    return attachment(EXPORTS[format](selection), filename=f"schuifoefening-archief.{format}")
 
 
 @login_required

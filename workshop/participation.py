@@ -108,8 +108,6 @@ async def choose_group(*, info: SessionInfo, participant: int, group: int) -> bo
 async def positions(*, info: SessionInfo, participant: int, round: int) -> dict[str, int | str | None]:
     """A participant's latest positions in a round, including unapplied moves, as the protocol writes them:
     a value, "abstain" for "geen mening", or None where nothing is placed yet."""
-    # After a reset the store is empty until refilled: without this every slider would read as unplaced.
-    await live_state.aensure_seeded(info)
     live = runtime()
     found = await live.store.positions_of(info.code, participant, round, info.slider_keys)
     found.update(live.outbox.pending_for(info.code, participant, round))

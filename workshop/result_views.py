@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
@@ -13,7 +16,7 @@ from workshop import report, session_control, workbook
 from workshop import results as results_module
 from workshop.downloads import attachment
 from workshop.forms import MetadataForm
-from workshop.models import Archive
+from workshop.models import Archive, Session
 from workshop.views import facilitators_only, own_session
 
 
@@ -32,36 +35,21 @@ def results(request: HttpRequest, code: str) -> HttpResponse:
     )
 
 
-@login_required
-@facilitators_only
-@require_GET
-def results_csv(request: HttpRequest, code: str) -> HttpResponse:
-    session = own_session(request, code)
-    return attachment(results_module.csv_rows(session), filename=f"schuifoefening-{session.code}.csv")
+# Each download of a session's results: how it is made from the session.
+DOWNLOADS: dict[str, Callable[[Session], Any]] = {
+    "csv": results_module.csv_rows,
+    "json": results_module.as_json,
+    "pdf": report.pdf,
+    "xlsx": workbook.xlsx,
+}
 
 
 @login_required
 @facilitators_only
 @require_GET
-def results_json(request: HttpRequest, code: str) -> HttpResponse:
+def results_download(request: HttpRequest, code: str, format: str) -> HttpResponse:
     session = own_session(request, code)
-    return attachment(results_module.as_json(session), filename=f"schuifoefening-{session.code}.json")
-
-
-@login_required
-@facilitators_only
-@require_GET
-def results_pdf(request: HttpRequest, code: str) -> HttpResponse:
-    session = own_session(request, code)
-    return attachment(report.pdf(session), filename=f"schuifoefening-{session.code}.pdf")
-
-
-@login_required
-@facilitators_only
-@require_GET
-def results_xlsx(request: HttpRequest, code: str) -> HttpResponse:
-    session = own_session(request, code)
-    return attachment(workbook.xlsx(session), filename=f"schuifoefening-{session.code}.xlsx")
+    return attachment(DOWNLOADS[format](session), filename=f"schuifoefening-{session.code}.{format}")
 
 
 @login_required

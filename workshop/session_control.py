@@ -22,7 +22,7 @@ from django.utils.translation import gettext as _
 from workshop import aggregates, archives, broadcast, live_state
 from workshop.models import Archive, Exercise, Group, Note, Position, Session, Slider
 from workshop.runtime import runtime
-from workshop.session_info import load_session_info, session_state
+from workshop.session_info import committed, load_session_info, session_state
 
 log = logging.getLogger(__name__)
 
@@ -222,12 +222,15 @@ def reset_slider(*, session: Session, slider: str | None) -> None:
 
 
 def _rebuild_live(*, session: Session) -> None:
-    """After a reset the live store is dropped; the next snapshot refills it from the database."""
+    """After a reset the live store is rebuilt from what is left in the database, before any
+    phone or dashboard reads it again."""
     live = runtime()
+    members, positions = committed(session.pk)
 
     async def rebuild() -> None:
         live.outbox.discard(session.code)
         await live.store.forget(session.code)
+        await live.store.seed(session.code, members=members, positions=positions)
 
     async_to_sync(rebuild)()
     announce(session=session, positions_changed=True)
