@@ -19,6 +19,7 @@ import random
 import secrets
 import sqlite3
 import statistics
+import subprocess
 import sys
 import tempfile
 from dataclasses import dataclass
@@ -59,6 +60,7 @@ class Options:
     idle: bool = False
     flood: int = 0  # messages a second from one extra, abusive socket (0: none)
     label: str = ""
+    profile: str = ""  # a path: sample the (first) server with py-spy during the measured window; .svg, .txt or .json
 
 
 def pin(pid: int, core: int) -> None:
@@ -94,6 +96,25 @@ class Server(Daphne):
     def __init__(self, app: str, env: dict[str, str]) -> None:
         super().__init__(env, app=app, core=SERVER_CORE)
         self.ps = psutil.Process(self.process.pid)
+
+
+PROFILE_FORMATS = {".svg": "flamegraph", ".txt": "raw", ".json": "speedscope"}
+
+
+def start_profiler(path: str, server: Server, seconds: float) -> None:
+    """py-spy samples the server from outside (on the generator's core), without pausing it."""
+    kind = PROFILE_FORMATS[Path(path).suffix]
+    command = [
+        str(Path(sys.executable).parent / "py-spy"),
+        "record",
+        "--pid",
+        str(server.process.pid),
+        "--rate",
+        "250",
+        "--nonblocking",
+    ]
+    command += ["--duration", str(int(seconds)), "--format", kind, "--output", path]
+    subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
 def percentile(values: list[float], p: float) -> float | None:
@@ -258,6 +279,8 @@ async def drive(
     async def mark_window() -> None:
         nonlocal cpu_before, my_cpu_before, wall_before, moves_before
         await sleep_until(loop, measure_from)
+        if options.profile:
+            start_profiler(options.profile, servers[0], options.seconds)
         cpu_before = [s.ps.cpu_times() for s in servers]
         my_cpu_before = me.cpu_times()
         wall_before = loop.time()

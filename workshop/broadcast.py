@@ -1,8 +1,9 @@
 """The one way anything reaches a socket: events sent to a session's channel-layer groups.
 
 Two groups per session: its dashboards (control panel and screen) and its
-phones. Consumers join them on connect; everything else sends through here,
-after the database transaction that caused the event has committed.
+phones. Dashboards join theirs on connect; each process's relay (relay.py)
+joins the phones group for all its phones of the session. Everything else sends
+through here, after the database transaction that caused the event has committed.
 """
 
 from __future__ import annotations
@@ -29,7 +30,13 @@ def session_changed(
     `result` is the room's public result (medians and profile per round), sent
     only once it may reach the phones; it is computed once here, not per socket.
     """
-    event = {"type": "session.changed", "state": state, "positions_changed": positions_changed, "result": result}
+    event = {
+        "type": "session.changed",
+        "code": code,
+        "state": state,
+        "positions_changed": positions_changed,
+        "result": result,
+    }
     layer = get_channel_layer()
     async_to_sync(layer.group_send)(dashboard_group(code), event)
     async_to_sync(layer.group_send)(phones_group(code), event)

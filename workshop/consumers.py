@@ -11,14 +11,11 @@ from autobahn.exception import Disconnected
 from channels.db import database_sync_to_async
 from django.conf import settings
 
-from workshop import access, broadcast, guard, live_state, live_view, protocol
-from workshop.phone import Conversation, Outcome
+from workshop import access, broadcast, live_state, live_view, protocol
 from workshop.protocol import ProtocolError
 from workshop.session_info import SessionInfo, aload_session_info
 from workshop.websocket import (
     CLOSE_FORBIDDEN,
-    CLOSE_NOT_FOUND,
-    CLOSE_TOO_MANY,
     UNAVAILABLE,
     JsonSocket,
     join_url,
@@ -32,50 +29,6 @@ log = logging.getLogger(__name__)
 # `seen` and then sends the newest, so a stalled projector costs two messages of
 # memory, not a growing backlog, and gets the current snapshot when it resumes.
 UNSEEN_LIMIT = 2
-
-
-class ParticipantConsumer(JsonSocket):
-    kind = "a phone"
-    conversation: Conversation | None = None
-
-    async def connect(self) -> None:
-        code = self.scope["url_route"]["kwargs"]["code"].upper()
-        address = (self.scope.get("client") or [None])[0]
-        await self.accept()
-        info = await aload_session_info(code=code)
-        found = info is not None and info.session.is_open
-        if not await guard.alookup_allowed(address, found=found):
-            await self.close(code=CLOSE_TOO_MANY)
-            return
-        if info is None or not found:
-            await self.close(code=CLOSE_NOT_FOUND)
-            return
-        self.conversation = Conversation(info, language=language_from_scope(self.scope), name=self.channel_name)
-        await self.channel_layer.group_add(broadcast.phones_group(code), self.channel_name)
-        log.info("phone connected: session=%s", code)
-
-    async def disconnect(self, close_code: int) -> None:
-        if self.conversation is None:
-            return
-        conversation, self.conversation = self.conversation, None  # once, whichever way the socket ends
-        log.info("phone disconnected: session=%s close=%s", conversation.info.code, close_code)
-        await self.channel_layer.group_discard(broadcast.phones_group(conversation.info.code), self.channel_name)
-        await conversation.leave()
-
-    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
-        if self.conversation is None:
-            return
-        await self.answer(await self.conversation.receive(text_data if text_data is not None else bytes_data))
-
-    async def session_changed(self, event: dict[str, Any]) -> None:
-        if self.conversation is not None:
-            await self.answer(await self.conversation.session_changed(event))
-
-    async def answer(self, outcome: Outcome) -> None:
-        for reply in outcome.replies:
-            await self.send_json(reply)
-        if outcome.close is not None:
-            await self.close(code=outcome.close)
 
 
 class DashboardConsumer(JsonSocket):

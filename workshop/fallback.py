@@ -22,19 +22,19 @@ import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
-from channels.layers import get_channel_layer
 from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.utils.translation import get_language
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
-from workshop import broadcast, guard, protocol
+from workshop import guard, protocol
 from workshop.models import Participant
 from workshop.participation import find_participant
 from workshop.phone import Conversation
+from workshop.relay import LOST
 from workshop.runtime import runtime
 from workshop.session_info import SessionInfo, aload_session_info
-from workshop.websocket import CLOSE_NOT_FOUND, CLOSE_TOO_MANY
+from workshop.websocket import CLOSE_NOT_FOUND, CLOSE_TOO_MANY, CLOSE_TRY_AGAIN
 
 log = logging.getLogger("workshop.consumers")
 
@@ -90,16 +90,15 @@ async def _finish(replies: list[dict[str, Any]], close: int) -> AsyncIterator[st
 
 
 async def _follow(conversation: Conversation, first: list[dict[str, Any]]) -> AsyncIterator[str]:
-    """The welcome, then what the session's phones group carries, until the phone goes or the session closes."""
-    layer = get_channel_layer()
-    channel = await layer.new_channel()
-    group = broadcast.phones_group(conversation.info.code)
-    await layer.group_add(group, channel)
+    """The welcome, then the session's events from this process's relay, until the phone goes or the session closes."""
     assert conversation.participant is not None
-    phones = runtime().http_phones
+    live = runtime()
+    code = conversation.info.code
+    events: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+    await live.relay.subscribe(code, events.put_nowait)
     # Keyed by the token's hash, so that this phone's POSTs find their conversation without a query.
     key = Participant.hash_token(first[0]["token"])
-    phones[key] = conversation
+    live.http_phones[key] = conversation
     conversation.bucket = _bucket(conversation.participant)
     conversation.name = f"http:{conversation.participant}"
     try:
@@ -107,13 +106,14 @@ async def _follow(conversation: Conversation, first: list[dict[str, Any]]) -> As
             yield _event(reply)
         while True:
             try:
-                event = await asyncio.wait_for(layer.receive(channel), KEEPALIVE_SECONDS)
+                event = await asyncio.wait_for(events.get(), KEEPALIVE_SECONDS)
             except TimeoutError:
                 await conversation.keep_alive()
                 yield ": keepalive\n\n"
                 continue
-            if event.get("type") != "session.changed":
-                continue
+            if event is LOST:
+                yield _event({"type": "close", "code": CLOSE_TRY_AGAIN})
+                return
             outcome = await conversation.session_changed(event)
             for reply in outcome.replies:
                 yield _event(reply)
@@ -122,10 +122,10 @@ async def _follow(conversation: Conversation, first: list[dict[str, Any]]) -> As
                 return
     finally:
         # The phone went away (Django cancels the stream), or the session closed.
-        if phones.get(key) is conversation:
-            del phones[key]
-        runtime().warnings.forget(conversation.name)
-        await layer.group_discard(group, channel)
+        if live.http_phones.get(key) is conversation:
+            del live.http_phones[key]
+        live.warnings.forget(conversation.name)
+        live.relay.unsubscribe(code, events.put_nowait)
         await conversation.leave()
 
 

@@ -1,11 +1,12 @@
 from django.urls import path, re_path
 
 import config.converters  # noqa: F401 (registers the `code` converter)
-from workshop.consumers import DashboardConsumer, ParticipantConsumer
+from workshop.consumers import DashboardConsumer
+from workshop.phone_socket import phone_socket
 from workshop.unrouted import NoSuchSocket
 
 websocket_urlpatterns = [
-    path("ws/p/<code:code>/", ParticipantConsumer.as_asgi()),
+    path("ws/p/<code:code>/", phone_socket),
     path("ws/d/<code:code>/", DashboardConsumer.as_asgi()),
     # Anything else, a malformed code included: 4404, never a traceback.
     re_path(r"", NoSuchSocket.as_asgi()),

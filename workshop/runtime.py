@@ -22,6 +22,7 @@ from redis.exceptions import RedisError
 from workshop import broadcast
 from workshop.live import Key, LiveStore, MemoryStore
 from workshop.live_redis import RedisStore
+from workshop.relay import Relay
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +31,7 @@ class Runtime:
     def __init__(self, *, store: LiveStore, flush_interval: float) -> None:
         self.store = store
         self.outbox = Outbox(store, flush_interval)
+        self.relay = Relay()
         # Sockets per (session code, participant) in this process: duplicate tabs count once.
         self.presence: Counter[tuple[str, int]] = Counter()
         # An exercise version that a session uses never changes, so every socket in this
@@ -113,6 +115,7 @@ def reset() -> None:
     global _current
     if _current is not None:
         _current.outbox.stop()
+        _current.relay.stop()
     _current = None
 
 

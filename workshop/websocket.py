@@ -98,7 +98,16 @@ class JsonSocket(AsyncWebsocketConsumer):
         await handler(message)
 
     async def send_json(self, content: dict[str, Any]) -> None:
-        await self.send(text_data=json.dumps(content, separators=(",", ":")))
+        await self.send(text_data=dumps(content))
+
+
+def dumps(content: dict[str, Any]) -> str:
+    return json.dumps(content, separators=(",", ":"))
+
+
+async def send_json(send: Any, content: dict[str, Any]) -> None:
+    """Send one JSON frame on a plain ASGI websocket."""
+    await send({"type": "websocket.send", "text": dumps(content)})
 
 
 def service_name(error: BaseException) -> str:
