@@ -34,6 +34,10 @@ class Outcome:
     close: int | None = None
 
 
+NOTHING = Outcome(replies=[])  # the answer to almost every frame (a move): shared, never changed
+PLACED = (protocol.Move, protocol.Set, protocol.Abstain)
+
+
 class Conversation:
     def __init__(
         self, info: SessionInfo, *, language: str, name: str, bucket: protocol.TokenBucket | None = None
@@ -47,6 +51,7 @@ class Conversation:
         self.bucket = bucket or protocol.TokenBucket()
         self.refused = 0
         self.last_touch = 0.0
+        self.touch_every = settings.CONNECTED_TTL / 3
 
     async def receive(self, frame: str | bytes | None) -> Outcome:
         if frame is not None and len(frame) > protocol.MAX_FRAME_CHARS:
@@ -60,37 +65,51 @@ class Conversation:
             if self.refused % 20 == 1:
                 # Say it now and then, not for every dropped message: replies cost too.
                 return Outcome([{"type": "error", "code": "rate_limited", "message": "Too many messages; slow down."}])
-            return Outcome()
+            return NOTHING
         text = frame if isinstance(frame, str) else None
         try:
-            return await self.handle(protocol.parse(text, sliders=self.info.slider_keys))
+            message = protocol.parse(text, sliders=self.info.slider_keys)
+            if type(message) is protocol.Move:
+                # The hottest path (ten a second per dragging phone): no coroutine, nothing to send.
+                self.check(message)
+                participation.record_move(
+                    info=self.info, participant=self.participant, slider=message.slider, value=message.value
+                )
+                if self.touch_due():
+                    await self.keep_alive()
+                return NOTHING
+            return await self.handle(message)
         except ProtocolError as error:
             return Outcome([error.as_reply()])
 
-    async def handle(self, message: protocol.Message) -> Outcome:
+    def check(self, message: protocol.Message) -> None:
+        """What any message after the hello needs: a welcome, an open session, a group, an open slider."""
         seq = getattr(message, "seq", None)
-        if isinstance(message, protocol.Hello):
-            return await self.hello(message)
         if self.participant is None:
             raise ProtocolError("hello_required", "Send hello before anything else.", seq)
-        await self.keep_alive()
         if isinstance(message, protocol.Ping):
-            return Outcome([{"type": "pong"}])
+            return
         session = self.info.session
         if not session.is_open:
             raise ProtocolError("session_closed", "This session has closed.", seq)
         if isinstance(message, protocol.ChooseGroup):
-            return await self.choose_group(message.group)
+            return
         if self.info.groups and self.group is None:
             raise ProtocolError("group_required", "Choose your group first.", seq)
-        assert isinstance(message, protocol.Move | protocol.Set | protocol.Abstain)
+        assert isinstance(message, PLACED)
         if not session.slider_open(message.slider):
             raise ProtocolError("slider_locked", "This slider is locked right now.", seq)
-        if isinstance(message, protocol.Move):
-            participation.record_move(
-                info=self.info, participant=self.participant, slider=message.slider, value=message.value
-            )
-            return Outcome()
+
+    async def handle(self, message: protocol.Message) -> Outcome:
+        if isinstance(message, protocol.Hello):
+            return await self.hello(message)
+        self.check(message)
+        await self.keep_alive()
+        if isinstance(message, protocol.Ping):
+            return Outcome([{"type": "pong"}])
+        if isinstance(message, protocol.ChooseGroup):
+            return await self.choose_group(message.group)
+        assert isinstance(message, protocol.Set | protocol.Abstain)
         value = None if isinstance(message, protocol.Abstain) else message.value
         try:
             round = await participation.record_set(
@@ -147,12 +166,14 @@ class Conversation:
             info=self.info, participant=self.participant, group=self.group, result=self.result, language=self.language
         )
 
+    def touch_due(self) -> bool:
+        return asyncio.get_running_loop().time() - self.last_touch > self.touch_every
+
     async def keep_alive(self) -> None:
         # Refresh "connected now" a few times per TTL, not on every message.
         assert self.participant is not None
-        now = asyncio.get_running_loop().time()
-        if now - self.last_touch > settings.CONNECTED_TTL / 3:
-            self.last_touch = now
+        if self.touch_due():
+            self.last_touch = asyncio.get_running_loop().time()
             await participation.still_connected(info=self.info, participant=self.participant)
 
     async def session_changed(self, event: dict[str, Any]) -> Outcome:

@@ -17,7 +17,7 @@ from typing import Any
 from autobahn.exception import Disconnected
 
 from workshop import guard
-from workshop.phone import Conversation, Outcome
+from workshop.phone import NOTHING, Conversation, Outcome
 from workshop.relay import LOST
 from workshop.runtime import runtime
 from workshop.session_info import aload_session_info
@@ -90,7 +90,9 @@ class PhoneSocket:
 
     async def receive(self, text: str | None, data: bytes | None) -> None:
         if self.conversation is not None:
-            await self.answer(await self.conversation.receive(text if text is not None else data))
+            outcome = await self.conversation.receive(text if text is not None else data)
+            if outcome is not NOTHING:
+                await self.answer(outcome)
 
     async def answer(self, outcome: Outcome) -> None:
         for reply in outcome.replies:

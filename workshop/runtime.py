@@ -17,6 +17,8 @@ from collections.abc import Callable
 from typing import Any
 
 from django.conf import settings
+from django.core.signals import setting_changed
+from django.dispatch import receiver
 from redis.exceptions import RedisError
 
 from workshop import broadcast
@@ -38,7 +40,6 @@ class Runtime:
         # process shares one copy of its sliders and profiles: at a congress that is most
         # of a phone's memory. Keyed by (exercise id, created_at).
         self.exercise_parts: dict[Any, Any] = {}
-        self.made_for: tuple[str, str] = ("", "")
         # Phones on the HTTP fallback (fallback.py): the conversation of each open stream, and each
         # phone's rate-limit bucket, so that its POSTs share both with the stream.
         self.http_phones: dict[str, Any] = {}  # token hash -> conversation
@@ -102,12 +103,21 @@ _current: Runtime | None = None
 
 
 def runtime() -> Runtime:
+    # Called for every move: no settings lookup here. A change of the settings it was made from
+    # (only tests change them) replaces it, through the signal below.
     global _current
-    made_for = (settings.REDIS_URL, settings.LIVE_PREFIX)
-    if _current is None or _current.made_for != made_for:
+    if _current is None:
         _current = Runtime(store=_store_from_settings(), flush_interval=settings.LIVE_FLUSH)
-        _current.made_for = made_for
     return _current
+
+
+MADE_FROM = {"REDIS_URL", "LIVE_PREFIX", "LIVE_FLUSH", "CONNECTED_TTL", "CHANNEL_LAYERS"}
+
+
+@receiver(setting_changed)
+def _made_from_changed(*, setting: str, **kwargs: Any) -> None:
+    if setting in MADE_FROM:
+        reset()
 
 
 def reset() -> None:
@@ -138,7 +148,10 @@ class Outbox:
         self._failing = False
 
     def put(self, code: str, key: Key, value: int | None) -> None:
-        self._pending.setdefault(code, {})[key] = value
+        pending = self._pending.get(code)
+        if pending is None:
+            pending = self._pending[code] = {}
+        pending[key] = value
         self._kick()
 
     async def put_and_wait(self, code: str, key: Key, value: int | None) -> None:
