@@ -2,8 +2,8 @@
 
 Same messages, same validation (workshop.protocol), same statistics and
 profile match (workshop.stats, workshop.profiles), latest value per phone and
-slider in memory, `set` written to SQLite in a worker thread before the ack,
-one coalesced aggregate per 100 ms tick while something changed. What the
+slider in memory, `set` (and a new participant at `hello`) written to SQLite in a worker thread before the
+ack or welcome, one coalesced aggregate per 100 ms tick while something changed. What the
 project costs above this is what Channels, Django and our own structure cost.
 
 Run: daphne bench.baseline:app  (BASELINE_DB=path, BASELINE_SLIDERS=a,b,c)
@@ -12,6 +12,7 @@ Run: daphne bench.baseline:app  (BASELINE_DB=path, BASELINE_SLIDERS=a,b,c)
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import os
 import secrets
@@ -21,6 +22,10 @@ from typing import Any
 from workshop import protocol
 from workshop.profiles import ProfileTarget, match_profiles
 from workshop.stats import BINS, summarize_counts
+
+# The project's collector settings (config/asgi.py): the baseline is the same server, less the framework.
+gc.freeze()
+gc.set_threshold(50_000, 20, 20)
 
 SLIDERS = os.environ.get("BASELINE_SLIDERS", "sturing,aanpak,verankering,regie,horizon").split(",")
 TICK = 0.1
@@ -37,10 +42,13 @@ class Room:
         self.joined: set[str] = set()
         path = os.environ.get("BASELINE_DB", ":memory:")
         self.db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        # The project's SQLite settings: WAL, no fsync per commit.
         self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA synchronous=NORMAL")
         self.db.execute(
             "CREATE TABLE IF NOT EXISTS position (token TEXT, slider TEXT, value INTEGER, PRIMARY KEY (token, slider))"
         )
+        self.db.execute("CREATE TABLE IF NOT EXISTS participant (token TEXT PRIMARY KEY)")
         self.lock = asyncio.Lock()
         self.ticker: asyncio.Task[None] | None = None
 
@@ -59,6 +67,9 @@ class Room:
             "INSERT INTO position VALUES (?, ?, ?) ON CONFLICT (token, slider) DO UPDATE SET value = excluded.value",
             (token, slider, value),
         )
+
+    def join(self, token: str) -> None:
+        self.db.execute("INSERT OR IGNORE INTO participant VALUES (?)", (token,))
 
     def aggregate(self) -> str:
         summaries = {s: summarize_counts(self.counts[s]) for s in SLIDERS}
@@ -120,6 +131,8 @@ async def phone(receive: Any, send: Any) -> None:
                 continue
             if isinstance(message, protocol.Hello):
                 token = message.token or secrets.token_urlsafe(24)
+                # A welcomed participant is durable, as in the project: its token works after a restart.
+                await asyncio.to_thread(r.join, token)
                 r.joined.add(token)
                 r.connected += 1
                 r.dirty.set()

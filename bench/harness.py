@@ -59,6 +59,7 @@ class Options:
     burst: bool = False
     idle: bool = False
     flood: int = 0  # messages a second from one extra, abusive socket (0: none)
+    storm: float = 0.0  # a join storm: every phone opens its socket and says hello within this many seconds
     label: str = ""
     profile: str = ""  # a path: sample the (first) server with py-spy during the measured window; .svg, .txt or .json
 
@@ -194,6 +195,11 @@ async def drive(
     readers = [asyncio.create_task(read_dashboard())]
     # Spread over the processes in turn (the two-process topology).
     phones = [Phone(f"{servers[i % len(servers)].ws_url}/ws/p/{code}/", **PHONE_OPTIONS) for i in range(options.phones)]
+    if options.storm:
+        result = await join_storm(options, servers, phones, rng, loop)
+        await close_all(phones, Phone(""), dashboard, readers)
+        result["_phones"] = []
+        return result
     connect_times = []
     for start in range(0, len(phones), 100):
         connect_times += await asyncio.gather(*(p.join() for p in phones[start : start + 100]))
@@ -364,6 +370,49 @@ async def drive(
     return result
 
 
+async def join_storm(
+    options: Options, servers: list[Server], phones: list[Phone], rng: random.Random, loop: asyncio.AbstractEventLoop
+) -> dict[str, Any]:
+    """A hall scanning the QR code at once: each phone opens and says hello at a random moment of the window."""
+    start = loop.time() + 0.5
+    moments = sorted(start + rng.random() * options.storm for _ in phones)
+    welcomes: list[float] = []
+    refused: dict[str, int] = {}
+    cpu_before = [s.ps.cpu_times() for s in servers]
+    if options.profile:
+        start_profiler(options.profile, servers[0], options.storm + 1)
+
+    async def arrive(phone: Phone, at: float) -> None:
+        await sleep_until(loop, at)
+        try:
+            welcomes.append(await phone.join())
+        except websockets.ConnectionClosed as closed:
+            code = str(closed.rcvd.code if closed.rcvd else "no close frame")
+            refused[code] = refused.get(code, 0) + 1
+        except Exception as error:
+            refused[type(error).__name__] = refused.get(type(error).__name__, 0) + 1
+
+    await asyncio.gather(*(arrive(p, at) for p, at in zip(phones, moments, strict=True)))
+    wall = loop.time() - start
+    cpu = sum(
+        (a.user + a.system) - (b.user + b.system)
+        for a, b in zip([s.ps.cpu_times() for s in servers], cpu_before, strict=True)
+    )
+    await asyncio.sleep(2)  # let the server settle before reading its memory
+    return {
+        "welcomed": len(welcomes),
+        "refused": refused,
+        "welcome_ms_p50": round(1000 * (percentile(welcomes, 50) or 0), 1),
+        "welcome_ms_p95": round(1000 * (percentile(welcomes, 95) or 0), 1),
+        "welcome_ms_p99": round(1000 * (percentile(welcomes, 99) or 0), 1),
+        "welcome_ms_max": round(1000 * max(welcomes, default=0), 1),
+        "server_cpu_pct": round(100 * cpu / wall, 1),
+        "server_rss_mb": round(sum(s.ps.memory_info().rss for s in servers) / 2**20, 1),
+        "held": sum(1 for p in phones if p.ws is not None and p.ws.state.name == "OPEN"),
+        "valid": True,
+    }
+
+
 async def converges(
     aggregates: asyncio.Queue[tuple[float, dict[str, Any]]],
     latest: dict[str, Any],
@@ -391,7 +440,8 @@ async def converges(
 
 
 async def close_all(phones: list[Phone], probe: Phone, dashboard: Any, readers: list[asyncio.Task[None]]) -> None:
-    await asyncio.gather(*(p.ws.close() for p in [*phones, probe]), dashboard.close(), return_exceptions=True)
+    opened = [p for p in [*phones, probe] if p.ws is not None]
+    await asyncio.gather(*(p.ws.close() for p in opened), dashboard.close(), return_exceptions=True)
     for reader in readers:
         reader.cancel()
 

@@ -1,3 +1,4 @@
+import gc
 import os
 
 from django.core.asgi import get_asgi_application
@@ -9,6 +10,7 @@ django_asgi_app = get_asgi_application()
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from django.conf import settings  # noqa: E402
+from django.urls import get_resolver  # noqa: E402
 
 from config.limits import BodyLimitMiddleware, install_in_daphne  # noqa: E402
 from config.origins import SiteOriginValidator  # noqa: E402
@@ -17,6 +19,16 @@ from workshop.routing import websocket_urlpatterns  # noqa: E402
 
 # daphne reads a whole body before the application is called; refuse oversized ones while they arrive.
 install_in_daphne(settings.MAX_REQUEST_BYTES)
+
+# Every view, now: the URLconf otherwise loads at the first reverse(), in the middle of a session
+# (openpyxl and WeasyPrint's importers included), stopping every socket while it does.
+get_resolver().check()
+
+# A hall of phones is a large heap of long-lived connections, and a full collection stops every
+# socket while it walks them (50-150 ms at 1,000 phones). What was loaded at start is never garbage:
+# it leaves the collector's walks; and collections run less often (docs/performance.md).
+gc.freeze()
+gc.set_threshold(*settings.GC_THRESHOLDS)
 
 # Outermost: the client's address and scheme, so that every limit and check below sees the real ones.
 application = TrustedProxyMiddleware(

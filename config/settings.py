@@ -169,9 +169,15 @@ else:
         "default": {
             "ENGINE": "django.db.backends.sqlite3",
             "NAME": env_str("SQLITE_PATH", str(BASE_DIR / "db.sqlite3")),
+            # Kept open: opening SQLite for every query of a joining phone cost more than the query.
+            "CONN_MAX_AGE": env_int("DB_CONN_MAX_AGE", 600),
+            "CONN_HEALTH_CHECKS": True,
             "OPTIONS": {
                 "transaction_mode": "IMMEDIATE",
-                "init_command": "PRAGMA journal_mode=WAL;",
+                # WAL with synchronous=NORMAL: a commit survives the process being killed (kill -9 is
+                # tested); an operating-system crash or power cut may lose the last commits. A commit
+                # then costs no fsync, which a hall of phones joining at once would queue behind.
+                "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
             },
         }
     }
@@ -205,6 +211,9 @@ else:
 
 # Live state keys live under this prefix in Redis; tests give each run its own.
 LIVE_PREFIX = env_str("REDIS_PREFIX", "schuif")
+# The garbage collector's thresholds (gc.set_threshold) in a server process: young collections after
+# this many new objects instead of 700, so that a hall of long-lived sockets is walked far less often.
+GC_THRESHOLDS = (env_int("GC_THRESHOLD_0", 50_000, minimum=100), 20, 20)
 # Dashboards get at most one aggregate per this many seconds.
 DASHBOARD_TICK = env_int("DASHBOARD_TICK_MS", 100, minimum=10) / 1000
 # Participant moves are applied to the live state in batches this often.

@@ -33,7 +33,7 @@ from workshop.participation import find_participant
 from workshop.phone import Conversation
 from workshop.relay import LOST
 from workshop.runtime import runtime
-from workshop.session_info import SessionInfo, aload_session_info
+from workshop.session_info import SessionInfo, ashared_session_info
 from workshop.websocket import CLOSE_NOT_FOUND, CLOSE_TOO_MANY, CLOSE_TRY_AGAIN
 
 log = logging.getLogger("workshop.consumers")
@@ -50,7 +50,7 @@ def _event(message: dict[str, Any]) -> str:
 
 async def _open_session(request: HttpRequest, code: str) -> tuple[SessionInfo | None, int | None]:
     """The open session, or the close code a socket would get (the same join guard)."""
-    info = await aload_session_info(code=code)
+    info = await ashared_session_info(code=code)
     found = info is not None and info.session.is_open
     if not await guard.alookup_allowed(request.META.get("REMOTE_ADDR"), found=found):
         return None, CLOSE_TOO_MANY

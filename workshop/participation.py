@@ -51,10 +51,12 @@ def _find_or_create_participant(info: SessionInfo, token: str | None, group: int
     if group is not None and not info.has_group(group):
         raise JoinRefused("unknown_group", _("There is no such group in this session."))
     with transaction.atomic():
-        session = Session.objects.select_for_update().get(pk=session_id)
-        if session.room_locked:
+        room_locked, cap = (
+            Session.objects.select_for_update().values_list("room_locked", "max_participants").get(pk=session_id)
+        )
+        if room_locked:
             raise JoinRefused("room_locked", _("The room is closed to new participants."))
-        if session.max_participants is not None and session.participants.count() >= session.max_participants:
+        if cap is not None and Participant.objects.filter(session_id=session_id).count() >= cap:
             raise JoinRefused("room_full", _("This session is full."))
         token = Participant.new_token()
         participant = Participant.objects.create(

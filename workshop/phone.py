@@ -178,7 +178,7 @@ class Conversation:
 
     async def session_changed(self, event: dict[str, Any]) -> Outcome:
         """The facilitator changed something: the phone gets its new state; a closed session ends the talk."""
-        self.info = self.info.with_state(event["state"])
+        self.info = event.get("info") or self.info.with_state(event["state"])
         self.result = event.get("result")
         replies = [{"type": "state", **await self.state()}] if self.participant is not None else []
         return Outcome(replies, close=None if self.info.session.is_open else CLOSE_NOT_FOUND)

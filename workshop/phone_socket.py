@@ -20,7 +20,7 @@ from workshop import guard
 from workshop.phone import NOTHING, Conversation, Outcome
 from workshop.relay import LOST
 from workshop.runtime import runtime
-from workshop.session_info import aload_session_info
+from workshop.session_info import ashared_session_info
 from workshop.websocket import (
     CLOSE_ABNORMAL,
     CLOSE_NOT_FOUND,
@@ -76,7 +76,7 @@ class PhoneSocket:
         code = scope["url_route"]["kwargs"]["code"].upper()
         address = (scope.get("client") or [None])[0]
         await self.send({"type": "websocket.accept"})
-        info = await aload_session_info(code=code)
+        info = await ashared_session_info(code=code)
         found = info is not None and info.session.is_open
         if not await guard.alookup_allowed(address, found=found):
             await self.close(CLOSE_TOO_MANY)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
@@ -39,17 +40,29 @@ class Relay:
         self._joined: dict[str, float] = {}  # session code -> loop time this channel joined its phones group
         self._channel: str | None = None
         self._task: asyncio.Task[None] | None = None
+        # The session as this process's phones know it, shared by every phone that joins while it is fresh,
+        # kept current from the events (session_info.ashared_session_info): code -> (SessionInfo, loaded at).
+        self.infos: dict[str, tuple[Any, float]] = {}
+        self.seen: Counter[str] = Counter()  # events heard per session code
 
     async def subscribe(self, code: str, listener: Listener) -> None:
         """From now on `listener` gets every event sent to the phones of session `code`, in order."""
+        await self.watch(code)
+        self._listeners.setdefault(code, set()).add(listener)
+
+    async def watch(self, code: str) -> None:
+        """From now on this process hears the events of session `code`."""
         loop = asyncio.get_running_loop()
         if self._task is None or self._task.done() or self._task.get_loop() is not loop:
             await self._start(loop)
         assert self._channel is not None
-        self._listeners.setdefault(code, set()).add(listener)
         if loop.time() - self._joined.get(code, -RENEW_AFTER) >= RENEW_AFTER:
             self._joined[code] = loop.time()
             await get_channel_layer().group_add(broadcast.phones_group(code), self._channel)
+
+    def watching(self, code: str) -> bool:
+        task = self._task
+        return code in self._joined and task is not None and not task.done()
 
     def unsubscribe(self, code: str, listener: Listener) -> None:
         # The channel stays in the group: a session's later events cost a process without its phones one
@@ -59,6 +72,7 @@ class Relay:
             listeners.discard(listener)
             if not listeners:
                 del self._listeners[code]
+                self.infos.pop(code, None)
 
     def listening(self, code: str) -> int:
         return len(self._listeners.get(code, ()))
@@ -87,12 +101,21 @@ class Relay:
                 log.warning("phone relay lost the channel layer (%s); this process's phones reconnect", error)
                 self._lose()
                 return
-            for listener in list(self._listeners.get(event.get("code", ""), ())):
+            code = event.get("code", "")
+            self.seen[code] += 1
+            shared = self.infos.get(code)
+            if shared is not None and event.get("type") == "session.changed":
+                # One copy of the new state for every phone of this process, not one each.
+                info = shared[0].with_state(event["state"])
+                self.infos[code] = (info, shared[1])
+                event = {**event, "info": info}
+            for listener in list(self._listeners.get(code, ())):
                 listener(event)
 
     def _lose(self) -> None:
         listeners, self._listeners = self._listeners, {}
         self._joined.clear()
+        self.infos.clear()
         self._task = None
         for group in listeners.values():
             for listener in group:

@@ -1,0 +1,61 @@
+"""A process's phones share one relay channel and one copy of their session, kept current by its events."""
+
+import pytest
+from asgiref.sync import sync_to_async
+from channels.layers import get_channel_layer
+
+from tests.sockets import open_socket, phone
+from workshop import broadcast, session_control
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+async def next_state(communicator):
+    message = await communicator.receive_json_from(timeout=5)
+    assert message["type"] == "state", message
+    return message
+
+
+async def test_one_channel_of_the_process_is_in_the_phones_group_however_many_phones(lobby_session):
+    phones = [(await phone(lobby_session.code))[0] for _ in range(3)]
+    assert len(get_channel_layer().groups[broadcast.phones_group(lobby_session.code)]) == 1
+    await sync_to_async(session_control.step_slider)(session=lobby_session, direction=1)
+    for communicator in phones:
+        assert (await next_state(communicator))["session"]["status"] == "positioning"
+        await communicator.disconnect()
+
+
+async def test_a_phone_that_joins_after_a_change_is_welcomed_with_the_new_state(lobby_session):
+    first, welcome = await phone(lobby_session.code)
+    assert welcome["session"]["status"] == "lobby"
+    await sync_to_async(session_control.step_slider)(session=lobby_session, direction=1)
+    await next_state(first)  # the relay has heard the change
+    second, welcome = await phone(lobby_session.code)
+    assert welcome["session"]["status"] == "positioning"
+    assert [s["key"] for s in welcome["sliders"] if s["open"]] == ["sturing"]
+    await second.send_json_to({"type": "set", "slider": "sturing", "value": 40, "seq": 1})
+    assert await second.receive_json_from() == {"type": "ack", "seq": 1, "round": 1}
+    await first.disconnect()
+    await second.disconnect()
+
+
+async def test_a_phone_that_joins_once_the_others_left_reads_the_session_again(lobby_session):
+    first, _ = await phone(lobby_session.code)
+    await first.disconnect()
+    # Nobody of this process listens now: a change it does not hear must still reach the next phone.
+    await sync_to_async(session_control.step_slider)(session=lobby_session, direction=1)
+    second, welcome = await phone(lobby_session.code)
+    assert welcome["session"]["status"] == "positioning"
+    await second.disconnect()
+
+
+async def test_a_locked_room_refuses_a_new_phone_even_before_the_relay_hears_of_it(lobby_session):
+    first, _ = await phone(lobby_session.code)
+    await sync_to_async(session_control.set_room_locked)(session=lobby_session, locked=True)
+    # Straight away: the database, not the shared copy, decides who may join.
+    communicator, connected = await open_socket(f"/ws/p/{lobby_session.code}/")
+    assert connected
+    await communicator.send_json_to({"type": "hello", "token": None})
+    reply = await communicator.receive_json_from(timeout=5)
+    assert reply["code"] == "room_locked"
+    await first.disconnect()
