@@ -60,6 +60,7 @@ class Options:
     idle: bool = False
     flood: int = 0  # messages a second from one extra, abusive socket (0: none)
     storm: float = 0.0  # a join storm: every phone opens its socket and says hello within this many seconds
+    cpu: float = 0.0  # each server process's share of the server core (a CPU quota; 0: the whole core)
     label: str = ""
     profile: str = ""  # a path: sample the (first) server with py-spy during the measured window; .svg, .txt or .json
 
@@ -91,12 +92,32 @@ def ensure_pg_database() -> None:
             conn.execute("CREATE DATABASE schuif_bench")
 
 
-class Server(Daphne):
-    """A daphne process pinned to the server core, with its CPU and memory in reach."""
+CGROUP_CPU = Path("/sys/fs/cgroup/cpu")  # cgroup v1; the quota is how a 2-core machine shows "two cores"
 
-    def __init__(self, app: str, env: dict[str, str]) -> None:
+
+class Server(Daphne):
+    """A daphne process pinned to the server core, with its CPU and memory in reach.
+
+    With `cpu`, the process gets that share of the core (a CFS quota per 10 ms period), so that two
+    processes of half a core each can be set against one of half a core while the generator keeps
+    its own core.
+    """
+
+    def __init__(self, app: str, env: dict[str, str], cpu: float = 0.0) -> None:
         super().__init__(env, app=app, core=SERVER_CORE)
         self.ps = psutil.Process(self.process.pid)
+        self.cgroup: Path | None = None
+        if cpu:
+            self.cgroup = CGROUP_CPU / f"schuif-bench-{self.process.pid}"
+            self.cgroup.mkdir()
+            (self.cgroup / "cpu.cfs_period_us").write_text("10000")
+            (self.cgroup / "cpu.cfs_quota_us").write_text(str(int(10000 * cpu)))
+            (self.cgroup / "cgroup.procs").write_text(str(self.process.pid))
+
+    def stop(self) -> None:
+        super().stop()
+        if self.cgroup is not None:
+            self.cgroup.rmdir()
 
 
 PROFILE_FORMATS = {".svg": "flamegraph", ".txt": "raw", ".json": "speedscope"}
@@ -145,11 +166,11 @@ async def run(options: Options) -> dict[str, Any]:
             manage("migrate", "--noinput", "-v", "0", env=env, timeout=300)
             code, cookie = manage("shell", "-c", SESSION_SETUP, env=env, timeout=300).split()[-2:]
             count = 2 if options.topology == "two" else 1
-            servers = [Server("config.asgi:application", env) for _ in range(count)]
+            servers = [Server("config.asgi:application", env, options.cpu) for _ in range(count)]
         else:
             env = {**os.environ, "BASELINE_DB": str(workdir / "baseline.sqlite3"), "PYTHONPATH": str(ROOT)}
             code, cookie = "BENCH1", ""
-            servers = [Server("bench.baseline:app", env)]
+            servers = [Server("bench.baseline:app", env, options.cpu)]
         report.update(await drive(options, servers, code, cookie, loop))
         if options.target == "project":
             report["lost_acks"] = lost_acks_project(options, env, report.pop("_phones"))

@@ -84,7 +84,9 @@ class Relay:
             task.get_loop().call_soon_threadsafe(task.cancel)
 
     async def _start(self, loop: asyncio.AbstractEventLoop) -> None:
-        channel = await get_channel_layer().new_channel("relay")
+        # The layer's own prefix: channels-redis reads every channel of a process through one shared reader,
+        # which serves only names made alike (another prefix would starve the dashboards' channels).
+        channel = await get_channel_layer().new_channel()
         if self._task is None or self._task.done() or self._task.get_loop() is not loop:  # still: one reader
             self._channel = channel
             self._joined.clear()
