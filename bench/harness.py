@@ -139,6 +139,21 @@ def start_profiler(path: str, server: Server, seconds: float) -> None:
     subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
+def service_counters(options: Options) -> dict[str, float]:
+    """Redis commands and PostgreSQL transactions so far (server-wide), for the load a topology puts on them."""
+    if options.topology == "embedded" or options.target != "project":
+        return {}
+    import psycopg
+    import redis
+
+    with psycopg.connect(PG_URL.replace("postgres://", "postgresql://")) as conn:
+        row = conn.execute(
+            "SELECT xact_commit + xact_rollback FROM pg_stat_database WHERE datname = 'schuif_bench'"
+        ).fetchone()
+    stats = redis.Redis.from_url(REDIS_URL).info("stats")
+    return {"redis_commands": float(stats["total_commands_processed"]), "pg_transactions": float(row[0])}
+
+
 def percentile(values: list[float], p: float) -> float | None:
     if not values:
         return None
@@ -303,9 +318,12 @@ async def drive(
     wall_before = loop.time()
     moves_before = 0
 
+    services_before: dict[str, float] = {}
+
     async def mark_window() -> None:
-        nonlocal cpu_before, my_cpu_before, wall_before, moves_before
+        nonlocal cpu_before, my_cpu_before, wall_before, moves_before, services_before
         await sleep_until(loop, measure_from)
+        services_before = service_counters(options)
         if options.profile:
             start_profiler(options.profile, servers[0], options.seconds)
         cpu_before = [s.ps.cpu_times() for s in servers]
@@ -364,6 +382,10 @@ async def drive(
             "lag_ms_max": round(1000 * max(lags, default=0), 1),
         }
     )
+    if services_before:
+        services_after = service_counters(options)
+        for name, before in services_before.items():
+            result[f"{name}_per_s"] = round((services_after[name] - before) / wall, 1)
     if options.flood:
         result["flood_sent_per_s"] = round(flood["sent"] / (stop - start), 1)
         result["flooder_closed"] = flood["closed"]
