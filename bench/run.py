@@ -135,6 +135,17 @@ from every phone's last value; `lost` counts acknowledged `set`s missing from th
 The dashboard confirms every aggregate with `seen`, as the page does. The `flood` rows run 200
 phones alone, then beside one abusive socket sending 2,000 moves a second that comes straight
 back each time the server closes it.
+
+Steady series run upward and stop at their first failing size (p95 over 250 ms, or a run the
+generator could not keep on schedule): the last size that held is the **step to failure**. The
+`scale` rows set one daphne process against two, each process held to half of the server core
+by a CPU quota (cgroup `cpu.cfs_quota_us`, 5 ms per 10 ms), on PostgreSQL and one Redis: on this
+2-core machine that is how "two cores" can be measured while the generator keeps a core of its
+own. `Redis cmds/s` counts every command Redis ran (those inside our Lua batches included) and
+`PG xacts/s` PostgreSQL's transactions, both server-wide during the measured window. Server and
+baseline run with the same collector settings (`gc.freeze()` after start-up, first threshold
+50,000) and the same SQLite settings (WAL, `synchronous=NORMAL`); the baseline, like the
+project, stores each new participant before its `welcome`.
 """
 
 LIMITS = """## What limits it
