@@ -41,9 +41,10 @@ SETS_PER_PHONE = 6
 # value every two seconds or so, about 100 committed values a second in all, still far more than
 # a room produces, while back to back they would commit about 500 a second.
 THINK_SECONDS = 1.5
-# The issue asks 5 s; on a busy 2-core CI machine the slowest phone took up to 10.2 s once in
-# four runs (median 1.3-1.6 s). Asserted loosely so CI is not flaky; the figure is printed.
-RECONNECT_LIMIT = 15.0
+# Every phone of the killed daphne is welcomed again by the other within this many seconds. (Once a
+# rejoin cost a database round trip per phone for the session, the slowest took up to 10.2 s on a
+# busy CI machine; with the session shared per process it is about 2 s.)
+RECONNECT_LIMIT = 5.0
 # As deploy/ writes them for production; the test puts its own ports and paths in their place.
 SITE_PORTS = {"listen 80;": "listen", "127.0.0.1:8001": "a", "127.0.0.1:8002": "b"}
 SITE_STATIC_ROOT = "/srv/schuifoefening/staticfiles/"
@@ -245,7 +246,7 @@ def test_two_daphnes_behind_nginx_serve_200_phones_and_one_killed_loses_nothing(
     # Every phone loads the join page first, as a phone that scanned the QR code does.
     with ThreadPoolExecutor(16) as pool:
         loaded = list(pool.map(lambda _: get(port, join_path)[0], range(PHONES)))
-    assert loaded == [200] * PHONES
+    assert loaded == [200] * PHONES, sorted(set(loaded))
 
     async def scenario() -> dict:
         rng = random.Random(15)
