@@ -59,3 +59,24 @@ async def test_a_locked_room_refuses_a_new_phone_even_before_the_relay_hears_of_
     reply = await communicator.receive_json_from(timeout=5)
     assert reply["code"] == "room_locked"
     await first.disconnect()
+
+
+async def test_a_phone_that_chose_english_gets_its_sliders_in_english(workshop_session):
+    # The phone socket reads the language cookie itself (it has no cookie middleware, see routing.py).
+    dutch, _ = await open_socket(f"/ws/p/{workshop_session.code}/")
+    english, _ = await open_socket(f"/ws/p/{workshop_session.code}/", cookie=b"django_language=en")
+    labels = {}
+    for name, communicator in (("nl", dutch), ("en", english)):
+        await communicator.send_json_to({"type": "hello", "token": None})
+        welcome = await communicator.receive_json_from(timeout=5)
+        labels[name] = [s["label"] for s in welcome["sliders"]]
+        await communicator.disconnect()
+    assert labels["nl"] != labels["en"]
+    assert labels["en"][0] == await sync_to_async(english_label)(workshop_session)
+
+
+def english_label(session) -> str:
+    from django.utils import translation
+
+    with translation.override("en"):
+        return session.exercise.sliders.order_by("order", "pk").first().label

@@ -16,6 +16,7 @@ from channels.consumer import get_handler_name
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 from django.db import DatabaseError
+from django.http.cookie import parse_cookie
 from django.urls import reverse
 from django.utils.translation.trans_real import parse_accept_lang_header
 from redis.exceptions import RedisError
@@ -41,7 +42,11 @@ UNAVAILABLE = (DatabaseError, RedisError, OSError)
 
 def language_from_scope(scope: dict[str, Any]) -> str:
     supported = {code for code, _ in settings.LANGUAGES}
-    chosen = scope.get("cookies", {}).get(settings.LANGUAGE_COOKIE_NAME, "")
+    cookies = scope.get("cookies")
+    if cookies is None:  # a phone's socket has no cookie middleware (routing.py): read the header itself
+        header = next((v for k, v in scope.get("headers", []) if k == b"cookie"), b"")
+        cookies = parse_cookie(header.decode("latin-1"))
+    chosen = cookies.get(settings.LANGUAGE_COOKIE_NAME, "")
     if chosen in supported:
         return chosen
     for name, value in scope.get("headers", []):
