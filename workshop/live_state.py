@@ -14,6 +14,8 @@ from workshop.live import Snapshot
 from workshop.runtime import runtime
 from workshop.session_info import SessionInfo, committed
 
+_acommitted = database_sync_to_async(committed)
+
 # Snapshot ------------------------------------------------------------------
 
 
@@ -22,7 +24,7 @@ async def asnapshot(info: SessionInfo) -> Snapshot:
     store = runtime().store
     snapshot = await store.snapshot(info.code)
     if not snapshot.seeded:
-        members, positions = await database_sync_to_async(committed)(info.session.pk)
+        members, positions = await _acommitted(info.session.pk)
         await store.seed(info.code, members=members, positions=positions)
         snapshot = await store.snapshot(info.code)
     return snapshot
@@ -43,5 +45,5 @@ async def aensure_seeded(info: SessionInfo) -> None:
     """Refill an empty store before a phone's values are added to it (one cheap check when it is not)."""
     store = runtime().store
     if not await store.is_seeded(info.code):
-        members, positions = await database_sync_to_async(committed)(info.session.pk)
+        members, positions = await _acommitted(info.session.pk)
         await store.seed(info.code, members=members, positions=positions)

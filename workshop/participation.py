@@ -65,9 +65,13 @@ def _find_or_create_participant(info: SessionInfo, token: str | None, group: int
     return Joined(participant.pk, token, group, created=True)
 
 
+# Made once, not per call: building the wrapper costs about as much as the thread trip it makes.
+_afind_or_create_participant = database_sync_to_async(_find_or_create_participant)
+
+
 async def join(*, info: SessionInfo, token: str | None, group: int | None) -> Joined:
     """A phone says hello: its participant, new or known, counted as connected. Raises JoinRefused."""
-    joined = await database_sync_to_async(_find_or_create_participant)(info, token, group)
+    joined = await _afind_or_create_participant(info, token, group)
     live = runtime()
     await live_state.aensure_seeded(info)
     await live.store.add_member(info.code, joined.participant, joined.group)
@@ -91,6 +95,9 @@ def _set_group(participant: int, group: int) -> bool:
     return bool(Participant.objects.filter(pk=participant, group__isnull=True).update(group_id=group))
 
 
+_aset_group = database_sync_to_async(_set_group)
+
+
 async def choose_group(*, info: SessionInfo, participant: int, group: int) -> bool:
     """Put a participant without a group in one; False when they already had one.
 
@@ -99,7 +106,7 @@ async def choose_group(*, info: SessionInfo, participant: int, group: int) -> bo
     """
     if not info.has_group(group):
         raise JoinRefused("unknown_group", _("There is no such group in this session."))
-    if not await database_sync_to_async(_set_group)(participant, group):
+    if not await _aset_group(participant, group):
         return False
     live = runtime()
     await live.store.add_member(info.code, participant, group)
@@ -156,6 +163,9 @@ def _store_position(participant: int, slider_id: int, round: int, value: int | N
         return row.value
 
 
+_astore_position = database_sync_to_async(_store_position)
+
+
 async def record_set(*, info: SessionInfo, participant: int, slider: str, value: int | None, seq: int) -> int:
     """A committed position (None: "geen mening"): durable before this returns, then live. Returns the round.
 
@@ -163,7 +173,7 @@ async def record_set(*, info: SessionInfo, participant: int, slider: str, value:
     already stored; an older `seq` raises StaleSet and changes nothing.
     """
     round = info.session.round
-    stored = await database_sync_to_async(_store_position)(participant, info.slider(slider).pk, round, value, seq)
+    stored = await _astore_position(participant, info.slider(slider).pk, round, value, seq)
     # Acknowledged only once the dashboards' store holds it too, so that a crash
     # after the ack cannot leave the projector showing an older value.
     await runtime().outbox.put_and_wait(info.code, (round, participant, slider), ABSTAIN if stored is None else stored)
