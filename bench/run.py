@@ -172,8 +172,11 @@ LIMITS = """## What limits it
   the relay, the join guard needs no thread for an open session, SQLite stays open in WAL mode
   without an fsync per commit, the URLconf is loaded at start, and the collector leaves the
   start-up heap alone (`gc.freeze()`) and runs less often (a full collection stopped every socket
-  for 50 to 150 ms at 1,000 phones). Welcome p95 is 17 to 23 ms against the baseline's 7 to 9 ms (2.5 x,
-  the issue asks 2 x): what remains is the Django ORM's insert and the trip to the database thread.
+  for 50 to 150 ms at 1,000 phones); phones skip channels' auth stack (two trips to the database
+  thread per socket). Over five paired runs of the storm on this machine the project's welcome p95
+  was 12 to 22 ms against the baseline's 7 to 9 ms: 1.6 to 2.4 times, median 1.9, so the issue's
+  2 times holds in three of five. What remains is the Django ORM's insert and the trip to the
+  database thread, and daphne's handshake, which both pay.
 - **Memory per phone** is about 33 KB (daphne's connection, the scope, one `PhoneSocket` and its
   conversation); the exercise and the session are shared per process.
 - **Commits.** Every `set` is one database transaction, and its value in the live store,
