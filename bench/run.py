@@ -160,7 +160,7 @@ LIMITS = """## What limits it
 - **Where the two part.** The project batches moves into the live store every 50 ms and renders
   the dashboard's aggregate (statistics, profiles and HTML) at most ten times a second; the
   baseline sends a JSON tick. Near a full core the loop queues behind those, so the project's lag
-  passes 250 ms at 1,000 phones (p95 137 to 258 ms over five runs on this machine) while the
+  passes 250 ms at 1,000 phones (p95 137 to 258 ms over four runs on this machine) while the
   baseline holds 2,000: the step to failure is 0.38 to 0.5 times the baseline's, short of the 0.7
   the issue asks. Closing it would take the aggregate off the phones' loop (a process of its
   own for dashboards) or a leaner server than daphne for the phones.
