@@ -27,14 +27,14 @@ from django.utils.translation import get_language
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
-from workshop import guard, protocol
+from workshop import protocol
 from workshop.models import Participant
 from workshop.participation import find_participant
-from workshop.phone import Conversation
+from workshop.phone import Conversation, open_session
 from workshop.relay import LOST
 from workshop.runtime import runtime
-from workshop.session_info import SessionInfo, ashared_session_info
-from workshop.websocket import CLOSE_NOT_FOUND, CLOSE_TOO_MANY, CLOSE_TRY_AGAIN
+from workshop.session_info import SessionInfo
+from workshop.websocket import CLOSE_NOT_FOUND, CLOSE_TRY_AGAIN
 
 log = logging.getLogger("workshop.consumers")
 
@@ -48,15 +48,6 @@ def _event(message: dict[str, Any]) -> str:
     return "data: " + json.dumps(message, separators=(",", ":")) + "\n\n"
 
 
-async def _open_session(request: HttpRequest, code: str) -> tuple[SessionInfo | None, int | None]:
-    """The open session, or the close code a socket would get (the same join guard)."""
-    info = await ashared_session_info(code=code)
-    found = info is not None and info.session.is_open
-    if not await guard.alookup_allowed(request.META.get("REMOTE_ADDR"), found=found):
-        return None, CLOSE_TOO_MANY
-    return (info, None) if found else (None, CLOSE_NOT_FOUND)
-
-
 def _body(request: HttpRequest) -> Any:
     try:
         return json.loads(request.body)
@@ -68,7 +59,7 @@ def _body(request: HttpRequest) -> Any:
 @csrf_exempt
 @require_POST
 async def stream(request: HttpRequest, code: str) -> HttpResponse:
-    info, refused = await _open_session(request, code)
+    info, refused = await open_session(code=code, address=request.META.get("REMOTE_ADDR"))
     if info is None:
         return _closed_stream(refused or CLOSE_NOT_FOUND)
     conversation = Conversation(info, language=get_language(), name=f"http:{id(request)}")
@@ -139,7 +130,7 @@ def _stream_response(events: AsyncIterator[str]) -> StreamingHttpResponse:
 @csrf_exempt
 @require_POST
 async def send(request: HttpRequest, code: str) -> HttpResponse:
-    info, refused = await _open_session(request, code)
+    info, refused = await open_session(code=code, address=request.META.get("REMOTE_ADDR"))
     if info is None:
         return JsonResponse({"close": refused}, status=404 if refused == CLOSE_NOT_FOUND else 429)
     body = _body(request)

@@ -14,11 +14,19 @@ from typing import Any
 
 from django.conf import settings
 
-from workshop import participation, protocol
+from workshop import guard, participation, protocol
 from workshop.protocol import ProtocolError
 from workshop.runtime import runtime
-from workshop.session_info import SessionInfo
-from workshop.websocket import CLOSE_NOT_FOUND, CLOSE_POLICY, CLOSE_REFUSED, CLOSE_TOO_BIG, UNAVAILABLE, service_name
+from workshop.session_info import SessionInfo, ashared_session_info
+from workshop.websocket import (
+    CLOSE_NOT_FOUND,
+    CLOSE_POLICY,
+    CLOSE_REFUSED,
+    CLOSE_TOO_BIG,
+    CLOSE_TOO_MANY,
+    UNAVAILABLE,
+    service_name,
+)
 
 log = logging.getLogger("workshop.consumers")
 
@@ -32,6 +40,15 @@ class Outcome:
 
     replies: list[dict[str, Any]] = field(default_factory=list)
     close: int | None = None
+
+
+async def open_session(*, code: str, address: str | None) -> tuple[SessionInfo | None, int | None]:
+    """The open session a phone asks for, or the close code it gets instead (the join guard's 4429, or 4404)."""
+    info = await ashared_session_info(code=code)
+    found = info is not None and info.session.is_open
+    if not await guard.alookup_allowed(address, found=found):
+        return None, CLOSE_TOO_MANY
+    return (info, None) if found else (None, CLOSE_NOT_FOUND)
 
 
 NOTHING = Outcome(replies=[])  # the answer to almost every frame (a move): shared, never changed
@@ -57,7 +74,8 @@ class Conversation:
         if frame is not None and len(frame) > protocol.MAX_FRAME_CHARS:
             self.warn("frame_too_large", "closed a phone socket: frame too large, session=%s", self.info.code)
             return Outcome(close=CLOSE_TOO_BIG)
-        if not self.bucket.take(asyncio.get_running_loop().time()):
+        now = asyncio.get_running_loop().time()
+        if not self.bucket.take(now):
             self.refused += 1
             if self.refused >= FLOOD_LIMIT:
                 self.warn("flooding", "closed a phone socket: sustained flooding, session=%s", self.info.code)
@@ -75,7 +93,7 @@ class Conversation:
                 participation.record_move(
                     info=self.info, participant=self.participant, slider=message.slider, value=message.value
                 )
-                if self.touch_due():
+                if now - self.last_touch > self.touch_every:
                     await self.keep_alive()
                 return NOTHING
             return await self.handle(message)
@@ -166,14 +184,12 @@ class Conversation:
             info=self.info, participant=self.participant, group=self.group, result=self.result, language=self.language
         )
 
-    def touch_due(self) -> bool:
-        return asyncio.get_running_loop().time() - self.last_touch > self.touch_every
-
     async def keep_alive(self) -> None:
         # Refresh "connected now" a few times per TTL, not on every message.
         assert self.participant is not None
-        if self.touch_due():
-            self.last_touch = asyncio.get_running_loop().time()
+        now = asyncio.get_running_loop().time()
+        if now - self.last_touch > self.touch_every:
+            self.last_touch = now
             await participation.still_connected(info=self.info, participant=self.participant)
 
     async def session_changed(self, event: dict[str, Any]) -> Outcome:

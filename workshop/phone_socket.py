@@ -16,15 +16,12 @@ from typing import Any
 
 from autobahn.exception import Disconnected
 
-from workshop import guard
-from workshop.phone import NOTHING, Conversation, Outcome
+from workshop.phone import NOTHING, Conversation, Outcome, open_session
 from workshop.relay import LOST
 from workshop.runtime import runtime
-from workshop.session_info import ashared_session_info
 from workshop.websocket import (
     CLOSE_ABNORMAL,
     CLOSE_NOT_FOUND,
-    CLOSE_TOO_MANY,
     CLOSE_TRY_AGAIN,
     UNAVAILABLE,
     language_from_scope,
@@ -76,13 +73,9 @@ class PhoneSocket:
         code = scope["url_route"]["kwargs"]["code"].upper()
         address = (scope.get("client") or [None])[0]
         await self.send({"type": "websocket.accept"})
-        info = await ashared_session_info(code=code)
-        found = info is not None and info.session.is_open
-        if not await guard.alookup_allowed(address, found=found):
-            await self.close(CLOSE_TOO_MANY)
-            return
-        if info is None or not found:
-            await self.close(CLOSE_NOT_FOUND)
+        info, refused = await open_session(code=code, address=address)
+        if info is None:
+            await self.close(refused or CLOSE_NOT_FOUND)
             return
         self.conversation = Conversation(info, language=language_from_scope(scope), name=self.name)
         await runtime().relay.subscribe(code, self.deliver)

@@ -74,9 +74,6 @@ class Relay:
                 del self._listeners[code]
                 self.infos.pop(code, None)
 
-    def listening(self, code: str) -> int:
-        return len(self._listeners.get(code, ()))
-
     def stop(self) -> None:
         """Stop reading (a runtime being replaced); nothing is left waiting on a loop."""
         task, self._task = self._task, None
