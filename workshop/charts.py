@@ -34,15 +34,6 @@ class Dot:
     r: float
 
 
-@dataclass(frozen=True)
-class Bar:
-    x: float
-    y: float
-    width: float
-    height: float
-    count: int
-
-
 def x_of(value: float) -> float:
     return PLOT_MARGIN + value * (PLOT_WIDTH - 2 * PLOT_MARGIN) / MAX_VALUE
 
@@ -77,25 +68,23 @@ def dots(counts: Sequence[int]) -> list[Dot]:
     return result
 
 
-def bars(counts: Sequence[int]) -> list[Bar]:
+def bars(counts: Sequence[int]) -> str:
+    """Past DOTS_UP_TO: a histogram of BAR_BINS bins, each as tall as its share of the tallest, as one SVG path.
+
+    One path instead of a rect per bin: the live view redraws this several times a second for every slider.
+    """
     width = 100 / BAR_BINS
     totals = [sum(counts[int(i * width) : int((i + 1) * width)]) for i in range(BAR_BINS)]
     totals[-1] += counts[MAX_VALUE]
     tallest = max(totals) or 1
-    result = []
+    parts = []
     for i, total in enumerate(totals):
-        height = PLOT_HEIGHT * total / tallest
-        left, right = x_of(i * width), x_of((i + 1) * width)
-        result.append(
-            Bar(
-                x=round(left + 1, 1),
-                y=round(PLOT_HEIGHT - height, 1),
-                width=round(right - left - 2, 1),
-                height=round(height, 1),
-                count=total,
-            )
-        )
-    return result
+        if not total:
+            continue
+        height = round(PLOT_HEIGHT * total / tallest, 1)
+        left, right = round(x_of(i * width) + 1, 1), round(x_of((i + 1) * width) - 1, 1)
+        parts.append(f"M{left} {round(PLOT_HEIGHT - height, 1)}H{right}v{height}H{left}z")
+    return "".join(parts)
 
 
 def band(summary: Summary) -> dict[str, float | None]:
@@ -126,7 +115,7 @@ def plot_row(
         "summary": summary,
         "abstained": abstained,
         "dots": dots(counts) if show_positions and not many else [],
-        "bars": bars(counts) if show_positions and many else [],
+        "bars": bars(counts) if show_positions and many else "",
         **band(summary),
         "before_x": _x(before),
         "before": before,

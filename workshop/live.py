@@ -77,13 +77,25 @@ class _Room:
 
     def _count(self, round: int, participant: int, slider: str, value: int, step: int) -> None:
         group = self.members.get(participant)
-        scopes = [ROOM] if group is None else [ROOM, group_scope(group)]
-        for scope in scopes:
-            if value == ABSTAIN:
-                table = self.abstained.setdefault((round, scope), {})
-                table[slider] = table.get(slider, 0) + step
-            else:
-                self.counts.setdefault((round, scope), {}).setdefault(slider, [0] * BINS)[value - MIN_VALUE] += step
+        self._count_in((round, ROOM), slider, value, step)
+        if group is not None:
+            self._count_in((round, group_scope(group)), slider, value, step)
+
+    def _count_in(self, scope: tuple[int, str], slider: str, value: int, step: int) -> None:
+        # Twice per move: no table is made unless it is missing (setdefault would build one every time).
+        if value == ABSTAIN:
+            table = self.abstained.get(scope)
+            if table is None:
+                table = self.abstained[scope] = {}
+            table[slider] = table.get(slider, 0) + step
+            return
+        tables = self.counts.get(scope)
+        if tables is None:
+            tables = self.counts[scope] = {}
+        counts = tables.get(slider)
+        if counts is None:
+            counts = tables[slider] = [0] * BINS
+        counts[value - MIN_VALUE] += step
 
     def put(self, key: Key, value: int | None) -> None:
         old = self.positions.get(key)
@@ -176,6 +188,11 @@ class MemoryStore:
         room = self._room(code)
         for key, value in updates.items():
             room.put(key, value)
+
+    def apply_now(self, code: str, key: Key, value: int | None) -> None:
+        """One value, from the loop's own thread: nothing to wait for (the outbox's direct path)."""
+        room = self._rooms.get(code) or self._room(code)
+        room.put(key, value)
 
     async def add_member(self, code: str, participant: int, group: int | None) -> None:
         self._room(code).join(participant, group)

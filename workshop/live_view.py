@@ -106,7 +106,7 @@ def _for_screen(session: Any, context: dict[str, Any]) -> dict[str, Any]:
         if row["visible"]:
             return row
         blank = _blank(row["summary"])
-        return {**row, "summary": blank, "dots": [], "bars": [], **charts.band(blank), "before_x": None, "before": None}
+        return {**row, "summary": blank, "dots": [], "bars": "", **charts.band(blank), "before_x": None, "before": None}
 
     context["sliders"] = [redact(row) for row in context["sliders"]]
     context["screen_group_rows"] = [redact(row) for row in context["screen_group_rows"]]

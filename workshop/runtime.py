@@ -32,7 +32,9 @@ log = logging.getLogger(__name__)
 class Runtime:
     def __init__(self, *, store: LiveStore, flush_interval: float) -> None:
         self.store = store
-        self.outbox = Outbox(store, flush_interval)
+        # A store in this process takes each value at once; only Redis is worth a batch per round trip.
+        direct = store.apply_now if isinstance(store, MemoryStore) else None
+        self.outbox = Outbox(store, flush_interval, direct=direct)
         self.relay = Relay()
         # Sockets per (session code, participant) in this process: duplicate tabs count once.
         self.presence: Counter[tuple[str, int]] = Counter()
@@ -136,11 +138,18 @@ def _store_from_settings() -> LiveStore:
 
 
 class Outbox:
-    """Batches this process's moves and sets into the store, and wakes dashboards once per batch."""
+    """Batches this process's moves and sets into the store, and wakes dashboards once per batch.
 
-    def __init__(self, store: LiveStore, interval: float) -> None:
+    With `direct` (the in-process store) a value goes into the store at once and only the dashboards'
+    wake-up is batched: a dashboard reads the store when it draws, so it shows every value it got so far.
+    """
+
+    def __init__(
+        self, store: LiveStore, interval: float, *, direct: Callable[[str, Key, int | None], None] | None = None
+    ) -> None:
         self._store = store
         self._interval = interval
+        self._direct = direct
         self._pending: dict[str, dict[Key, int | None]] = {}
         self._dirty: set[str] = set()
         self._waiters: list[asyncio.Future[None]] = []
@@ -148,6 +157,12 @@ class Outbox:
         self._failing = False
 
     def put(self, code: str, key: Key, value: int | None) -> None:
+        if self._direct is not None:
+            self._direct(code, key, value)
+            if code not in self._dirty:  # a dirty session has its notification on the way already
+                self._dirty.add(code)
+                self._kick()
+            return
         pending = self._pending.get(code)
         if pending is None:
             pending = self._pending[code] = {}
@@ -156,6 +171,9 @@ class Outbox:
 
     async def put_and_wait(self, code: str, key: Key, value: int | None) -> None:
         """Put, then return once the batch holding this value is in the store (a `set` is acknowledged after)."""
+        if self._direct is not None:
+            self.put(code, key, value)
+            return
         waiter = asyncio.get_running_loop().create_future()
         self._waiters.append(waiter)
         self.put(code, key, value)

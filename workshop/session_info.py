@@ -11,6 +11,7 @@ import asyncio
 import copy
 from dataclasses import dataclass, replace
 from datetime import datetime
+from functools import cached_property
 from typing import Any
 
 from channels.db import database_sync_to_async
@@ -54,8 +55,9 @@ class SessionInfo:
     def code(self) -> str:
         return self.session.code
 
-    @property
+    @cached_property
     def slider_keys(self) -> tuple[str, ...]:
+        # Once per session state, not once per move: every move is checked against these.
         return tuple(s.key for s in self.sliders)
 
     def slider(self, key: str) -> Slider:
