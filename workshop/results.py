@@ -192,7 +192,12 @@ def chart_svg(session: Session, *, round: int, slider: str) -> str | None:
         return None
     row = next(r for r in charts.plot_rows(info, result, round) if r["slider"].key == slider)
     # Translated here because makemessages reads no .svg templates.
-    legend = _("Dots: one position each (0 left, 100 right). Band: the middle half. Black line: the median.")
+    if row["bars"]:
+        legend = _(
+            "Bars: how many positions per 5 points (0 left, 100 right). Band: the middle half. Black line: the median."
+        )
+    else:
+        legend = _("Dots: one position each (0 left, 100 right). Band: the middle half. Black line: the median.")
     if row["before"] is not None:
         legend += " " + _("Dashed: round 1.")
     return render_to_string(
