@@ -67,6 +67,23 @@ async def test_many_puts_in_one_window_make_one_batch_and_one_notification():
     assert snapshot.counts_for(1, "a")[100] == 1 and snapshot.counts_for(1, "a")[5] == 1
 
 
+async def test_the_embedded_store_takes_a_move_at_once_and_wakes_dashboards_once_per_window():
+    store = live.MemoryStore(60)
+    layer = get_channel_layer()
+    dashboard = await dashboards_of("ROOM08")
+    outbox = Outbox(store, 0.01, direct=store.apply_now)
+    for value in range(50):
+        outbox.put("ROOM08", (1, 1, "a"), value)
+        # In the store before any batch: a dashboard that draws now shows it.
+        assert await store.positions_of("ROOM08", 1, 1, ["a"]) == {"a": value}
+    await outbox.put_and_wait("ROOM08", (1, 2, "a"), 7)
+    assert (await store.snapshot("ROOM08")).counts_for(1, "a")[7] == 1
+    async with asyncio.timeout(5):
+        assert await layer.receive(dashboard) == {"type": "live.changed"}
+        await layer.send(dashboard, {"type": "marker"})
+        assert await layer.receive(dashboard) == {"type": "marker"}  # one wake-up for all 51 values
+
+
 async def test_removing_a_position_takes_it_out_of_the_counts():
     store = live.MemoryStore(60)
     await store.apply("ROOM03", {(1, 1, "a"): 40, (1, 2, "a"): 40})

@@ -159,9 +159,11 @@ class Outbox:
     def put(self, code: str, key: Key, value: int | None) -> None:
         if self._direct is not None:
             self._direct(code, key, value)
-            if code not in self._dirty:  # a dirty session has its notification on the way already
-                self._dirty.add(code)
-                self._kick()
+            task = self._task
+            if code in self._dirty and task is not None and not task.done():
+                return  # its notification is on the way already: nothing more per move
+            self._dirty.add(code)
+            self._kick()
             return
         pending = self._pending.get(code)
         if pending is None:
