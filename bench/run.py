@@ -181,9 +181,10 @@ LIMITS = """## What limits it
   app (`phone_socket.py`): a move is read, parsed with one shared JSON decoder, checked and put
   straight into the in-memory live store, without a task, a reply or a settings lookup. The
   flame graph shows the rest: Twisted reading sockets and autobahn parsing and unmasking frames,
-  which the baseline pays alike. Over four paired runs at 1,000 phones the project spent 0.99 to
-  1.33 times the baseline's CPU per message, median 1.13; one run of either moves by up to a
-  quarter on this shared machine, so the target is judged on the median of the pairs.
+  which the baseline pays alike. Over four paired runs at 1,000 phones the project spent 1.07 to
+  1.23 times the baseline's CPU per message, median 1.14 (an earlier suite of the same code: 0.99
+  to 1.33, median 1.13); one run of either moves by up to a quarter on this shared machine, so the
+  target is judged on the median of the pairs.
 - **What the project adds.** Per move, the conversation's checks and the live counts for the
   room and each group: about 6 µs of Python against the baseline's 3 µs. Per tick, the
   dashboard's aggregate: statistics, profile match and the HTML partial, about 2 ms at 1,000
@@ -193,9 +194,10 @@ LIMITS = """## What limits it
   50 ms batch even in memory, and a dashboard saw them only after that batch, the channel layer
   and the consumer's own hops. Near a full core each hop waits for a whole turn of a crowded loop,
   so p95 passed 250 ms at 1,000 phones. Now the embedded store takes each move at once and the
-  dashboard reads it when it draws: the batch only wakes the dashboards. The project held 2,250
-  phones and the baseline 2,250 (its 2,500 failed twice, once because the generator itself could
-  not keep its schedule); earlier runs of the same code held 1,500 to 2,250 against 2,250 to 2,500.
+  dashboard reads it when it draws: the batch only wakes the dashboards. The project held 2,000
+  phones and the baseline 2,250, each failing the next size twice: 0.89 times. Earlier suites of
+  the same code held 1,500 and 2,250 against 2,250 and 2,250 (0.67 and 1.0 times; the first
+  without the second try).
   With Redis the batch stays: one Lua call per 50 ms per process instead of one per move.
 - **More cores scale.** Phones share nothing but Redis and PostgreSQL: one process held to 30 % of
   a core carried 250 phones, two such processes 600, on one consistent dashboard (2.4 times; with
@@ -208,9 +210,10 @@ LIMITS = """## What limits it
   session, the session's lock and cap are read with one plain SQL query (the ORM's query building
   cost more than the query), SQLite stays open in WAL mode without an fsync per commit, the
   URLconf is loaded at start, and the collector leaves the start-up heap alone (`gc.freeze()`).
-  Over three paired storms the project's welcome p95 was 1.35 to 1.84 times the baseline's,
-  median 1.43. On an idle machine a join's database work takes two to three times as long as
-  back to back (a cold cache), which is why a storm of a hundred joins a second shows it.
+  Over three paired storms the project's welcome p95 was 1.24 to 1.94 times the baseline's,
+  median 1.56 (an earlier suite: 1.35 to 1.84, median 1.43). Spaced 10 ms apart, a join's
+  database work takes two to three times as long as back to back (cold caches), which is why a
+  storm of a hundred joins a second shows it.
 - **Commits.** Every `set` is one database transaction, and its value in the live store, before
   its `ack`. On SQLite they are serialised on one thread; with a quarter of 2,000 phones dragging,
   each phone commits every 2 s (1,000 commits a second), which is why the `sparse` row costs 1.8
