@@ -216,7 +216,8 @@ LIVE_PREFIX = env_str("REDIS_PREFIX", "schuif")
 GC_THRESHOLDS = (env_int("GC_THRESHOLD_0", 50_000, minimum=100), 20, 20)
 # Dashboards get at most one aggregate per this many seconds.
 DASHBOARD_TICK = env_int("DASHBOARD_TICK_MS", 100, minimum=10) / 1000
-# Participant moves are applied to the live state in batches this often.
+# Participant moves are applied to Redis in batches this often, and dashboards woken at most this often
+# (the embedded in-memory store takes each move at once).
 LIVE_FLUSH = env_int("LIVE_FLUSH_MS", 50, minimum=5) / 1000
 # A phone that has not been heard of for this long no longer counts as connected.
 CONNECTED_TTL = env_int("CONNECTED_TTL_S", 60, minimum=5)

@@ -174,7 +174,11 @@ class MemoryStore:
         self._ttl = connected_ttl
 
     def _room(self, code: str) -> _Room:
-        return self._rooms.setdefault(code, _Room())
+        # Called for every move: a room is made only when missing (setdefault would make one each time).
+        room = self._rooms.get(code)
+        if room is None:
+            room = self._rooms[code] = _Room()
+        return room
 
     async def is_seeded(self, code: str) -> bool:
         return self._room(code).seeded
@@ -191,8 +195,7 @@ class MemoryStore:
 
     def apply_now(self, code: str, key: Key, value: int | None) -> None:
         """One value, from the loop's own thread: nothing to wait for (the outbox's direct path)."""
-        room = self._rooms.get(code) or self._room(code)
-        room.put(key, value)
+        self._room(code).put(key, value)
 
     async def add_member(self, code: str, participant: int, group: int | None) -> None:
         self._room(code).join(participant, group)

@@ -1,9 +1,10 @@
 """Participation: what a phone does in a session. Join (or come back), choose a group, move, set or
 abstain, and leave. See docs/protocol.md.
 
-A move is live only: it goes to this process's outbox, which applies a batch to
-the live store and wakes the dashboards. A set (or abstention) is stored in the
-database first and acknowledged once the live store holds it too.
+A move is live only: it goes to this process's outbox, which puts it in the live
+store (at once in memory, in a batch with Redis) and wakes the dashboards. A set
+(or abstention) is stored in the database first and acknowledged once the live
+store holds it too.
 """
 
 from __future__ import annotations
