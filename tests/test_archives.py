@@ -14,7 +14,7 @@ from django.db import connection
 from django.test import Client
 from django.utils import timezone
 
-from workshop import archive_exports, archive_overview, archives, session_control
+from workshop import archive_exports, archive_overview, archives, closing, session_control
 from workshop.models import (
     Archive,
     ArchiveGroup,
@@ -50,14 +50,14 @@ def closed_archive(workshop_session):
     people = join(workshop_session, 4)
     place(people, "regie", [10, 50, 90, None])
     place(people, "sturing", [20, 30, 40, 50])
-    return session_control.close_session(session=workshop_session)
+    return closing.close_session(session=workshop_session)
 
 
 def test_closing_archives_with_pseudonyms_in_join_order_and_only_the_month(workshop_session):
     people = join(workshop_session, 3)
     place(people, "regie", [10, 50, 90])
     tokens = set(Participant.objects.values_list("token_hash", flat=True))
-    archive = session_control.close_session(session=workshop_session)
+    archive = closing.close_session(session=workshop_session)
     assert archive.month == timezone.localtime(workshop_session.created_at).date().replace(day=1)
     rows = list(ArchivePosition.objects.filter(archive=archive).values_list("participant", "slider__key", "value"))
     assert sorted(rows) == [(1, "regie", 10), (2, "regie", 50), (3, "regie", 90)]
@@ -68,10 +68,10 @@ def test_closing_archives_with_pseudonyms_in_join_order_and_only_the_month(works
 
 
 def test_only_metadata_that_was_entered_is_kept(workshop_session):
-    session_control.set_metadata(
+    closing.set_metadata(
         session=workshop_session, organisation_type="municipality", size_class="", region="ut", context=""
     )
-    archive = session_control.close_session(session=workshop_session)
+    archive = closing.close_session(session=workshop_session)
     assert (archive.organisation_type, archive.size_class, archive.region, archive.context) == (
         "municipality",
         "",
@@ -81,7 +81,7 @@ def test_only_metadata_that_was_entered_is_kept(workshop_session):
 
 
 def test_closing_twice_archives_once(workshop_session):
-    first = session_control.close_session(session=workshop_session)
+    first = closing.close_session(session=workshop_session)
     assert archives.archive_session(session=workshop_session) == first
     assert Archive.objects.count() == 1
 
@@ -95,7 +95,7 @@ def test_the_archive_keeps_rounds_profiles_groups_summaries_and_notes(workshop_s
     place(people, "regie", [20, 20, 20], round=2)
     slider = workshop_session.exercise.sliders.get(key="regie")
     session_control.save_note(session=workshop_session, slider=slider, round=1, text="Bewoners voorop")
-    archive = session_control.close_session(session=workshop_session)
+    archive = closing.close_session(session=workshop_session)
     assert (archive.rounds, archive.profile_now) == (2, "bewoners")
     assert archive.profile_desired
     assert list(archive.groups.values_list("name", "participants")) == [("Trio A", 3)]
@@ -108,7 +108,7 @@ def test_idle_sessions_are_archived_and_busy_ones_are_not(workshop_session, fenn
     busy = session_control.create_session(facilitator=fenna, exercise=exercise, title="Bezig")
     Session.objects.filter(pk=workshop_session.pk).update(last_activity=timezone.now() - timedelta(hours=13))
     Session.objects.filter(pk=busy.pk).update(last_activity=timezone.now() - timedelta(hours=1))
-    assert session_control.archive_idle_sessions() == 1
+    assert closing.archive_idle_sessions() == 1
     assert Session.objects.get(pk=workshop_session.pk).status == "closed"
     assert Session.objects.get(pk=busy.pk).status == "lobby"
     assert Archive.objects.filter(session=workshop_session).exists()
@@ -151,7 +151,7 @@ def test_suppression_counts_answers_not_phones_in_every_output(researcher_client
     people = join(workshop_session, 5)
     place(people, "regie", [10, 50, None, None, None])  # five phones, two answers: q1 and q3 would give both away
     place(people, "sturing", [20, 30, 40, 50, 60])
-    archive = session_control.close_session(session=workshop_session)
+    archive = closing.close_session(session=workshop_session)
     rows, data = export(researcher_client)
     assert {r["slider"] for r in rows} == {"sturing"} and len(rows) == 5
     assert {p["slider"] for p in data["archives"][0]["positions"]} == {"sturing"}
@@ -175,7 +175,7 @@ def test_suppression_counts_answers_not_phones_in_every_output(researcher_client
 def test_a_single_answer_shows_no_median(researcher_client, workshop_session):
     people = join(workshop_session, 3)
     place(people, "regie", [77, None, None])
-    archive = session_control.close_session(session=workshop_session)
+    archive = closing.close_session(session=workshop_session)
     _rows, data = export(researcher_client)
     assert {s["slider"]: s["median"] for s in data["archives"][0]["summaries"]}["regie"] is None
     page = researcher_client.get(f"/archive/{archive.pk}/").content.decode()
@@ -190,7 +190,7 @@ def test_a_small_group_is_unnamed_and_merged_into_small_groups(researcher_client
     place(join(workshop_session, 3, group=big), "regie", [1, 2, 3])
     place(join(workshop_session, 1, group=solo), "regie", [4])
     place(join(workshop_session, 2, group=duo), "regie", [5, 6])
-    archive = session_control.close_session(session=workshop_session)
+    archive = closing.close_session(session=workshop_session)
     rows, data = export(researcher_client)
     assert {r["value"]: r["group"] for r in rows} == {
         "1": "Groot",
@@ -211,7 +211,7 @@ def test_a_one_person_group_shows_no_medians(researcher_client, workshop_session
     solo = session_control.add_group(session=workshop_session, name="Solo")
     place(join(workshop_session, 1, group=solo), "regie", [83])
     place(join(workshop_session, 3), "regie", [10, 20, 30])
-    archive = session_control.close_session(session=workshop_session)
+    archive = closing.close_session(session=workshop_session)
     table = researcher_client.get(f"/archive/{archive.pk}/").content.decode().split('class="table groups"')[1]
     assert "kleine groepen" in table and "83" not in table and "Solo" not in table
 
@@ -308,7 +308,7 @@ def test_no_page_or_file_shows_a_token_or_a_session_code(researcher_client, work
     people = join(workshop_session, 3)
     place(people, "regie", [10, 50, 90])
     hashes = [p.token_hash.encode() for p in people]
-    closed_archive = session_control.close_session(session=workshop_session)
+    closed_archive = closing.close_session(session=workshop_session)
     hashes += [h.encode() for h in Participant.objects.values_list("token_hash", flat=True)]
     pages = [
         researcher_client.get("/archive/").content,
@@ -366,7 +366,7 @@ def session_with_people(session):
     place(join(session, 3, group=group), "regie", [10, 20, 30])
     slider = session.exercise.sliders.get(key="regie")
     session_control.save_note(session=session, slider=slider, round=1, text="Mevrouw Jansen zei …")
-    return session_control.close_session(session=session)
+    return closing.close_session(session=session)
 
 
 def test_retention_deletes_a_closed_sessions_people_and_keeps_the_archive(workshop_session, settings):
@@ -404,7 +404,7 @@ def test_the_archive_page_shows_round_two_beside_round_one_with_the_shift(resear
     session_control.start_round_two(session=workshop_session)
     place(people, "regie", [60, 70, 80, 90], round=2)
     place(people, "sturing", [90, 90, 90, None], round=2)
-    archive = session_control.close_session(session=workshop_session)
+    archive = closing.close_session(session=workshop_session)
     html = researcher_client.get(f"/archive/{archive.pk}/").content.decode()
     assert 'class="rounds side-by-side"' in html
     assert html.count('data-testid="shift-regie"') == 1
@@ -437,7 +437,7 @@ def test_a_profile_resting_on_too_few_answers_is_not_archived(researcher_client,
     # One slider answered by two people only: the room's profile would show what they said.
     place(pair, "regie", [10, 12])
     place(others, "regie", [None])
-    archive = session_control.close_session(session=workshop_session)
+    archive = closing.close_session(session=workshop_session)
     assert archive.profile_now == ""
     assert list(archive.groups.values_list("profile", flat=True)) == [""]
     _rows, data = export(researcher_client)

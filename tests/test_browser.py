@@ -274,7 +274,7 @@ def test_a_two_round_workshop_with_a_screen_and_three_phones(browser, server, sl
 FINISHED_SESSION = """
 import secrets
 from django.contrib.auth.models import Group, User
-from workshop import session_control
+from workshop import closing, session_control
 from datetime import date
 from workshop.models import Archive, Exercise, Participant, Position
 rik = User.objects.create_user("rik", password="{password}")
@@ -299,7 +299,7 @@ for i, participant in enumerate(people):
         # The last slider has two answers in round 2: its count only.
         value = None if n == 4 and i > 1 else 40 + 10 * n + 5 * i
         Position.objects.create(participant=participant, slider=slider, round=2, value=value)
-session_control.close_session(session=session)
+closing.close_session(session=session)
 # Earlier quarters, for the overview's profiles per quarter.
 for month, profile in [(1, "beheer"), (2, "bewoners"), (4, "beheer"), (5, "beheer"), (8, "gebiedsaanpak")]:
     Archive.objects.create(exercise=exercise, month=date(2025, month, 1), participants=5, rounds=1, profile_now=profile)
@@ -368,7 +368,7 @@ def test_research_staff_filter_a_quarter_and_download_a_matching_csv(browser, se
 
 OPEN_SESSION = """
 from django.contrib.auth.models import User
-from workshop import session_control
+from workshop import closing, session_control
 from workshop.models import Exercise
 exercise = Exercise.objects.filter(slug="wijkgericht-werken").order_by("-version").first()
 fenna = User.objects.get(username="fenna")

@@ -112,6 +112,7 @@ def test_phones_see_the_profile_only_after_the_screen(fenna_client, workshop_ses
     response = post(fenna_client, workshop_session, "reveal_phones", {"on": "1"})
     assert response.status_code == 409
     assert not fresh(workshop_session).profile_to_phones
+    post(fenna_client, workshop_session, "discussion")
     post(fenna_client, workshop_session, "reveal", {"on": "1"})
     post(fenna_client, workshop_session, "reveal_phones", {"on": "1"})
     assert fresh(workshop_session).profile_to_phones

@@ -9,7 +9,7 @@ from asgiref.sync import sync_to_async
 from tests.conftest import session_cookie
 from tests.servers import DAPHNE_LIMITS
 from tests.sockets import aggregate_until, aggregates_until, open_dashboard, open_socket, phone, slider
-from workshop import charts, session_control
+from workshop import charts, limits, session_control
 from workshop.models import Participant, Position
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -168,6 +168,7 @@ async def test_reveal_reaches_the_dashboard(fenna, workshop_session):
     await communicator.send_json_to({"type": "set", "slider": "regie", "value": 90, "seq": 1})
     await communicator.receive_json_from()
     await aggregate_until(dashboard, lambda m: slider(m, "regie")["n"] == 1)
+    await sync_to_async(session_control.start_discussion)(session=workshop_session)
     await sync_to_async(session_control.reveal_profile)(session=workshop_session, revealed=True)
     message = await aggregate_until(dashboard, lambda m: 'data-testid="best-profile"' in m["html"])
     assert message["best"] == "bewoners"
@@ -224,8 +225,7 @@ async def test_the_largest_dashboard_message_fits_daphnes_message_size_limit(fen
     def fill() -> None:
         session = workshop_session
         groups = [
-            session_control.add_group(session=session, name=f"{i:02d} " + "W" * 57)
-            for i in range(session_control.MAX_GROUPS)
+            session_control.add_group(session=session, name=f"{i:02d} " + "W" * 57) for i in range(limits.MAX_GROUPS)
         ]
         sliders = list(session.exercise.sliders.all())
         session_control.start_round_two(session=session)
@@ -239,6 +239,7 @@ async def test_the_largest_dashboard_message_fits_daphnes_message_size_limit(fen
                 for r in (1, 2)
             )
         session_control.set_results(session=session, mode="shown")
+        session_control.start_discussion(session=session)
         session_control.reveal_profile(session=session, revealed=True)
 
     await fill()

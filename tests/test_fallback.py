@@ -10,7 +10,7 @@ from django.test import AsyncClient
 
 from tests.sockets import aggregate_until, open_dashboard, phone, slider
 from tests.test_fuzz import hostile_frames
-from workshop import guard, protocol, session_control
+from workshop import closing, guard, protocol, session_control
 from workshop.models import Position
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -87,7 +87,7 @@ async def test_the_stream_carries_the_facilitators_changes_and_ends_when_the_ses
     await http.open()
     await sync_to_async(session_control.start_discussion)(session=workshop_session)
     assert (await http.next_event())["session"]["status"] == "discussion"
-    await sync_to_async(session_control.close_session)(session=workshop_session)
+    await sync_to_async(closing.close_session)(session=workshop_session)
     final = await http.next_event()
     assert final["type"] == "state" and final["session"]["status"] == "closed"
     assert await http.next_event() == {"type": "close", "code": 4404}

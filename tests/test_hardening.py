@@ -20,7 +20,7 @@ from config.limits import BodyLimitMiddleware
 from config.logfilters import ScrubAddresses, scrub
 from config.proxies import TrustedProxyMiddleware, resolve_client
 from tests.sockets import from_address, open_socket
-from workshop import session_control
+from workshop import closing, session_control
 from workshop.downloads import csv_stream
 from workshop.models import Participant, Position
 
@@ -281,7 +281,7 @@ def test_a_group_named_like_a_formula_is_neutralised_in_results_and_archive_csv(
     for n in range(3):
         participant = Participant.objects.create(session=workshop_session, token_hash=f"{n}" * 64, group=group)
         Position.objects.create(participant=participant, slider=slider, round=1, value=10 + n)
-    session_control.close_session(session=workshop_session)
+    closing.close_session(session=workshop_session)
 
     results = b"".join(fenna_client.get(f"/f/s/{workshop_session.code}/results.csv").streaming_content).decode()
     groups = {row["group"] for row in csv.DictReader(io.StringIO(results))}

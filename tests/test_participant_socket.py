@@ -5,7 +5,7 @@ import pytest
 from asgiref.sync import sync_to_async
 
 from tests.sockets import open_socket, phone, send_raw
-from workshop import session_control
+from workshop import closing, session_control
 from workshop.models import Participant, Position
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -18,6 +18,7 @@ async def test_hello_without_a_token_gets_a_new_participant(workshop_session, sl
         "code": workshop_session.code,
         "title": "Wijkteam Noord",
         "status": "positioning",
+        "stage": "open",
         "round": 1,
     }
     assert [s["key"] for s in welcome["sliders"]] == slider_keys
@@ -27,6 +28,7 @@ async def test_hello_without_a_token_gets_a_new_participant(workshop_session, sl
         "left": "Centraal",
         "right": "Decentraal",
         "open": True,
+        "reason": None,
     }
     assert welcome["positions"] == dict.fromkeys(slider_keys)
     assert await Participant.objects.acount() == 1
@@ -194,14 +196,14 @@ async def test_an_unknown_session_closes_with_4404(db):
 
 
 async def test_a_closed_session_closes_with_4404(workshop_session):
-    await sync_to_async(session_control.close_session)(session=workshop_session)
+    await sync_to_async(closing.close_session)(session=workshop_session)
     communicator, _ = await open_socket(f"/ws/p/{workshop_session.code}/")
     assert await communicator.receive_output() == {"type": "websocket.close", "code": 4404}
 
 
 async def test_closing_the_session_tells_connected_phones_and_closes_them(workshop_session):
     communicator, _ = await phone(workshop_session.code)
-    await sync_to_async(session_control.close_session)(session=workshop_session)
+    await sync_to_async(closing.close_session)(session=workshop_session)
     message = await communicator.receive_json_from()
     assert message["type"] == "state" and message["session"]["status"] == "closed"
     assert await communicator.receive_output() == {"type": "websocket.close", "code": 4404}

@@ -8,7 +8,7 @@ from django.utils import timezone
 
 from tests.conftest import session_cookie
 from tests.sockets import aggregate_until, open_dashboard, open_socket, phone, slider
-from workshop import session_control
+from workshop import closing, session_control
 from workshop.models import Position, Session
 from workshop.runtime import runtime
 
@@ -16,7 +16,8 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 
 async def control(name, session, **kwargs):
-    await sync_to_async(getattr(session_control, name))(session=session, **kwargs)
+    module = closing if name == "close_session" else session_control
+    await sync_to_async(getattr(module, name))(session=session, **kwargs)
 
 
 async def next_state(communicator):
@@ -118,6 +119,8 @@ async def test_the_revealed_profile_reaches_phones_with_the_group_median(worksho
         await communicator.send_json_to({"type": "set", "slider": key, "value": value, "seq": value})
         await communicator.receive_json_from()
     await runtime().outbox.flush()
+    await control("start_discussion", workshop_session)
+    await next_state(communicator)
     await control("reveal_profile", workshop_session, revealed=True)
     assert (await next_state(communicator))["reveal"] is None  # the screen first
     await control("reveal_to_phones", workshop_session, revealed=True)

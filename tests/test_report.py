@@ -16,7 +16,7 @@ from PIL import Image
 from pypdf import PdfReader
 
 from tests.conftest import CHROMIUM, CHROMIUM_ARGS, ROOT, need
-from workshop import results, session_control
+from workshop import closing, results, session_control
 from workshop.models import Note, Participant, Position
 
 # These tests read the app in-process and then open Chromium on their own, one at a time: the
@@ -28,7 +28,7 @@ pytestmark = pytest.mark.django_db
 def full_workshop(workshop_session):
     """Twelve phones in two rounds and three groups (the third made in round 2), a "geen mening", notes."""
     session = workshop_session
-    session_control.set_metadata(
+    closing.set_metadata(
         session=session, organisation_type="municipality", size_class="m", region="ut", context="Wijkteams in Noord"
     )
     sliders = list(session.exercise.sliders.order_by("order"))
@@ -54,7 +54,7 @@ def full_workshop(workshop_session):
             Position.objects.create(participant=phone, slider=slider, round=2, value=value)
             sent[(i + 1, 2, slider.key)] = value
     Note.objects.create(session=session, slider=sliders[2], round=2, text="Samen met de woningcorporatie.")
-    session_control.close_session(session=session)
+    closing.close_session(session=session)
     session.refresh_from_db()
     session.sent = sent
     return session

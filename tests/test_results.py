@@ -8,7 +8,7 @@ import xml.etree.ElementTree as ET
 import pytest
 from django.test import Client
 
-from workshop import session_control
+from workshop import closing, session_control
 from workshop.models import Note, Participant, Position
 
 pytestmark = pytest.mark.django_db
@@ -29,7 +29,7 @@ def finished(workshop_session):
     session_control.start_round_two(session=session)
     Position.objects.create(participant=first, slider=sliders["regie"], round=2, value=90)
     Note.objects.create(session=session, slider=sliders["regie"], round=1, text="Wie bepaalt de agenda?")
-    session_control.close_session(session=session)
+    closing.close_session(session=session)
     return session
 
 

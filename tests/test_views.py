@@ -6,7 +6,7 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.test import Client
 
-from workshop import session_control
+from workshop import closing, session_control
 from workshop.models import CODE_ALPHABET, Session
 
 pytestmark = pytest.mark.django_db
@@ -48,7 +48,7 @@ def test_an_unknown_code_gets_a_friendly_404(client):
 
 
 def test_a_closed_session_gets_the_same_404(client, workshop_session):
-    session_control.close_session(session=workshop_session)
+    closing.close_session(session=workshop_session)
     assert client.get(f"/j/{workshop_session.code}/").status_code == 404
 
 
@@ -117,6 +117,7 @@ def test_a_superuser_can_see_any_session(admin_user_persona, workshop_session):
 
 
 def test_reveal_by_htmx_returns_the_controls_partial(fenna_client, workshop_session):
+    session_control.start_discussion(session=workshop_session)
     response = fenna_client.post(f"/f/s/{workshop_session.code}/do/reveal/", {"on": "1"}, HTTP_HX_REQUEST="true")
     assert response.status_code == 200
     assert b'id="controls"' in response.content and b"<html" not in response.content

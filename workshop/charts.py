@@ -138,7 +138,7 @@ def plot_rows(info: SessionInfo, result: LiveResult, number: int, scope: str = R
             summary=data.summaries[slider.key],
             abstained=data.abstained[slider.key],
             before=previous.summaries[slider.key].median if previous else None,
-            open=session.slider_open(slider.key),
+            open=info.may_place(slider.key),
             visible=session.results_visible(slider.key),
         )
         for slider in info.sliders

@@ -10,8 +10,11 @@ from urllib.parse import parse_qs
 from autobahn.exception import Disconnected
 from channels.db import database_sync_to_async
 from django.conf import settings
+from django.template.loader import render_to_string
+from django.utils import translation
 
-from workshop import access, broadcast, live_state, live_view, protocol
+from workshop import access, broadcast, control_panel, live_state, live_view, protocol, timers
+from workshop.models import Session
 from workshop.protocol import ProtocolError
 from workshop.session_info import SessionInfo, aload_session_info
 from workshop.websocket import (
@@ -29,6 +32,17 @@ log = logging.getLogger(__name__)
 # `seen` and then sends the newest, so a stalled projector costs two messages of
 # memory, not a growing backlog, and gets the current snapshot when it resumes.
 UNSEEN_LIMIT = 2
+
+
+def _render_controls(session_id: int, join_url: str, language: str) -> str | None:
+    session = Session.objects.select_related("exercise").filter(pk=session_id).first()
+    if session is None:
+        return None
+    with translation.override(language):
+        return render_to_string(control_panel.CONTROLS, control_panel.controls_context(session, join_url=join_url))
+
+
+_arender_controls = database_sync_to_async(_render_controls)
 
 
 class DashboardConsumer(JsonSocket):
@@ -62,6 +76,7 @@ class DashboardConsumer(JsonSocket):
         await self.channel_layer.group_add(broadcast.dashboard_group(code), self.channel_name)
         await self.channel_layer.group_add(broadcast.user_group(user.pk), self.channel_name)
         log.info("dashboard connected: session=%s user=%s", code, user.pk)
+        timers.arm(info)
         await self.send_aggregate()
 
     async def disconnect(self, close_code: int) -> None:
@@ -102,7 +117,13 @@ class DashboardConsumer(JsonSocket):
     async def session_changed(self, event: dict[str, Any]) -> None:
         assert self.info is not None
         self.info = self.info.with_state(event["state"])
+        timers.arm(self.info)
         self.schedule()
+        if not self.screen:
+            # The controls follow the session whoever changed it: another tab, the timer, a closing command.
+            html = await _arender_controls(self.info.session.pk, self.join_url, self.language)
+            if html is not None:
+                await self.send_json({"type": "controls", "html": html})
 
     def schedule(self) -> None:
         """Coalesce: at most one aggregate per DASHBOARD_TICK, however many changes arrive."""

@@ -1,11 +1,13 @@
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 from django import forms
 from django.db.models import OuterRef, Subquery
 from django.utils.translation import gettext_lazy as _
 
+from workshop import limits
 from workshop.models import CODE_ALPHABET, CODE_LENGTH, Exercise, Group, Session, Slider
 
 
@@ -36,7 +38,7 @@ class JoinForm(forms.Form):
 class SessionForm(forms.Form):
     title = forms.CharField(
         label=_("Title"),
-        max_length=120,
+        max_length=limits.TITLE_MAX_CHARS,
         help_text=_("For example: Wijkteam Noord, 12 March"),
     )
     exercise = forms.ModelChoiceField(label=_("Exercise"), queryset=Exercise.objects.none(), empty_label=None)
@@ -99,12 +101,17 @@ class ResultsForm(ControlForm):
 
 
 class TimerForm(ControlForm):
-    minutes = forms.DecimalField(label=_("Minutes"), min_value=0.25, max_value=60, decimal_places=2)
+    minutes = forms.DecimalField(
+        label=_("Minutes"),
+        min_value=Decimal(limits.TIMER_MIN_SECONDS) / 60,
+        max_value=Decimal(limits.TIMER_MAX_SECONDS) / 60,
+        decimal_places=2,
+    )
     lock = forms.BooleanField(label=_("Lock the sliders when time is up"), required=False)
 
 
 class CapForm(ControlForm):
-    cap = forms.IntegerField(label=_("At most"), min_value=1, max_value=100000, required=False)
+    cap = forms.IntegerField(label=_("At most"), min_value=1, max_value=limits.CAP_MAX, required=False)
 
 
 class ScreenForm(ControlForm):
@@ -113,7 +120,7 @@ class ScreenForm(ControlForm):
 
 
 class GroupForm(ControlForm):
-    name = forms.CharField(label=_("Group name"), max_length=60)
+    name = forms.CharField(label=_("Group name"), max_length=limits.GROUP_NAME_MAX_CHARS)
 
 
 class GroupIdForm(ControlForm):
@@ -134,7 +141,7 @@ class ResetForm(ControlForm):
 class NoteForm(ControlForm):
     slider = forms.ModelChoiceField(queryset=Slider.objects.none(), to_field_name="key")
     round = forms.TypedChoiceField(choices=[("1", "1"), ("2", "2")], coerce=int)
-    text = forms.CharField(max_length=4000, required=False, widget=forms.Textarea)
+    text = forms.CharField(max_length=limits.NOTE_MAX_CHARS, required=False, widget=forms.Textarea)
 
 
 class ConfirmForm(ControlForm):

@@ -47,3 +47,17 @@ async def aensure_seeded(info: SessionInfo) -> None:
     if not await store.is_seeded(info.code):
         members, positions = await _acommitted(info.session.pk)
         await store.seed(info.code, members=members, positions=positions)
+
+
+def rebuild(info: SessionInfo) -> None:
+    """After a reset: the live store refilled from what is left in the database, before any phone or
+    dashboard reads it again (moves still waiting in this process's outbox are dropped with it)."""
+    live = runtime()
+    members, positions = committed(info.session.pk)
+
+    async def refill() -> None:
+        live.outbox.discard(info.code)
+        await live.store.forget(info.code)
+        await live.store.seed(info.code, members=members, positions=positions)
+
+    async_to_sync(refill)()

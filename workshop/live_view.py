@@ -13,10 +13,10 @@ from typing import Any
 
 import segno
 from django.template.loader import render_to_string
-from django.utils import translation
+from django.utils import timezone, translation
 from django.utils.safestring import mark_safe
 
-from workshop import charts, live_state
+from workshop import charts, live_state, workflow
 from workshop.aggregates import LiveResult, compute, group_table
 from workshop.live import Snapshot, group_scope
 from workshop.session_info import SessionInfo
@@ -70,11 +70,14 @@ def live_context(info: SessionInfo, result: LiveResult, *, screen: bool = False)
     current = result.current
     ranked = sorted((m for m in current.matches if m.distance is not None), key=lambda m: m.distance or 0.0)
     session = info.session
+    now = timezone.now()
     screen_group = next((g for g in result.groups if g.id == session.screen_group_id), None)
     context = {
         "info": info,
         "session": session,
-        "timer_remaining_ms": session.timer_remaining_ms(),
+        "timer_remaining_ms": session.timer_remaining_ms(now),
+        "timer_status": workflow.timer_status(info.state, now),
+        "flow": workflow.flow(info.state, now),
         "joined": result.snapshot.joined,
         "connected": result.snapshot.connected,
         "round": result.round,
@@ -145,7 +148,7 @@ def aggregate_message(info: SessionInfo, result: LiveResult, *, screen: bool = F
                 **(s.as_dict() if shown(key) else {"n": s.n}),
                 **({"split": s.split} if shown(key) else {}),
                 "abstained": current.abstained[key],
-                "open": session.slider_open(key),
+                "open": info.may_place(key),
             }
             for key, s in current.summaries.items()
         ],

@@ -13,6 +13,7 @@ from django.utils import timezone
 from django.utils.translation import get_language
 from django.utils.translation import gettext_lazy as _
 
+from workshop import limits, workflow
 from workshop.organisation import Context
 from workshop.stats import MAX_VALUE, MIN_VALUE
 
@@ -149,7 +150,7 @@ class Session(Context):
     ROUNDS = (1, 2)
 
     code = models.CharField(max_length=CODE_LENGTH, unique=True)
-    title = models.CharField(_("title"), max_length=120)
+    title = models.CharField(_("title"), max_length=limits.TITLE_MAX_CHARS)
     exercise = models.ForeignKey(Exercise, on_delete=models.PROTECT, related_name="sessions")
     facilitator = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="sessions")
     status = models.CharField(max_length=12, choices=Status.choices, default=Status.LOBBY)
@@ -164,6 +165,8 @@ class Session(Context):
     max_participants = models.PositiveIntegerField(null=True, blank=True)
     timer_ends_at = models.DateTimeField(null=True, blank=True)
     timer_locks = models.BooleanField(default=False)
+    # Written by the server's expiry event (session_control.expire_timer), once per timer.
+    timer_expired = models.BooleanField(default=False)
     screen = models.CharField(max_length=8, choices=Screen.choices, default=Screen.ROOM)
     screen_group = models.ForeignKey("Group", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     created_at = models.DateTimeField(default=timezone.now)
@@ -187,14 +190,25 @@ class Session(Context):
     def joining_allowed(self) -> bool:
         return self.is_open and not self.room_locked
 
-    def timer_expired(self, now: datetime | None = None) -> bool:
-        return self.timer_ends_at is not None and (now or timezone.now()) >= self.timer_ends_at
+    def workflow_state(self, slider_keys: tuple[str, ...] = (), *, archived: bool = False) -> workflow.State:
+        """What the transition table (workflow.py) reads of this session."""
+        return workflow.State(
+            status=self.status,
+            round=self.round,
+            slider_keys=slider_keys or tuple(self.open_sliders),
+            open_sliders=tuple(self.open_sliders),
+            results=self.results,
+            profile_revealed=self.profile_revealed,
+            profile_to_phones=self.profile_to_phones,
+            timer_ends_at=self.timer_ends_at,
+            timer_locks=self.timer_locks,
+            timer_expired=self.timer_expired,
+            archived=archived,
+        )
 
     def slider_open(self, key: str, now: datetime | None = None) -> bool:
-        """Whether phones may move this slider now: positioning, opened, and not stopped by the timer."""
-        if self.status != self.Status.POSITIONING or key not in self.open_sliders:
-            return False
-        return not (self.timer_locks and self.timer_expired(now))
+        """Whether phones may move this slider now (workflow.open_sliders: the timer included)."""
+        return key in workflow.open_sliders(self.workflow_state(), now or timezone.now())
 
     def timer_remaining_ms(self, now: datetime | None = None) -> int | None:
         """Milliseconds left on the timer (0 once it ran out), or None without a timer."""
@@ -220,7 +234,7 @@ class Group(models.Model):
     """A subgroup in a session (a trio, a team, a municipality)."""
 
     session = models.ForeignKey(Session, on_delete=models.CASCADE, related_name="groups")
-    name = models.CharField(_("name"), max_length=60)
+    name = models.CharField(_("name"), max_length=limits.GROUP_NAME_MAX_CHARS)
     order = models.PositiveIntegerField(default=0)
     # Results attach a group only to rounds in which it existed (docs/results-format.md).
     created_round = models.PositiveSmallIntegerField(default=1)
@@ -289,7 +303,7 @@ class Note(models.Model):
     session = models.ForeignKey(Session, on_delete=models.CASCADE, related_name="notes")
     slider = models.ForeignKey(Slider, on_delete=models.CASCADE, related_name="+")
     round = models.PositiveSmallIntegerField(default=1)
-    text = models.TextField(max_length=4000, blank=True)
+    text = models.TextField(max_length=limits.NOTE_MAX_CHARS, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:

@@ -9,21 +9,26 @@ store holds it too.
 
 from __future__ import annotations
 
+import asyncio
+import json
 import logging
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from channels.db import database_sync_to_async
 from django.db import connection, transaction
-from django.utils import translation
+from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
-from workshop import live_state
+from workshop import live_state, workflow
 from workshop.aggregates import compute, public_result
+from workshop.announce import announce_current
 from workshop.live import ABSTAIN
 from workshop.models import Participant, Position, Session
 from workshop.runtime import runtime
 from workshop.session_info import SessionInfo
+from workshop.workflow import Stage
 
 log = logging.getLogger(__name__)
 
@@ -156,19 +161,73 @@ class StaleSet(Exception):
     """A `set` older than the value already stored for that slider (a replayed or reordered frame)."""
 
 
-def _store_position(participant: int, slider_id: int, round: int, value: int | None, seq: int) -> int | None:
-    """Store a committed value unless a newer one is there; returns the value stored now."""
+class NotPlaced(Exception):
+    """The session, as stored, does not take this position now (closed, or the slider locked meanwhile by
+    another process, a command or the timer). `code` is the protocol's error code."""
+
+    def __init__(self, code: str, reason: str) -> None:
+        super().__init__(reason)
+        self.code = code
+        self.reason = reason
+
+
+def _stored_state(session_id: int) -> workflow.State:
+    """The session's controls as committed, its row shared-locked until the position commits: a close (which
+    takes the row for update) waits for the sets in flight, and every set after it sees it closed. Plain SQL:
+    this runs once per `set`."""
+    lock = " FOR SHARE" if connection.vendor == "postgresql" else ""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT status, round, open_sliders, timer_ends_at, timer_locks, timer_expired"
+            f" FROM {Session._meta.db_table} WHERE id = %s{lock}",
+            [session_id],
+        )
+        status, round, opened, ends, locks, expired = cursor.fetchone()
+    if isinstance(opened, str):
+        opened = json.loads(opened)
+    if isinstance(ends, str):
+        ends = datetime.fromisoformat(ends)
+    if ends is not None and ends.tzinfo is None:
+        ends = ends.replace(tzinfo=UTC)  # SQLite keeps UTC without its zone
+    return workflow.State(
+        status=status,
+        round=round,
+        slider_keys=tuple(opened),
+        open_sliders=tuple(opened),
+        timer_ends_at=ends,
+        timer_locks=bool(locks),
+        timer_expired=bool(expired),
+    )
+
+
+def _store_position(
+    session_id: int, participant: int, slider: tuple[int, str], round: int, value: int | None, seq: int, clear: bool
+) -> int | None:
+    """Store a committed value (or take it back: `clear`) unless a newer one is there, in the transaction that
+    checks the session takes it; returns the value stored now (None for "geen mening" or nothing)."""
+    slider_id, key = slider
     with transaction.atomic():
+        state = _stored_state(session_id)
+        if state.status == workflow.CLOSED:
+            raise NotPlaced("session_closed", "This session has closed.")
+        if state.round != round or not workflow.may_place(state, key, timezone.now()):
+            raise NotPlaced("slider_locked", "This slider is locked right now.")
         row = (
             Position.objects.select_for_update()
             .filter(participant_id=participant, slider_id=slider_id, round=round)
             .first()
         )
         if row is None:
-            Position.objects.create(participant_id=participant, slider_id=slider_id, round=round, value=value, seq=seq)
+            if not clear:
+                Position.objects.create(
+                    participant_id=participant, slider_id=slider_id, round=round, value=value, seq=seq
+                )
             return value
         if seq < row.seq:
             raise StaleSet
+        if clear:
+            row.delete()
+            return None
         if seq > row.seq:
             row.value, row.seq = value, seq
             row.save(update_fields=["value", "seq", "updated_at"])
@@ -178,17 +237,30 @@ def _store_position(participant: int, slider_id: int, round: int, value: int | N
 _astore_position = database_sync_to_async(_store_position)
 
 
-async def record_set(*, info: SessionInfo, participant: int, slider: str, value: int | None, seq: int) -> int:
-    """A committed position (None: "geen mening"): durable before this returns, then live. Returns the round.
+async def record_set(
+    *, info: SessionInfo, participant: int, slider: str, value: int | None, seq: int, clear: bool = False
+) -> int:
+    """A committed position (None: "geen mening"; `clear`: none at all): durable before this returns, then
+    live. Returns the round.
 
     The same `seq` again (a resend after a lost ack) is acknowledged with the value
-    already stored; an older `seq` raises StaleSet and changes nothing.
+    already stored; an older `seq` raises StaleSet and changes nothing. A session that does not take it
+    (NotPlaced) changes nothing either.
     """
     round = info.session.round
-    stored = await _astore_position(participant, info.slider(slider).pk, round, value, seq)
+    try:
+        stored = await _astore_position(
+            info.session.pk, participant, (info.slider(slider).pk, slider), round, value, seq, clear
+        )
+    except NotPlaced:
+        # What this process's phones hold is older than the database: tell them all, once a second at most.
+        if runtime().stale_state(info.code, asyncio.get_running_loop().time()):
+            await database_sync_to_async(announce_current)(code=info.code)
+        raise
+    live = None if clear else ABSTAIN if stored is None else stored
     # Acknowledged only once the dashboards' store holds it too, so that a crash
     # after the ack cannot leave the projector showing an older value.
-    await runtime().outbox.put_and_wait(info.code, (round, participant, slider), ABSTAIN if stored is None else stored)
+    await runtime().outbox.put_and_wait(info.code, (round, participant, slider), live)
     return round
 
 
@@ -202,25 +274,49 @@ async def revealed_result(*, info: SessionInfo) -> dict[str, Any] | None:
 async def phone_state(
     *, info: SessionInfo, participant: int, group: int | None, result: dict[str, Any] | None, language: str
 ) -> dict[str, Any]:
-    """Everything a phone shows, in its language: phase, round, sliders, own positions, timer, revealed result."""
+    """Everything a phone shows, in its language, as the server decides it: the stage, per slider whether it
+    may be placed and why not, own positions, timer, revealed result."""
     session = info.session
     positions_now = await positions(info=info, participant=participant, round=session.round)
     previous = await positions(info=info, participant=participant, round=1) if session.round == 2 else None
-    remaining = session.timer_remaining_ms()
+    now = timezone.now()
+    state = info.state
+    current = workflow.stage(state, now)
+    needs_group = bool(info.groups) and group is None
+    remaining = session.timer_remaining_ms(now)
     with translation.override(language):
-        sliders = [
-            {"key": s.key, "label": s.label, "left": s.left, "right": s.right, "open": session.slider_open(s.key)}
-            for s in info.sliders
-        ]
+        sliders = []
+        for s in info.sliders:
+            reason = workflow.slider_access(state, s.key, needs_group=needs_group, now=now)
+            sliders.append(
+                {
+                    "key": s.key,
+                    "label": s.label,
+                    "left": s.left,
+                    "right": s.right,
+                    "open": reason is None,
+                    "reason": reason,
+                }
+            )
         reveal = _reveal(info, result)
+    timer = None
+    if remaining is not None:
+        timer = {"remaining_ms": remaining, "locks": session.timer_locks, "expired": workflow.time_is_up(state, now)}
     return {
-        "session": {"code": session.code, "title": session.title, "status": session.status, "round": session.round},
+        "session": {
+            "code": session.code,
+            "title": session.title,
+            "status": session.status,
+            "stage": Stage.CLOSED if current in workflow.ENDED else current,
+            "round": session.round,
+        },
         "sliders": sliders,
         "positions": positions_now,
         "previous": previous,
         "groups": [{"id": g, "name": name} for g, name in info.groups],
         "group": group,
-        "timer": None if remaining is None else {"remaining_ms": remaining, "locks": session.timer_locks},
+        "may_choose_group": needs_group and current in workflow.LIVE,
+        "timer": timer,
         "reveal": reveal,
     }
 

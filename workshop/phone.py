@@ -13,8 +13,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.conf import settings
+from django.utils import timezone
 
-from workshop import guard, participation, protocol
+from workshop import guard, participation, protocol, timers, workflow
 from workshop.protocol import ProtocolError
 from workshop.runtime import runtime
 from workshop.session_info import SessionInfo, ashared_session_info
@@ -52,7 +53,14 @@ async def open_session(*, code: str, address: str | None) -> tuple[SessionInfo |
 
 
 NOTHING = Outcome(replies=[])  # the answer to almost every frame (a move): shared, never changed
-PLACED = (protocol.Move, protocol.Set, protocol.Abstain)
+PLACED = (protocol.Move, protocol.Set, protocol.Abstain, protocol.Clear)
+# workflow.slider_access's reasons as the protocol's error codes.
+REFUSED = {
+    workflow.SESSION_CLOSED: ("session_closed", "This session has closed."),
+    workflow.NOT_OPEN: ("slider_locked", "This slider is locked right now."),
+    workflow.TIME_UP: ("slider_locked", "Time is up: this slider is locked."),
+    workflow.CHOOSE_GROUP: ("group_required", "Choose your group first."),
+}
 
 
 class Conversation:
@@ -101,22 +109,24 @@ class Conversation:
             return Outcome([error.as_reply()])
 
     def check(self, message: protocol.Message) -> None:
-        """What any message after the hello needs: a welcome, an open session, a group, an open slider."""
+        """What any message after the hello needs: a welcome, and what the transition table allows this phone."""
         seq = getattr(message, "seq", None)
         if self.participant is None:
             raise ProtocolError("hello_required", "Send hello before anything else.", seq)
         if isinstance(message, protocol.Ping):
             return
-        session = self.info.session
-        if not session.is_open:
-            raise ProtocolError("session_closed", "This session has closed.", seq)
+        info = self.info
         if isinstance(message, protocol.ChooseGroup):
+            if not info.session.is_open:
+                raise ProtocolError(*REFUSED[workflow.SESSION_CLOSED], seq)
             return
-        if self.info.groups and self.group is None:
-            raise ProtocolError("group_required", "Choose your group first.", seq)
         assert isinstance(message, PLACED)
-        if not session.slider_open(message.slider):
-            raise ProtocolError("slider_locked", "This slider is locked right now.", seq)
+        # The hot path asks the session's precomputed open set; the reason is worked out only for a refusal.
+        if not info.may_place(message.slider) or (self.group is None and info.groups):
+            reason = workflow.slider_access(
+                info.state, message.slider, needs_group=self.group is None and bool(info.groups), now=timezone.now()
+            )
+            raise ProtocolError(*REFUSED[reason or workflow.NOT_OPEN], seq)
 
     async def handle(self, message: protocol.Message) -> Outcome:
         if isinstance(message, protocol.Hello):
@@ -127,12 +137,19 @@ class Conversation:
             return Outcome([{"type": "pong"}])
         if isinstance(message, protocol.ChooseGroup):
             return await self.choose_group(message.group)
-        assert isinstance(message, protocol.Set | protocol.Abstain)
-        value = None if isinstance(message, protocol.Abstain) else message.value
+        assert isinstance(message, protocol.Set | protocol.Abstain | protocol.Clear)
+        value = message.value if isinstance(message, protocol.Set) else None
         try:
             round = await participation.record_set(
-                info=self.info, participant=self.participant, slider=message.slider, value=value, seq=message.seq
+                info=self.info,
+                participant=self.participant,
+                slider=message.slider,
+                value=value,
+                seq=message.seq,
+                clear=isinstance(message, protocol.Clear),
             )
+        except participation.NotPlaced as refused:
+            raise ProtocolError(refused.code, refused.reason, message.seq) from None
         except participation.StaleSet:
             raise ProtocolError(
                 "stale_seq", "A newer value for this slider is already stored; this one is ignored.", message.seq
@@ -159,6 +176,7 @@ class Conversation:
             return Outcome([error], close=CLOSE_REFUSED if refused.code in ("room_locked", "room_full") else None)
         self.participant, self.group = joined.participant, joined.group
         self.last_touch = asyncio.get_running_loop().time()
+        timers.arm(self.info)
         self.result = await participation.revealed_result(info=self.info)
         return Outcome([{"type": "welcome", "token": joined.token, **await self.state()}])
 
@@ -196,6 +214,7 @@ class Conversation:
         """The facilitator changed something: the phone gets its new state; a closed session ends the talk."""
         self.info = event.get("info") or self.info.with_state(event["state"])
         self.result = event.get("result")
+        timers.arm(self.info)
         replies = [{"type": "state", **await self.state()}] if self.participant is not None else []
         return Outcome(replies, close=None if self.info.session.is_open else CLOSE_NOT_FOUND)
 

@@ -66,6 +66,14 @@ class Abstain:
 
 
 @dataclass(frozen=True, slots=True)
+class Clear:
+    """Take back a placed value or "geen mening": the slider is "not placed yet" again, counted nowhere."""
+
+    slider: str
+    seq: int
+
+
+@dataclass(frozen=True, slots=True)
 class ChooseGroup:
     group: int
 
@@ -75,7 +83,7 @@ class Ping:
     pass
 
 
-Message = Hello | Move | Set | Abstain | ChooseGroup | Ping
+Message = Hello | Move | Set | Abstain | Clear | ChooseGroup | Ping
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +99,7 @@ FIELDS: dict[str, frozenset[str]] = {
     "move": frozenset({"slider", "value"}),
     "set": frozenset({"slider", "value", "seq"}),
     "abstain": frozenset({"slider", "seq"}),
+    "clear": frozenset({"slider", "seq"}),
 }
 _ALLOWED = {kind: fields | {"type"} for kind, fields in FIELDS.items()}
 
@@ -125,6 +134,8 @@ def parse(text: str | None, *, sliders: Collection[str]) -> Message:
         return Set(slider=slider, value=value, seq=_seq(data, seq))
     if kind == "abstain":
         return Abstain(slider=_slider(data, sliders, seq), seq=_seq(data, seq))
+    if kind == "clear":
+        return Clear(slider=_slider(data, sliders, seq), seq=_seq(data, seq))
     if kind is None:
         raise ProtocolError("missing_field", "The message needs a type.", seq)
     raise ProtocolError("unknown_type", "Unknown message type.", seq)

@@ -12,7 +12,7 @@ from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
-from workshop import report, session_control, workbook
+from workshop import closing, report, workbook
 from workshop import results as results_module
 from workshop.downloads import attachment
 from workshop.forms import MetadataForm
@@ -70,7 +70,7 @@ def metadata(request: HttpRequest, code: str) -> HttpResponse:
     session = own_session(request, code)
     form = MetadataForm(request.POST)
     if form.is_valid():
-        session_control.set_metadata(session=session, **form.cleaned_data)
+        closing.set_metadata(session=session, **form.cleaned_data)
         messages.success(request, _("Saved"))
     else:
         messages.error(request, " ".join(str(e) for errors in form.errors.values() for e in errors))

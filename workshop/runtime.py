@@ -47,6 +47,17 @@ class Runtime:
         self.http_phones: dict[str, Any] = {}  # token hash -> conversation
         self.http_buckets: dict[int, Any] = {}
         self.warnings = Warnings()
+        self._stale_told: dict[str, float] = {}
+        # Armed timer expiries (timers.py): session code -> (the timer's end, the loop's call).
+        self.timers: dict[str, tuple[Any, asyncio.TimerHandle]] = {}
+
+    def stale_state(self, code: str, now: float) -> bool:
+        """Whether to re-announce a session whose sockets here hold an old state: once a second at most, so
+        that a hall of phones refused at once costs one database read, not one each."""
+        if now - self._stale_told.get(code, -1.0) < 1.0:
+            return False
+        self._stale_told[code] = now
+        return True
 
     def socket_opened(self, code: str, participant: int) -> None:
         self.presence[(code, participant)] += 1
@@ -128,6 +139,8 @@ def reset() -> None:
     if _current is not None:
         _current.outbox.stop()
         _current.relay.stop()
+        for _end, handle in _current.timers.values():
+            handle.cancel()
     _current = None
 
 

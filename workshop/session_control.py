@@ -1,37 +1,34 @@
-"""Session control: the facilitator's state machine (phases, rounds, sliders, screen, reveal, timer, room,
-groups, resets, notes), closing, and closing sessions left idle.
+"""Session control: the facilitator's controls and the timer's expiry (closing: closing.py).
 
-Every control is a keyword-only function that writes in one transaction and
-announces the new state to the session's sockets after commit.
+Every write goes through `guarded`: the session's row locked, the transition table (workflow.py) asked,
+the change written in the same transaction, the new state announced to the session's sockets after
+commit. A refused control raises ControlError with the table's reason and writes nothing.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
-from asgiref.sync import async_to_sync
-from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
-from django.db.models import Max, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from workshop import aggregates, archives, broadcast, live_state
+from workshop import limits, live_state, workflow
+from workshop.announce import announce
 from workshop.models import Archive, Exercise, Group, Note, Position, Session, Slider
-from workshop.runtime import runtime
-from workshop.session_info import committed, load_session_info, session_state
+from workshop.session_info import info_for
 
 log = logging.getLogger(__name__)
 
 CODE_ATTEMPTS = 20
-MAX_GROUPS = 30
 
 
 class ControlError(Exception):
-    """A facilitator's control that cannot apply now; the message says why."""
+    """A control that cannot apply now; the message says why."""
 
 
 def create_session(*, facilitator: AbstractBaseUser, exercise: Exercise, title: str) -> Session:
@@ -47,131 +44,203 @@ def create_session(*, facilitator: AbstractBaseUser, exercise: Exercise, title: 
     raise RuntimeError("could not find a free join code")
 
 
-def _update(session: Session, **changes: Any) -> None:
-    """Write the changed fields of an open session and broadcast the new state after commit."""
+Change = Callable[[Session, tuple[str, ...]], dict[str, Any] | None]
+
+
+def _slider_keys(session: Session) -> tuple[str, ...]:
+    return tuple(session.exercise.sliders.order_by("order", "pk").values_list("key", flat=True))
+
+
+def guarded(
+    session: Session, action: str, change: Change, *, now: datetime | None = None, announced: bool = True
+) -> Session:
+    """The one entry of every control: lock the row, ask the table, write, announce after commit.
+
+    `change` gets the locked session and its slider keys, may refuse with ControlError, does its own
+    writes of other rows, and returns the session's fields to change (None: nothing of the session).
+    The caller's `session` is brought up to date.
+    """
+    now = now or timezone.now()
     with transaction.atomic():
-        locked = Session.objects.select_for_update().get(pk=session.pk)
-        if locked.status == Session.Status.CLOSED:
-            raise ControlError(_("This session is closed."))
-        changes["last_activity"] = timezone.now()
+        locked = Session.objects.select_for_update().select_related("exercise").get(pk=session.pk)
+        keys = _slider_keys(locked)
+        archived = locked.status == Session.Status.CLOSED and Archive.objects.filter(session=locked).exists()
+        reason = workflow.refusal(action, locked.workflow_state(keys, archived=archived), now)
+        if reason is not None:
+            raise ControlError(_(reason))
+        changes = change(locked, keys) or {}
+        changes["last_activity"] = now
         for name, value in changes.items():
             setattr(locked, name, value)
-            setattr(session, name, value)
         locked.save(update_fields=[name.removesuffix("_id") for name in changes])
-        transaction.on_commit(lambda: announce(session=locked))
+        if announced:
+            transaction.on_commit(lambda: announce(session=locked))
+    for name in [f.attname for f in Session._meta.concrete_fields]:
+        setattr(session, name, getattr(locked, name))
+    return locked
 
 
-def _slider_keys(session: Session) -> list[str]:
-    return list(session.exercise.sliders.order_by("order", "pk").values_list("key", flat=True))
-
-
-def _known_slider(session: Session, slider: str) -> list[str]:
-    """The session's slider keys, after checking that `slider` is one of them."""
-    keys = _slider_keys(session)
+def _known(keys: tuple[str, ...], slider: str) -> None:
     if slider not in keys:
         raise ControlError(_("Unknown slider."))
-    return keys
+
+
+# Opening a slider starts placing again: a reveal is withdrawn (its profile would follow the new answers
+# live and read as final) and a timer that ran out is done with.
+REOPENED = {
+    "status": Session.Status.POSITIONING,
+    "profile_revealed": False,
+    "profile_to_phones": False,
+}
+
+
+def _reopened(session: Session, open_sliders: list[str]) -> dict[str, Any]:
+    changes: dict[str, Any] = {**REOPENED, "open_sliders": open_sliders}
+    if session.timer_expired:
+        changes.update(timer_ends_at=None, timer_locks=False, timer_expired=False)
+    return changes
 
 
 def start_positioning(*, session: Session) -> None:
-    """Open every slider: from the lobby, or back from the discussion."""
-    _update(session, status=Session.Status.POSITIONING, open_sliders=_slider_keys(session))
+    """Open every slider: from the lobby, one at a time, the discussion or a reveal."""
+    guarded(session, "start", lambda s, keys: _reopened(s, list(keys)))
 
 
 def step_slider(*, session: Session, direction: int) -> None:
     """Open one slider at a time: the next (+1) or previous (-1) after the one open now."""
-    keys = _slider_keys(session)
-    current = [k for k in keys if k in session.open_sliders]
-    if session.status != Session.Status.POSITIONING or len(current) != 1:
-        index = 0 if direction > 0 else len(keys) - 1
-    else:
-        index = keys.index(current[0]) + direction
-    if not 0 <= index < len(keys):
-        raise ControlError(_("There is no slider in that direction."))
-    _update(session, status=Session.Status.POSITIONING, open_sliders=[keys[index]])
+
+    def change(s: Session, keys: tuple[str, ...]) -> dict[str, Any]:
+        current = workflow.flow(s.workflow_state(keys), timezone.now()).open_slider
+        if current is None or s.status != Session.Status.POSITIONING:
+            index = 0 if direction > 0 else len(keys) - 1
+        else:
+            index = keys.index(current) + direction
+        if not 0 <= index < len(keys):
+            raise ControlError(_("There is no slider in that direction."))
+        return _reopened(s, [keys[index]])
+
+    guarded(session, "step", change)
 
 
 def set_slider_open(*, session: Session, slider: str, open: bool) -> None:
-    keys = _known_slider(session, slider)
-    chosen = set(session.open_sliders) | {slider} if open else set(session.open_sliders) - {slider}
-    changes: dict[str, Any] = {"open_sliders": [k for k in keys if k in chosen]}
-    if open and session.status == Session.Status.LOBBY:
-        changes["status"] = Session.Status.POSITIONING
-    _update(session, **changes)
+    def change(s: Session, keys: tuple[str, ...]) -> dict[str, Any]:
+        _known(keys, slider)
+        if not open:
+            return {"open_sliders": [k for k in keys if k in s.open_sliders and k != slider]}
+        opened = set(s.open_sliders) if s.status == Session.Status.POSITIONING else set()
+        return _reopened(s, [k for k in keys if k in opened | {slider}])
+
+    guarded(session, "slider", change)
 
 
 def start_discussion(*, session: Session) -> None:
     """Lock every slider (values stay) and talk about the result."""
-    if session.status == Session.Status.LOBBY:
-        raise ControlError(_("Open the sliders first."))
-    _update(session, status=Session.Status.DISCUSSION, open_sliders=[])
+    guarded(session, "discussion", lambda s, keys: {"status": Session.Status.DISCUSSION, "open_sliders": []})
 
 
 def start_round_two(*, session: Session) -> None:
     """Round 2, "how do we want it": the same sliders again, results and profile hidden."""
-    if session.round != 1:
-        raise ControlError(_("Round 2 has already started."))
-    if session.status == Session.Status.LOBBY:
-        raise ControlError(_("Run round 1 first."))
-    _update(
+    guarded(
         session,
-        round=2,
-        status=Session.Status.POSITIONING,
-        open_sliders=_slider_keys(session),
-        results=Session.Results.HIDDEN,
-        shown_sliders=[],
-        profile_revealed=False,
-        profile_to_phones=False,
-        timer_ends_at=None,
-        timer_locks=False,
+        "round2",
+        lambda s, keys: {
+            "round": 2,
+            "status": Session.Status.POSITIONING,
+            "open_sliders": list(keys),
+            "results": Session.Results.HIDDEN,
+            "shown_sliders": [],
+            "profile_revealed": False,
+            "profile_to_phones": False,
+            "timer_ends_at": None,
+            "timer_locks": False,
+            "timer_expired": False,
+        },
     )
 
 
 def set_results(*, session: Session, mode: str) -> None:
     if mode not in Session.Results.values:
         raise ControlError(_("Unknown results mode."))
-    _update(session, results=mode)
+    guarded(session, "results", lambda s, keys: {"results": mode})
 
 
 def set_slider_results(*, session: Session, slider: str, shown: bool) -> None:
-    keys = _known_slider(session, slider)
-    chosen = set(session.shown_sliders) | {slider} if shown else set(session.shown_sliders) - {slider}
-    _update(session, results=Session.Results.PER_SLIDER, shown_sliders=[k for k in keys if k in chosen])
+    def change(s: Session, keys: tuple[str, ...]) -> dict[str, Any]:
+        _known(keys, slider)
+        chosen = set(s.shown_sliders) | {slider} if shown else set(s.shown_sliders) - {slider}
+        return {"results": Session.Results.PER_SLIDER, "shown_sliders": [k for k in keys if k in chosen]}
+
+    guarded(session, "slider_results", change)
 
 
 def reveal_profile(*, session: Session, revealed: bool) -> None:
-    if revealed and session.status == Session.Status.LOBBY:
-        raise ControlError(_("Nobody has placed a slider yet: open the sliders first, then reveal the profile."))
-    changes: dict[str, Any] = {"profile_revealed": revealed}
-    if not revealed:
-        changes["profile_to_phones"] = False
-    _update(session, **changes)
+    if revealed:
+        # Revealing ends the placing: the answers the profile rests on stand.
+        guarded(
+            session,
+            "reveal",
+            lambda s, keys: {"profile_revealed": True, "status": Session.Status.DISCUSSION, "open_sliders": []},
+        )
+    else:
+        guarded(session, "hide_profile", lambda s, keys: {"profile_revealed": False, "profile_to_phones": False})
 
 
 def reveal_to_phones(*, session: Session, revealed: bool) -> None:
-    if revealed and not session.profile_revealed:
-        raise ControlError(_("Reveal the profile on the screen first."))
-    _update(session, profile_to_phones=revealed)
+    guarded(session, "reveal_phones" if revealed else "hide_from_phones", lambda s, k: {"profile_to_phones": revealed})
 
 
 def start_timer(*, session: Session, seconds: int, lock_when_done: bool) -> None:
-    if not 10 <= seconds <= 3600:
-        raise ControlError(_("A timer runs from 10 seconds to 60 minutes."))
-    _update(session, timer_ends_at=timezone.now() + timedelta(seconds=seconds), timer_locks=lock_when_done)
+    if not limits.TIMER_MIN_SECONDS <= seconds <= limits.TIMER_MAX_SECONDS:
+        raise ControlError(
+            _("A timer runs from %(min)d seconds to %(max)d minutes.")
+            % {"min": limits.TIMER_MIN_SECONDS, "max": limits.TIMER_MAX_SECONDS // 60}
+        )
+    guarded(
+        session,
+        "timer",
+        lambda s, keys: {
+            "timer_ends_at": timezone.now() + timedelta(seconds=seconds),
+            "timer_locks": lock_when_done,
+            "timer_expired": False,
+        },
+    )
 
 
 def stop_timer(*, session: Session) -> None:
-    _update(session, timer_ends_at=None, timer_locks=False)
+    guarded(
+        session, "timer_stop", lambda s, keys: {"timer_ends_at": None, "timer_locks": False, "timer_expired": False}
+    )
+
+
+def expire_timer(*, code: str, now: datetime | None = None) -> bool:
+    """The server's event when a timer runs out: marks it expired and, when it locks, locks the sliders;
+    announced to every socket. Any process may call it at the due time; only the first one writes.
+    Returns whether this call expired the timer."""
+    now = now or timezone.now()
+    session = Session.objects.filter(code=code).first()
+    if session is None or session.timer_ends_at is None or now < session.timer_ends_at:
+        return False
+
+    def change(s: Session, keys: tuple[str, ...]) -> dict[str, Any]:
+        if s.timer_ends_at is None or now < s.timer_ends_at:
+            raise ControlError(_("No timer is running."))
+        return {"timer_expired": True, **({"open_sliders": []} if s.timer_locks else {})}
+
+    try:
+        guarded(session, "timer_expired", change, now=now)
+    except ControlError:
+        return False  # stopped, restarted or expired by another process meanwhile
+    return True
 
 
 def set_room_locked(*, session: Session, locked: bool) -> None:
-    _update(session, room_locked=locked)
+    guarded(session, "room", lambda s, keys: {"room_locked": locked})
 
 
 def set_participant_cap(*, session: Session, cap: int | None) -> None:
-    if cap is not None and cap < 1:
+    if cap is not None and not 1 <= cap <= limits.CAP_MAX:
         raise ControlError(_("A cap must be at least 1."))
-    _update(session, max_participants=cap)
+    guarded(session, "cap", lambda s, keys: {"max_participants": cap})
 
 
 def set_screen(*, session: Session, view: str, group: Group | None = None) -> None:
@@ -179,111 +248,67 @@ def set_screen(*, session: Session, view: str, group: Group | None = None) -> No
         raise ControlError(_("Unknown screen view."))
     if view == Session.Screen.GROUP and (group is None or group.session_id != session.pk):
         raise ControlError(_("Choose a group of this session."))
-    _update(session, screen=view, screen_group_id=group.pk if view == Session.Screen.GROUP and group else None)
+    chosen = group.pk if view == Session.Screen.GROUP and group else None
+    guarded(session, "screen", lambda s, keys: {"screen": view, "screen_group_id": chosen})
 
 
 def add_group(*, session: Session, name: str) -> Group:
     name = name.strip()
     if not name:
         raise ControlError(_("Give the group a name."))
-    with transaction.atomic():
-        if session.groups.filter(name__iexact=name).exists():
+    if len(name) > limits.GROUP_NAME_MAX_CHARS:
+        raise ControlError(_("A group name has at most %(n)d characters.") % {"n": limits.GROUP_NAME_MAX_CHARS})
+    made: list[Group] = []
+
+    def change(s: Session, keys: tuple[str, ...]) -> None:
+        if s.groups.filter(name__iexact=name).exists():
             raise ControlError(_("There is already a group with that name."))
-        if session.groups.count() >= MAX_GROUPS:
-            raise ControlError(_("A session has at most %(n)d groups.") % {"n": MAX_GROUPS})
-        group = Group.objects.create(
-            session=session, name=name, order=session.groups.count(), created_round=session.round
-        )
-        transaction.on_commit(lambda: announce(session=session))
-    return group
+        count = s.groups.count()
+        if count >= limits.MAX_GROUPS:
+            raise ControlError(_("A session has at most %(n)d groups.") % {"n": limits.MAX_GROUPS})
+        made.append(Group.objects.create(session=s, name=name, order=count, created_round=s.round))
+
+    guarded(session, "group_add", change)
+    return made[0]
 
 
 def remove_group(*, session: Session, group: Group) -> None:
-    if group.session_id != session.pk:
-        raise ControlError(_("Choose a group of this session."))
-    if group.participants.exists():
-        raise ControlError(_("People have joined this group; it can no longer be removed."))
-    with transaction.atomic():
+    def change(s: Session, keys: tuple[str, ...]) -> None:
+        if group.session_id != s.pk:
+            raise ControlError(_("Choose a group of this session."))
+        if group.participants.exists():
+            raise ControlError(_("People have joined this group; it can no longer be removed."))
         group.delete()
-        transaction.on_commit(lambda: announce(session=session))
+
+    guarded(session, "group_remove", change)
 
 
 def reset_slider(*, session: Session, slider: str | None) -> None:
     """Clear the current round's positions of one slider, or of every slider (slider=None)."""
-    if not session.is_open:
-        raise ControlError(_("This session is closed."))
-    positions = Position.objects.filter(participant__session=session, round=session.round)
-    if slider is not None:
-        _known_slider(session, slider)
-        positions = positions.filter(slider__key=slider)
-    with transaction.atomic():
+
+    def change(s: Session, keys: tuple[str, ...]) -> None:
+        positions = Position.objects.filter(participant__session=s, round=s.round)
+        if slider is not None:
+            _known(keys, slider)
+            positions = positions.filter(slider__key=slider)
         positions.delete()
-        transaction.on_commit(lambda: _rebuild_live(session=session))
+        # The live store is rebuilt from what is left before anyone reads it again; then the sockets hear.
+        transaction.on_commit(lambda: live_state.rebuild(info_for(s)))
 
-
-def _rebuild_live(*, session: Session) -> None:
-    """After a reset the live store is rebuilt from what is left in the database, before any
-    phone or dashboard reads it again."""
-    live = runtime()
-    members, positions = committed(session.pk)
-
-    async def rebuild() -> None:
-        live.outbox.discard(session.code)
-        await live.store.forget(session.code)
-        await live.store.seed(session.code, members=members, positions=positions)
-
-    async_to_sync(rebuild)()
-    announce(session=session, positions_changed=True)
+    guarded(session, "reset", change)
 
 
 def save_note(*, session: Session, slider: Slider, round: int, text: str) -> Note:
     if slider.exercise_id != session.exercise_id or round not in Session.ROUNDS:
         raise ControlError(_("Unknown slider."))
-    note, _created = Note.objects.update_or_create(session=session, slider=slider, round=round, defaults={"text": text})
-    return note
+    if len(text) > limits.NOTE_MAX_CHARS:
+        raise ControlError(_("A note has at most %(n)d characters.") % {"n": limits.NOTE_MAX_CHARS})
+    saved: list[Note] = []
 
+    def change(s: Session, keys: tuple[str, ...]) -> None:
+        note, _created = Note.objects.update_or_create(session=s, slider=slider, round=round, defaults={"text": text})
+        saved.append(note)
 
-def close_session(*, session: Session) -> Archive:
-    """Close the session and archive it, anonymised, for research."""
-    _update(session, status=Session.Status.CLOSED, open_sliders=[], closed_at=timezone.now(), timer_ends_at=None)
-    return archives.archive_session(session=session)
-
-
-def set_metadata(*, session: Session, organisation_type: str, size_class: str, region: str, context: str) -> None:
-    """The optional context that goes into the archive; also after closing, until archived again."""
-    with transaction.atomic():
-        Session.objects.filter(pk=session.pk).update(
-            organisation_type=organisation_type, size_class=size_class, region=region, context=context
-        )
-        Archive.objects.filter(session=session).update(
-            organisation_type=organisation_type, size_class=size_class, region=region, context=context
-        )
-
-
-def archive_idle_sessions(*, now: datetime | None = None) -> int:
-    """Close and archive every open session idle for ARCHIVE_IDLE_HOURS (cron runs this)."""
-    now = now or timezone.now()
-    cutoff = now - timedelta(hours=settings.ARCHIVE_IDLE_HOURS)
-    idle = (
-        Session.objects.exclude(status=Session.Status.CLOSED)
-        .annotate(last_position=Max("participants__positions__updated_at"))
-        .filter(last_activity__lt=cutoff)
-        .filter(Q(last_position__isnull=True) | Q(last_position__lt=cutoff))
-    )
-    count = 0
-    for session in idle:
-        close_session(session=session)
-        count += 1
-    return count
-
-
-def announce(*, session: Session, positions_changed: bool = False) -> None:
-    """Tell every socket of the session its new state; once revealed or closed, with the room's result."""
-    result = None
-    if session.profile_to_phones or session.status == Session.Status.CLOSED:
-        info = load_session_info(code=session.code)
-        assert info is not None
-        result = aggregates.public_result(aggregates.compute(info, live_state.snapshot(info)))
-    broadcast.session_changed(
-        code=session.code, state=session_state(session), result=result, positions_changed=positions_changed
-    )
+    # Notes are the facilitator's own: no socket needs to hear of them.
+    guarded(session, "note", change, announced=False)
+    return saved[0]

@@ -10,12 +10,13 @@ from __future__ import annotations
 import asyncio
 import copy
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import UTC, datetime
 from functools import cached_property
 from typing import Any
 
 from channels.db import database_sync_to_async
 
+from workshop import workflow
 from workshop.live import ABSTAIN
 from workshop.models import Exercise, Participant, Position, Profile, Session, Slider
 from workshop.profiles import ProfileTarget
@@ -34,11 +35,13 @@ STATE_FIELDS = [
     "max_participants",
     "timer_ends_at",
     "timer_locks",
+    "timer_expired",
     "screen",
     "screen_group_id",
     "closed_at",
 ]
 _TIMES = ("timer_ends_at", "closed_at")
+_EARLIEST = datetime.min.replace(tzinfo=UTC)
 
 
 @dataclass(frozen=True)
@@ -59,6 +62,26 @@ class SessionInfo:
     def slider_keys(self) -> tuple[str, ...]:
         # Once per session state, not once per move: every move is checked against these.
         return tuple(s.key for s in self.sliders)
+
+    @cached_property
+    def state(self) -> workflow.State:
+        return self.session.workflow_state(self.slider_keys)
+
+    @cached_property
+    def movable(self) -> frozenset[str]:
+        """The sliders open now, before any timer runs out: with `deadline`, a move is checked without a query
+        or a new State (workflow.open_sliders decides both)."""
+        return frozenset(workflow.open_sliders(self.state, _EARLIEST))
+
+    @cached_property
+    def deadline(self) -> datetime | None:
+        return workflow.deadline(self.state)
+
+    def may_place(self, key: str) -> bool:
+        if key not in self.movable:
+            return False
+        deadline = self.deadline
+        return deadline is None or datetime.now(UTC) < deadline
 
     def slider(self, key: str) -> Slider:
         return next(s for s in self.sliders if s.key == key)

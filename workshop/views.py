@@ -17,7 +17,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
-from workshop import guard, live_view, report, session_control
+from workshop import closing, control_panel, guard, live_view, report, session_control
 from workshop.downloads import attachment
 from workshop.forms import (
     CapForm,
@@ -161,29 +161,7 @@ def _live_context(request: HttpRequest, session: Session, *, screen: bool = Fals
 
 
 def _controls_context(request: HttpRequest, session: Session, error: str = "") -> dict[str, Any]:
-    sliders = list(session.exercise.sliders.order_by("order", "pk"))
-    notes = {(n.slider_id, n.round): n.text for n in session.notes.all()}
-    groups = list(session.groups.order_by("order", "pk"))
-    join_url = _join_url(request, session)
-    return {
-        "session": session,
-        "control_sliders": [
-            {
-                "slider": s,
-                "open": session.slider_open(s.key),
-                "opened": s.key in session.open_sliders,
-                "shown": s.key in session.shown_sliders,
-                "notes": [(r, notes.get((s.pk, r), "")) for r in range(1, session.round + 1)],
-            }
-            for s in sliders
-        ],
-        "control_groups": [{"group": g, "join_url": f"{join_url}?g={g.pk}"} for g in groups],
-        "timer_form": TimerForm(initial={"minutes": 2, "lock": True}),
-        "timer_remaining_ms": session.timer_remaining_ms(),
-        "cap_form": CapForm(initial={"cap": session.max_participants}),
-        "group_form": GroupForm(),
-        "error": error,
-    }
+    return control_panel.controls_context(session, join_url=_join_url(request, session), error=error)
 
 
 @login_required
@@ -283,7 +261,7 @@ def control(request: HttpRequest, code: str, action: str) -> HttpResponse:
 def close(request: HttpRequest, code: str) -> HttpResponse:
     session = own_session(request, code)
     if session.is_open:
-        session_control.close_session(session=session)
+        closing.close_session(session=session)
     if request.htmx:
         return HttpResponseClientRedirect(reverse("results", kwargs={"code": session.code}))
     return redirect("results", code=session.code)

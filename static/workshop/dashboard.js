@@ -29,6 +29,7 @@
   document.body.addEventListener("htmx:afterSwap", function (event) { startTimers(event.target); });
 
   var isScreen = root.dataset.view === "screen";
+  var showFreeze = null;
   var freezeKey = "schuifoefening:freeze:" + root.dataset.code;
   var channel = window.BroadcastChannel ? new window.BroadcastChannel(freezeKey) : null;
   function readFrozen() {
@@ -53,6 +54,33 @@
     startTimers(fresh);
   }
 
+  /* The server's new controls (a timer that ran out, another tab): open folds stay open, and a field being
+     typed in is not swapped away under the facilitator; its swap waits until the field loses focus. */
+  var waitingControls = null;
+  function swapControls(html) {
+    var current = document.getElementById("controls");
+    if (!current || !html) { return; }
+    var active = document.activeElement;
+    if (active && current.contains(active) && active.matches("input, textarea, select")) {
+      if (waitingControls === null) {
+        active.addEventListener("blur", function () { var later = waitingControls; waitingControls = null; swapControls(later); }, { once: true });
+      }
+      waitingControls = html;
+      return;
+    }
+    var open = {};
+    Array.prototype.forEach.call(current.querySelectorAll("details[data-fold]"), function (el) { open[el.dataset.fold] = el.open; });
+    var holder = document.createElement("div");
+    holder.innerHTML = html;
+    var fresh = holder.querySelector("#controls");
+    if (!fresh) { return; }
+    Array.prototype.forEach.call(fresh.querySelectorAll("details[data-fold]"), function (el) { el.open = !!open[el.dataset.fold]; });
+    current.replaceWith(fresh);
+    if (window.htmx) { window.htmx.process(fresh); }
+    startTimers(fresh);
+    if (showFreeze) { showFreeze(); }
+  }
+
   function setFrozen(on) {
     frozen = on;
     document.body.classList.toggle("screen-frozen", on);
@@ -64,7 +92,7 @@
     if (channel) { channel.onmessage = function (event) { if (event.data && event.data.type === "freeze") { setFrozen(!!event.data.on); } }; }
     window.addEventListener("storage", function (event) { if (event.key === freezeKey) { setFrozen(event.newValue === "1"); } });
   } else {
-    var showFreeze = function () {
+    showFreeze = function () {
       Array.prototype.forEach.call(document.querySelectorAll("[data-freeze]"), function (button) {
         button.setAttribute("aria-pressed", frozen ? "true" : "false");
         button.classList.toggle("active", frozen);
@@ -106,6 +134,7 @@
       return false;
     },
     message: function (message) {
+      if (message.type === "controls") { swapControls(message.html); return; }
       if (message.type !== "aggregate") { return; }
       swapIn(message.html);
       // The server sends the next aggregate only once this one is shown.

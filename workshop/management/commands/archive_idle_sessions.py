@@ -1,12 +1,12 @@
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
-from workshop import session_control
+from workshop import closing
 
 
 class Command(BaseCommand):
     help = "Close and archive sessions idle for ARCHIVE_IDLE_HOURS (default 12). Run it from cron, e.g. hourly."
 
     def handle(self, *args: object, **options: object) -> None:
-        count = session_control.archive_idle_sessions()
+        count = closing.archive_idle_sessions()
         self.stdout.write(f"Archived {count} session(s) idle for {settings.ARCHIVE_IDLE_HOURS} hours or more.")
