@@ -67,8 +67,8 @@ def deadline(state: State) -> datetime | None:
 
 def open_sliders(state: State, now: datetime) -> tuple[str, ...]:
     """The sliders phones may move now, in the exercise's order. A timer that locks closes them the moment it
-    runs out, before its expiry event has been written."""
-    if state.status != POSITIONING or (state.timer_locks and time_is_up(state, now)):
+    runs out, before its expiry event has been written. A revealed profile rests on answers that stand."""
+    if state.status != POSITIONING or state.profile_revealed or (state.timer_locks and time_is_up(state, now)):
         return ()
     return tuple(key for key in state.slider_keys if key in state.open_sliders)
 
@@ -200,7 +200,7 @@ def slider_access(state: State, key: str, *, needs_group: bool, now: datetime) -
         return SESSION_CLOSED
     if key not in open_sliders(state, now):
         locked_by_timer = state.status == POSITIONING and state.timer_locks and time_is_up(state, now)
-        return TIME_UP if locked_by_timer and key in state.open_sliders else NOT_OPEN
+        return TIME_UP if locked_by_timer else NOT_OPEN
     return CHOOSE_GROUP if needs_group else None
 
 
