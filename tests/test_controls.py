@@ -167,11 +167,26 @@ def test_groups_are_added_shown_and_removed(fenna_client, workshop_session):
     assert list(Group.objects.filter(session=workshop_session)) == [b]
 
 
-def test_a_group_someone_joined_cannot_be_removed(fenna_client, workshop_session):
+def test_removing_a_group_keeps_its_members_and_their_positions(fenna_client, workshop_session):
     group = session_control.add_group(session=workshop_session, name="Team")
-    Participant.objects.create(session=workshop_session, token_hash="x" * 64, group=group)
-    assert post(fenna_client, workshop_session, "group_remove", {"group": group.pk}).status_code == 409
-    assert Group.objects.filter(pk=group.pk).exists()
+    member = Participant.objects.create(session=workshop_session, token_hash="x" * 64, group=group)
+    Position.objects.create(participant=member, slider=workshop_session.exercise.sliders.get(key="regie"), value=70)
+    assert post(fenna_client, workshop_session, "group_remove", {"group": group.pk}).status_code == 200
+    assert not Group.objects.filter(pk=group.pk).exists()
+    member.refresh_from_db()
+    assert member.group is None and member.positions.get().value == 70
+
+
+def test_a_group_can_be_renamed_but_not_to_another_groups_name(fenna_client, workshop_session):
+    group = session_control.add_group(session=workshop_session, name="Team")
+    session_control.add_group(session=workshop_session, name="Trio")
+    assert post(fenna_client, workshop_session, "group_rename", {"group": group.pk, "name": "trio"}).status_code == 409
+    assert (
+        post(fenna_client, workshop_session, "group_rename", {"group": group.pk, "name": "Team Centrum"}).status_code
+        == 200
+    )
+    group.refresh_from_db()
+    assert group.name == "Team Centrum"
 
 
 def test_another_sessions_group_is_refused(fenna_client, workshop_session, fenna, exercise):

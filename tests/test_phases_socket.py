@@ -148,7 +148,7 @@ async def test_when_the_timer_locks_sets_are_refused(workshop_session):
     await communicator.disconnect()
 
 
-async def test_groups_phones_choose_once_and_are_counted_per_group(fenna, workshop_session):
+async def test_groups_phones_choose_until_the_groups_are_locked_and_are_counted_per_group(fenna, workshop_session):
     group = await sync_to_async(session_control.add_group)(session=workshop_session, name="Trio A")
     communicator, welcome = await phone(workshop_session.code)
     assert welcome["groups"] == [{"id": group.pk, "name": "Trio A"}] and welcome["group"] is None
@@ -158,8 +158,10 @@ async def test_groups_phones_choose_once_and_are_counted_per_group(fenna, worksh
     assert (await communicator.receive_json_from())["code"] == "unknown_group"
     await communicator.send_json_to({"type": "group", "group": group.pk})
     assert (await next_state(communicator))["group"] == group.pk
+    await control("lock_groups", workshop_session, locked=True)
+    assert (await next_state(communicator))["may_choose_group"] is False
     await communicator.send_json_to({"type": "group", "group": group.pk})
-    assert (await communicator.receive_json_from())["code"] == "group_already_chosen"
+    assert (await communicator.receive_json_from())["code"] == "groups_locked"
     await communicator.send_json_to({"type": "set", "slider": "regie", "value": 50, "seq": 2})
     assert (await communicator.receive_json_from())["type"] == "ack"
     dashboard = await open_dashboard(fenna, workshop_session.code)

@@ -6,7 +6,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from tests.conftest import ROOT
-from workshop import workflow
+from workshop import limits, workflow
 from workshop.workflow import RULES, Stage, State
 
 KEYS = ("sturing", "aanpak", "verankering", "regie", "horizon")
@@ -135,3 +135,17 @@ def test_a_phone_may_place_exactly_where_the_table_lets_it(current, key, needs_g
     access = workflow.slider_access(current, key, needs_group=needs_group, now=NOW)
     placeable = workflow.refusal("set", current, NOW) is None and key in workflow.open_sliders(current, NOW)
     assert (access is None) == (placeable and not needs_group)
+
+
+def test_the_architecture_doc_states_the_limits_the_code_enforces():
+    text = (ROOT / "docs" / "architecture.md").read_text()
+    line = next(line for line in text.split("\n- ") if line.startswith("**Limits**"))
+    for figure in (
+        f"timer {limits.TIMER_MIN_SECONDS} s \N{EN DASH} {limits.TIMER_MAX_SECONDS // 60} min",
+        f"title {limits.TITLE_MAX_CHARS}",
+        f"group name {limits.GROUP_NAME_MAX_CHARS}",
+        f"{limits.MAX_GROUPS} groups",
+        f"notes\n  {limits.NOTE_MAX_CHARS:,} characters",
+        f"cap {limits.CAP_MAX:,}",
+    ):
+        assert figure in line, figure

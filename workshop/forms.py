@@ -127,6 +127,10 @@ class GroupIdForm(ControlForm):
     group = forms.ModelChoiceField(queryset=Group.objects.none())
 
 
+class GroupRenameForm(GroupIdForm):
+    name = forms.CharField(label=_("New name"), max_length=limits.GROUP_NAME_MAX_CHARS)
+
+
 class ResetForm(ControlForm):
     # A slider key, or "all" for the whole round.
     slider = forms.ChoiceField(choices=[("all", "all")])

@@ -167,6 +167,8 @@ class Session(Context):
     timer_locks = models.BooleanField(default=False)
     # Written by the server's expiry event (session_control.expire_timer), once per timer.
     timer_expired = models.BooleanField(default=False)
+    # Phones may change their group until the facilitator locks the groups.
+    groups_locked = models.BooleanField(default=False)
     screen = models.CharField(max_length=8, choices=Screen.choices, default=Screen.ROOM)
     screen_group = models.ForeignKey("Group", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     created_at = models.DateTimeField(default=timezone.now)

@@ -14,21 +14,18 @@ import json
 import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
 
 from channels.db import database_sync_to_async
 from django.db import connection, transaction
-from django.utils import timezone, translation
+from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from workshop import live_state, workflow
-from workshop.aggregates import compute, public_result
 from workshop.announce import announce_current
 from workshop.live import ABSTAIN
 from workshop.models import Participant, Position, Session
 from workshop.runtime import runtime
 from workshop.session_info import SessionInfo
-from workshop.workflow import Stage
 
 log = logging.getLogger(__name__)
 
@@ -108,22 +105,29 @@ async def find_participant(*, info: SessionInfo, token: str) -> tuple[int, int |
     return None if found is None else (found.pk, found.group_id)
 
 
-def _set_group(participant: int, group: int) -> bool:
-    return bool(Participant.objects.filter(pk=participant, group__isnull=True).update(group_id=group))
+def _set_group(session_id: int, participant: int, group: int) -> bool:
+    """Put a participant in a group: their first choice, or a change while the groups are not locked."""
+    with transaction.atomic():
+        locked = Session.objects.filter(pk=session_id).values_list("groups_locked", flat=True).first()
+        found = Participant.objects.filter(pk=participant)
+        if locked:
+            found = found.filter(group__isnull=True)
+        return bool(found.update(group_id=group))
 
 
 _aset_group = database_sync_to_async(_set_group)
 
 
 async def choose_group(*, info: SessionInfo, participant: int, group: int) -> bool:
-    """Put a participant without a group in one; False when they already had one.
+    """Put a participant in a group, or move them to another until the facilitator locks the groups;
+    False when the groups are locked and they have one.
 
-    What they placed already counts for the group at once, on the control panel,
+    What they placed counts for the new group at once, on the control panel,
     the screen and the results: nobody needs to move again.
     """
     if not info.has_group(group):
         raise JoinRefused("unknown_group", _("There is no such group in this session."))
-    if not await _aset_group(participant, group):
+    if not await _aset_group(info.session.pk, participant, group):
         return False
     live = runtime()
     await live.store.add_member(info.code, participant, group)
@@ -262,82 +266,3 @@ async def record_set(
     # after the ack cannot leave the projector showing an older value.
     await runtime().outbox.put_and_wait(info.code, (round, participant, slider), live)
     return round
-
-
-async def revealed_result(*, info: SessionInfo) -> dict[str, Any] | None:
-    """The room's result for a phone that joins after the profile went to the phones."""
-    if not info.session.profile_to_phones:
-        return None
-    return public_result(compute(info, await live_state.asnapshot(info)))
-
-
-async def phone_state(
-    *, info: SessionInfo, participant: int, group: int | None, result: dict[str, Any] | None, language: str
-) -> dict[str, Any]:
-    """Everything a phone shows, in its language, as the server decides it: the stage, per slider whether it
-    may be placed and why not, own positions, timer, revealed result."""
-    session = info.session
-    positions_now = await positions(info=info, participant=participant, round=session.round)
-    previous = await positions(info=info, participant=participant, round=1) if session.round == 2 else None
-    now = timezone.now()
-    state = info.state
-    current = workflow.stage(state, now)
-    needs_group = bool(info.groups) and group is None
-    remaining = session.timer_remaining_ms(now)
-    with translation.override(language):
-        sliders = []
-        for s in info.sliders:
-            reason = workflow.slider_access(state, s.key, needs_group=needs_group, now=now)
-            sliders.append(
-                {
-                    "key": s.key,
-                    "label": s.label,
-                    "left": s.left,
-                    "right": s.right,
-                    "open": reason is None,
-                    "reason": reason,
-                }
-            )
-        reveal = _reveal(info, result)
-    timer = None
-    if remaining is not None:
-        timer = {"remaining_ms": remaining, "locks": session.timer_locks, "expired": workflow.time_is_up(state, now)}
-    return {
-        "session": {
-            "code": session.code,
-            "title": session.title,
-            "status": session.status,
-            "stage": Stage.CLOSED if current in workflow.ENDED else current,
-            "round": session.round,
-        },
-        "sliders": sliders,
-        "positions": positions_now,
-        "previous": previous,
-        "groups": [{"id": g, "name": name} for g, name in info.groups],
-        "group": group,
-        "may_choose_group": needs_group and current in workflow.LIVE,
-        "timer": timer,
-        "reveal": reveal,
-    }
-
-
-def _reveal(info: SessionInfo, result: dict[str, Any] | None) -> dict[str, Any] | None:
-    """The revealed result in the active language, from the language-neutral broadcast."""
-    session = info.session
-    if result is None or not (session.profile_to_phones or not session.is_open):
-        return None
-    rounds = {}
-    for round, data in result.items():
-        profile = info.profile(data["best"]) if data["best"] else None
-        rounds[round] = {
-            "medians": data["medians"],
-            "profile": None
-            if profile is None
-            else {
-                "key": profile.key,
-                "name": profile.name,
-                "description": profile.description,
-                "assignment": profile.assignment,
-            },
-        }
-    return {"rounds": rounds}

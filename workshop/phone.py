@@ -15,7 +15,7 @@ from typing import Any
 from django.conf import settings
 from django.utils import timezone
 
-from workshop import guard, participation, protocol, timers, workflow
+from workshop import guard, participation, phone_view, protocol, timers, workflow
 from workshop.protocol import ProtocolError
 from workshop.runtime import runtime
 from workshop.session_info import SessionInfo, ashared_session_info
@@ -46,7 +46,7 @@ class Outcome:
 async def open_session(*, code: str, address: str | None) -> tuple[SessionInfo | None, int | None]:
     """The open session a phone asks for, or the close code it gets instead (the join guard's 4429, or 4404)."""
     info = await ashared_session_info(code=code)
-    found = info is not None and info.session.is_open
+    found = info is not None and info.refusal("join") is None
     if not await guard.alookup_allowed(address, found=found):
         return None, CLOSE_TOO_MANY
     return (info, None) if found else (None, CLOSE_NOT_FOUND)
@@ -117,7 +117,7 @@ class Conversation:
             return
         info = self.info
         if isinstance(message, protocol.ChooseGroup):
-            if not info.session.is_open:
+            if info.refusal("group") is not None:
                 raise ProtocolError(*REFUSED[workflow.SESSION_CLOSED], seq)
             return
         assert isinstance(message, PLACED)
@@ -177,13 +177,13 @@ class Conversation:
         self.participant, self.group = joined.participant, joined.group
         self.last_touch = asyncio.get_running_loop().time()
         timers.arm(self.info)
-        self.result = await participation.revealed_result(info=self.info)
+        self.result = await phone_view.revealed_result(info=self.info)
         return Outcome([{"type": "welcome", "token": joined.token, **await self.state()}])
 
     async def resume(self, *, participant: int, group: int | None) -> None:
         """Carry on a welcomed phone's conversation in a new request (HTTP), without joining again."""
         self.participant, self.group = participant, group
-        self.result = await participation.revealed_result(info=self.info)
+        self.result = await phone_view.revealed_result(info=self.info)
 
     async def choose_group(self, group: int) -> Outcome:
         assert self.participant is not None
@@ -192,13 +192,13 @@ class Conversation:
         except participation.JoinRefused as refused:
             raise ProtocolError(refused.code, refused.message) from None
         if not chosen:
-            raise ProtocolError("group_already_chosen", "You are already in a group.")
+            raise ProtocolError("groups_locked", "The facilitator has locked the groups.")
         self.group = group
         return Outcome([{"type": "state", **await self.state()}])
 
     async def state(self) -> dict[str, Any]:
         assert self.participant is not None
-        return await participation.phone_state(
+        return await phone_view.phone_state(
             info=self.info, participant=self.participant, group=self.group, result=self.result, language=self.language
         )
 
@@ -214,6 +214,8 @@ class Conversation:
         """The facilitator changed something: the phone gets its new state; a closed session ends the talk."""
         self.info = event.get("info") or self.info.with_state(event["state"])
         self.result = event.get("result")
+        if self.group is not None and not self.info.has_group(self.group):
+            self.group = None  # its group was removed: the phone chooses again, its positions stay
         timers.arm(self.info)
         replies = [{"type": "state", **await self.state()}] if self.participant is not None else []
         return Outcome(replies, close=None if self.info.session.is_open else CLOSE_NOT_FOUND)

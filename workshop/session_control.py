@@ -273,14 +273,38 @@ def add_group(*, session: Session, name: str) -> Group:
 
 
 def remove_group(*, session: Session, group: Group) -> None:
+    """Its members keep every position and choose a group again; the group leaves every view."""
+
+    def change(s: Session, keys: tuple[str, ...]) -> dict[str, Any]:
+        if group.session_id != s.pk:
+            raise ControlError(_("Choose a group of this session."))
+        had_members = group.participants.exists()
+        group.delete()
+        if had_members:
+            transaction.on_commit(lambda: live_state.rebuild(info_for(s)))
+        return {"screen": Session.Screen.ROOM, "screen_group_id": None} if s.screen_group_id == group.pk else {}
+
+    guarded(session, "group_remove", change)
+
+
+def rename_group(*, session: Session, group: Group, name: str) -> None:
+    name = name.strip()
+    if not name:
+        raise ControlError(_("Give the group a name."))
+
     def change(s: Session, keys: tuple[str, ...]) -> None:
         if group.session_id != s.pk:
             raise ControlError(_("Choose a group of this session."))
-        if group.participants.exists():
-            raise ControlError(_("People have joined this group; it can no longer be removed."))
-        group.delete()
+        if s.groups.filter(name__iexact=name).exclude(pk=group.pk).exists():
+            raise ControlError(_("There is already a group with that name."))
+        Group.objects.filter(pk=group.pk).update(name=name)
 
-    guarded(session, "group_remove", change)
+    guarded(session, "group_rename", change)
+
+
+def lock_groups(*, session: Session, locked: bool) -> None:
+    """Locked, a phone keeps the group it has; a phone without one still chooses."""
+    guarded(session, "groups_lock", lambda s, keys: {"groups_locked": locked})
 
 
 def reset_slider(*, session: Session, slider: str | None) -> None:

@@ -36,6 +36,7 @@ STATE_FIELDS = [
     "timer_ends_at",
     "timer_locks",
     "timer_expired",
+    "groups_locked",
     "screen",
     "screen_group_id",
     "closed_at",
@@ -76,6 +77,10 @@ class SessionInfo:
     @cached_property
     def deadline(self) -> datetime | None:
         return workflow.deadline(self.state)
+
+    def refusal(self, action: str) -> str | None:
+        """workflow.refusal for this session now (a join, a group choice)."""
+        return workflow.refusal(action, self.state, datetime.now(UTC))
 
     def may_place(self, key: str) -> bool:
         if key not in self.movable:

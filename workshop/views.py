@@ -25,6 +25,7 @@ from workshop.forms import (
     ControlForm,
     GroupForm,
     GroupIdForm,
+    GroupRenameForm,
     JoinForm,
     NoteForm,
     OnOffForm,
@@ -78,7 +79,7 @@ def home(request: HttpRequest) -> HttpResponse:
 @require_GET
 def join(request: HttpRequest, code: str) -> HttpResponse:
     info = load_session_info(code=code)
-    found = info is not None and info.session.is_open
+    found = info is not None and info.refusal("join") is None
     if not guard.lookup_allowed(request.META.get("REMOTE_ADDR"), found=found):
         return render(request, "workshop/too_many.html", status=429)
     if info is None or not found:
@@ -209,6 +210,11 @@ CONTROLS: dict[str, tuple[type[ControlForm], Callable[[Session, dict[str, Any]],
     "screen": (ScreenForm, lambda s, d: session_control.set_screen(session=s, view=d["view"], group=d["group"])),
     "group_add": (GroupForm, lambda s, d: session_control.add_group(session=s, name=d["name"])),
     "group_remove": (GroupIdForm, lambda s, d: session_control.remove_group(session=s, group=d["group"])),
+    "group_rename": (
+        GroupRenameForm,
+        lambda s, d: session_control.rename_group(session=s, group=d["group"], name=d["name"]),
+    ),
+    "groups_lock": (OnOffForm, lambda s, d: session_control.lock_groups(session=s, locked=d["on"])),
     "reset": (
         ResetForm,
         lambda s, d: session_control.reset_slider(session=s, slider=None if d["slider"] == "all" else d["slider"]),

@@ -153,7 +153,9 @@ RULES: dict[str, Rule] = {
     "cap": Rule(LIVE),
     "screen": Rule(LIVE),
     "group_add": Rule(LIVE),
-    "group_remove": Rule(LIVE),
+    "group_remove": Rule(LIVE),  # its members keep their positions and choose again
+    "group_rename": Rule(LIVE),
+    "groups_lock": Rule(LIVE),
     "reset": Rule(LIVE),
     "note": Rule(LIVE),
     "close": Rule(LIVE),
@@ -218,6 +220,11 @@ class Flow:
     @property
     def one_at_a_time(self) -> bool:
         return len(self.open) == 1
+
+    @property
+    def placing(self) -> bool:
+        """A round's sliders are in play: open, or paused by hand or by the timer."""
+        return self.stage in (Stage.OPEN, Stage.LOCKED)
 
     @property
     def open_slider(self) -> str | None:

@@ -1,0 +1,94 @@
+"""What a phone shows, as the server decides it: the stage, per slider whether it may be placed and why not,
+its own positions, the timer and the revealed result, in the phone's language (docs/protocol.md, `state`)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.utils import timezone, translation
+
+from workshop import live_state, workflow
+from workshop.aggregates import compute, public_result
+from workshop.participation import positions
+from workshop.session_info import SessionInfo
+from workshop.workflow import Stage
+
+
+async def revealed_result(*, info: SessionInfo) -> dict[str, Any] | None:
+    """The room's result for a phone that joins after the profile went to the phones."""
+    if not info.session.profile_to_phones:
+        return None
+    return public_result(compute(info, await live_state.asnapshot(info)))
+
+
+async def phone_state(
+    *, info: SessionInfo, participant: int, group: int | None, result: dict[str, Any] | None, language: str
+) -> dict[str, Any]:
+    """Everything a phone shows, in its language, as the server decides it: the stage, per slider whether it
+    may be placed and why not, own positions, timer, revealed result."""
+    session = info.session
+    positions_now = await positions(info=info, participant=participant, round=session.round)
+    previous = await positions(info=info, participant=participant, round=1) if session.round == 2 else None
+    now = timezone.now()
+    state = info.state
+    current = workflow.stage(state, now)
+    needs_group = bool(info.groups) and group is None
+    may_choose = bool(info.groups) and (group is None or not session.groups_locked)
+    remaining = session.timer_remaining_ms(now)
+    with translation.override(language):
+        sliders = []
+        for s in info.sliders:
+            reason = workflow.slider_access(state, s.key, needs_group=needs_group, now=now)
+            sliders.append(
+                {
+                    "key": s.key,
+                    "label": s.label,
+                    "left": s.left,
+                    "right": s.right,
+                    "open": reason is None,
+                    "reason": reason,
+                }
+            )
+        reveal = _reveal(info, result)
+    timer = None
+    if remaining is not None:
+        timer = {"remaining_ms": remaining, "locks": session.timer_locks, "expired": workflow.time_is_up(state, now)}
+    return {
+        "session": {
+            "code": session.code,
+            "title": session.title,
+            "status": session.status,
+            "stage": Stage.CLOSED if current in workflow.ENDED else current,
+            "round": session.round,
+        },
+        "sliders": sliders,
+        "positions": positions_now,
+        "previous": previous,
+        "groups": [{"id": g, "name": name} for g, name in info.groups],
+        "group": group,
+        "may_choose_group": may_choose and current in workflow.LIVE,
+        "timer": timer,
+        "reveal": reveal,
+    }
+
+
+def _reveal(info: SessionInfo, result: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The revealed result in the active language, from the language-neutral broadcast."""
+    session = info.session
+    if result is None or not (session.profile_to_phones or not session.is_open):
+        return None
+    rounds = {}
+    for round, data in result.items():
+        profile = info.profile(data["best"]) if data["best"] else None
+        rounds[round] = {
+            "medians": data["medians"],
+            "profile": None
+            if profile is None
+            else {
+                "key": profile.key,
+                "name": profile.name,
+                "description": profile.description,
+                "assignment": profile.assignment,
+            },
+        }
+    return {"rounds": rounds}
