@@ -65,12 +65,19 @@ def test_every_control_after_closing_answers_409_and_writes_nothing(fenna_client
 
 
 @pytest.mark.django_db
-def test_a_refused_control_says_why_and_changes_nothing(fenna_client, workshop_session):
-    before = snapshot(workshop_session)
-    response = post(fenna_client, workshop_session, "reveal", {"on": "1"})
+def test_a_refused_control_says_why_and_changes_nothing(fenna_client, lobby_session):
+    before = snapshot(lobby_session)
+    response = post(fenna_client, lobby_session, "reveal_phones", {"on": "1"})
     assert response.status_code == 409
-    assert "Vergrendel eerst de schuiven" in response.content.decode()
-    assert snapshot(workshop_session) == before
+    assert "Onthul het profiel eerst op het scherm" in response.content.decode()
+    assert snapshot(lobby_session) == before
+
+
+@pytest.mark.django_db
+def test_revealing_while_the_sliders_are_open_locks_them_first(fenna_client, workshop_session):
+    assert post(fenna_client, workshop_session, "reveal", {"on": "1"}).status_code == 200
+    session = Session.objects.get(pk=workshop_session.pk)
+    assert session.profile_revealed and session.status == "discussion" and session.open_sliders == []
 
 
 @pytest.mark.django_db

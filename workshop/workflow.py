@@ -135,14 +135,9 @@ RULES: dict[str, Rule] = {
     ),
     "results": Rule(LIVE),
     "slider_results": Rule(LIVE),
-    "reveal": Rule(
-        _stages(Stage.LOCKED, Stage.DISCUSSING, Stage.REVEALED),
-        {
-            Stage.LOBBY: gettext_noop(
-                "Nobody has placed a slider yet: open the sliders first, then reveal the profile."
-            ),
-            Stage.OPEN: gettext_noop("Lock the sliders first: the profile is revealed once the answers stand."),
-        },
+    "reveal": Rule(  # from `open` it locks the sliders first: a revealed profile rests on answers that stand
+        _stages(Stage.OPEN, Stage.LOCKED, Stage.DISCUSSING, Stage.REVEALED),
+        gettext_noop("Nobody has placed a slider yet: open the sliders first, then reveal the profile."),
     ),
     "hide_profile": Rule(LIVE),
     "reveal_phones": Rule(_stages(Stage.REVEALED), gettext_noop("Reveal the profile on the screen first.")),
