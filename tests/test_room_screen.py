@@ -302,10 +302,11 @@ def test_the_lobby_with_a_qr_code_per_group_fits(browser):
 
     import segno
     from django.template.loader import render_to_string
-    from django.utils import translation
+    from django.utils import timezone, translation
     from django.utils.safestring import mark_safe
 
     from tests.conftest import ROOT
+    from workshop import workflow
 
     def qr(url: str) -> str:
         return mark_safe(segno.make(url, error="m").svg_inline(scale=8, border=2, omitsize=True))
@@ -318,6 +319,7 @@ def test_the_lobby_with_a_qr_code_per_group_fits(browser):
     context = {
         "session": session,
         "joined": 12,
+        "flow": workflow.flow(workflow.State(status="lobby", round=1, slider_keys=(), open_sliders=()), timezone.now()),
         "info": SimpleNamespace(sliders=range(5)),
         "qr": qr("http://192.168.1.20:8000/j/K7MPQ3/"),
         "short_host": "192.168.1.20:8000",
