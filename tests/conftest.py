@@ -17,7 +17,7 @@ from django.core.cache import cache
 from django.test import Client
 
 from tests.phones import DEFAULT_EXERCISE, ROOT, SLIDERS
-from workshop import exercises, runtime, session_control
+from workshop import access, exercises, runtime, session_control
 from workshop.models import Exercise, Session
 
 __all__ = ["DEFAULT_EXERCISE", "ROOT"]
@@ -87,14 +87,20 @@ def slider_keys() -> list[str]:
     return list(SLIDERS)
 
 
-def _facilitator(username: str) -> User:
-    user = User.objects.create_user(username=username, password="a-long-test-password")
-    group, _ = Group.objects.get_or_create(name="Facilitators")
-    from django.contrib.auth.models import Permission
+def role(name: str) -> Group:
+    """A role's group as the migrations made it; a transactional test's flush takes it, and then it is
+    made again by the very code the migration runs (access.create_role), never by hand here."""
+    return Group.objects.filter(name=name).first() or access.create_role(name)
 
-    group.permissions.add(*Permission.objects.filter(codename__in=["add_session", "view_session", "change_session"]))
-    user.groups.add(group)
+
+def persona(username: str, *roles: str) -> User:
+    user = User.objects.create_user(username=username, password="a-long-test-password")
+    user.groups.add(*(role(name) for name in roles))
     return user
+
+
+def _facilitator(username: str) -> User:
+    return persona(username, access.FACILITATORS)
 
 
 @pytest.fixture
@@ -111,8 +117,8 @@ def otto(db) -> User:
 
 @pytest.fixture
 def rosa(db) -> User:
-    """Rosa has an account but is no facilitator (say, research staff)."""
-    return User.objects.create_user(username="rosa", password="a-long-test-password")
+    """Rosa has an account and no role at all: no facilitator, no research staff."""
+    return persona("rosa")
 
 
 @pytest.fixture
@@ -160,13 +166,7 @@ def pytest_configure(config):
 @pytest.fixture
 def researcher(db) -> User:
     """Rik works for Platform31/LPB: archives only."""
-    from django.contrib.auth.models import Permission
-
-    user = User.objects.create_user(username="rik", password="a-long-test-password")
-    group, _ = Group.objects.get_or_create(name="Research")
-    group.permissions.add(*Permission.objects.filter(codename__in=["view_archive", "delete_archive"]))
-    user.groups.add(group)
-    return user
+    return persona("rik", access.RESEARCH_STAFF)
 
 
 @pytest.fixture

@@ -8,6 +8,7 @@ from django.contrib.auth.models import Group
 from django.test import Client
 
 from tests.sockets import open_socket
+from workshop import access
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -35,7 +36,7 @@ async def test_logging_out_ends_the_live_feed_of_that_login(fenna, workshop_sess
 
 async def test_losing_the_facilitator_role_ends_the_live_feed(fenna, workshop_session):
     dashboard, _ = await logged_in_dashboard(fenna, workshop_session.code)
-    facilitators = await sync_to_async(Group.objects.get)(name="Facilitators")
+    facilitators = await sync_to_async(Group.objects.get)(name=access.FACILITATORS)
     await sync_to_async(fenna.groups.remove)(facilitators)
     assert await dashboard.receive_output(timeout=5) == {"type": "websocket.close", "code": 4403}
 

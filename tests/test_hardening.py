@@ -273,9 +273,9 @@ def test_csv_text_cells_that_a_spreadsheet_would_run_get_an_apostrophe_and_numbe
     ]
 
 
-def test_a_group_named_like_a_formula_is_neutralised_in_results_and_archive_csv(fenna_client, workshop_session, db):
-    from django.contrib.auth.models import Group, Permission, User
-
+def test_a_group_named_like_a_formula_is_neutralised_in_results_and_archive_csv(
+    fenna_client, researcher_client, workshop_session
+):
     group = session_control.add_group(session=workshop_session, name='=HYPERLINK("http://evil.example","klik")')
     slider = workshop_session.exercise.sliders.get(key="regie")
     for n in range(3):
@@ -287,13 +287,7 @@ def test_a_group_named_like_a_formula_is_neutralised_in_results_and_archive_csv(
     groups = {row["group"] for row in csv.DictReader(io.StringIO(results))}
     assert groups == {"'" + group.name}
 
-    researcher = User.objects.create_user(username="rik", password=PASSWORD)
-    research, _ = Group.objects.get_or_create(name="Research")
-    research.permissions.add(Permission.objects.get(codename="view_archive"))
-    researcher.groups.add(research)
-    client = Client()
-    client.force_login(researcher)
-    archive = b"".join(client.get("/archive/export.csv").streaming_content).decode()
+    archive = b"".join(researcher_client.get("/archive/export.csv").streaming_content).decode()
     rows = list(csv.DictReader(io.StringIO(archive)))
     assert {row["group"] for row in rows} == {"'" + group.name}
     assert {row["value"] for row in rows} == {"10", "11", "12"}

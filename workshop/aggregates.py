@@ -33,7 +33,10 @@ class GroupResult:
 
 
 @dataclass(frozen=True)
-class LiveResult:
+class SessionResult:
+    """A session's statistics per round and group, computed from a snapshot: of the live store (the
+    dashboard, the screen, phones after a reveal) or of committed rows (results, exports, archives)."""
+
     snapshot: Snapshot
     round: int
     rounds: dict[int, RoundResult]
@@ -51,7 +54,7 @@ def _round_result(info: SessionInfo, snapshot: Snapshot, round: int, scope: str)
     return RoundResult(summaries=summaries, abstained=abstained, matches=matches, best=best)
 
 
-def compute(info: SessionInfo, snapshot: Snapshot) -> LiveResult:
+def compute(info: SessionInfo, snapshot: Snapshot) -> SessionResult:
     round = info.session.round
     rounds = {r: _round_result(info, snapshot, r, ROOM) for r in range(1, round + 1)}
     groups = [
@@ -63,16 +66,16 @@ def compute(info: SessionInfo, snapshot: Snapshot) -> LiveResult:
         )
         for group_id, name in info.groups
     ]
-    return LiveResult(snapshot=snapshot, round=round, rounds=rounds, groups=groups)
+    return SessionResult(snapshot=snapshot, round=round, rounds=rounds, groups=groups)
 
 
-def committed_result(info: SessionInfo) -> LiveResult:
+def committed_result(info: SessionInfo) -> SessionResult:
     """Statistics over what was committed (not live moves): results pages, exports and archives."""
     members, positions = committed(info.session.pk)
     return compute(info, tally(members, positions))
 
 
-def public_result(result: LiveResult) -> dict[str, Any]:
+def public_result(result: SessionResult) -> dict[str, Any]:
     """Per round, the room's medians and nearest profile: what phones see once it is revealed."""
     return {
         str(round): {"medians": {k: s.median for k, s in data.summaries.items()}, "best": data.best}
@@ -80,7 +83,7 @@ def public_result(result: LiveResult) -> dict[str, Any]:
     }
 
 
-def group_table(info: SessionInfo, result: LiveResult) -> list[dict[str, Any]]:
+def group_table(info: SessionInfo, result: SessionResult) -> list[dict[str, Any]]:
     """Per group: its size, the summary per slider, and its nearest profile."""
     profiles = {p.key: p for p in info.profiles}
     return [

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from django.contrib import messages
-from django.contrib.auth.decorators import login_required, permission_required
+from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db.models import Count, Q, QuerySet
@@ -12,12 +12,11 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
-from workshop import archive_exports, archive_overview, archives, charts
+from workshop import access, archive_exports, archive_overview, archives, charts
+from workshop.access import research_only
 from workshop.downloads import attachment
 from workshop.forms import ArchiveFilterForm
 from workshop.models import Archive
-
-research_only = permission_required("workshop.view_archive", raise_exception=True)
 
 
 def _archive_filters(request: HttpRequest) -> tuple[ArchiveFilterForm, QuerySet[Archive] | None]:
@@ -75,13 +74,13 @@ def archive_export(request: HttpRequest, format: str) -> HttpResponse:
 @login_required
 @require_POST
 def archive_delete(request: HttpRequest, pk: int) -> HttpResponse:
-    """An AVG request: staff who may delete archives, or the facilitator whose session it was."""
+    """An AVG request (access.may_delete_archive); the facilitator goes back to the session's results."""
     archive = get_object_or_404(Archive.objects.select_related("session"), pk=pk)
-    own = archive.session is not None and archive.session.facilitator_id == request.user.pk
-    if not (own or request.user.has_perm("workshop.delete_archive")):
+    if not access.may_delete_archive(request.user, archive):
         raise PermissionDenied
+    session = archive.session
     archives.delete_archive(archive=archive)
     messages.success(request, _("The archive has been deleted."))
-    if own and archive.session is not None:
-        return redirect("results", code=archive.session.code)
+    if session is not None and access.may_run(request.user, session):
+        return redirect("results", code=session.code)
     return redirect("archive_list")

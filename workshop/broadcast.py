@@ -22,9 +22,7 @@ def phones_group(code: str) -> str:
     return f"phones.{code}"
 
 
-def session_changed(
-    *, code: str, state: dict[str, Any], result: dict[str, Any] | None, positions_changed: bool = False
-) -> None:
+def session_changed(*, code: str, state: dict[str, Any], result: dict[str, Any] | None) -> None:
     """From sync code: the session's controls changed; every dashboard and phone applies `state`.
 
     `result` is the room's public result (medians and profile per round), sent
@@ -34,7 +32,6 @@ def session_changed(
         "type": "session.changed",
         "code": code,
         "state": state,
-        "positions_changed": positions_changed,
         "result": result,
     }
     layer = get_channel_layer()

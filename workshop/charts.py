@@ -15,7 +15,7 @@ from workshop.live import ROOM, group_scope
 from workshop.stats import MAX_VALUE, Summary
 
 if TYPE_CHECKING:
-    from workshop.aggregates import LiveResult
+    from workshop.aggregates import SessionResult
     from workshop.session_info import SessionInfo
 
 # Up to this many positions a slider is drawn as one dot per person; beyond it, as bars.
@@ -123,7 +123,7 @@ def plot_row(
     }
 
 
-def plot_rows(info: SessionInfo, result: LiveResult, number: int, scope: str = ROOM) -> list[dict[str, Any]]:
+def plot_rows(info: SessionInfo, result: SessionResult, number: int, scope: str = ROOM) -> list[dict[str, Any]]:
     """Per slider: what its plot draws, for round `number` and one scope (the room or a group)."""
     session = info.session
     if scope == ROOM:

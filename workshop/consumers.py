@@ -50,7 +50,7 @@ class DashboardConsumer(JsonSocket):
     info: SessionInfo | None = None
 
     async def connect(self) -> None:
-        code = self.scope["url_route"]["kwargs"]["code"].upper()
+        code = self.scope["url_route"]["kwargs"]["code"]  # upper-cased by the URL converter
         user = self.scope.get("user")
         await self.accept()
         if user is None or not user.is_authenticated:

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -35,8 +34,6 @@ from workshop.relay import LOST
 from workshop.runtime import runtime
 from workshop.session_info import SessionInfo
 from workshop.websocket import CLOSE_NOT_FOUND, CLOSE_TRY_AGAIN
-
-log = logging.getLogger("workshop.consumers")
 
 # At most this many messages in one POST: a phone batches what it queued while a request was out.
 MAX_MESSAGES = 50

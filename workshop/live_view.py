@@ -17,7 +17,7 @@ from django.utils import timezone, translation
 from django.utils.safestring import mark_safe
 
 from workshop import charts, live_state, workflow
-from workshop.aggregates import LiveResult, compute, group_table
+from workshop.aggregates import SessionResult, compute, group_table
 from workshop.live import Snapshot, group_scope
 from workshop.session_info import SessionInfo
 from workshop.stats import EMPTY, Summary
@@ -26,7 +26,7 @@ CONTROL_LIVE = "workshop/dashboard.html#live"
 SCREEN_LIVE = "workshop/screen.html#live"
 
 
-def live_result(info: SessionInfo) -> LiveResult:
+def live_result(info: SessionInfo) -> SessionResult:
     return compute(info, live_state.snapshot(info))
 
 
@@ -64,7 +64,7 @@ def join_context(
     }
 
 
-def live_context(info: SessionInfo, result: LiveResult, *, screen: bool = False) -> dict[str, Any]:
+def live_context(info: SessionInfo, result: SessionResult, *, screen: bool = False) -> dict[str, Any]:
     """What the live partials of the control panel and the screen draw."""
     profiles = {p.key: p for p in info.profiles}
     current = result.current
@@ -129,7 +129,7 @@ def _for_screen(session: Any, context: dict[str, Any]) -> dict[str, Any]:
 # Render --------------------------------------------------------------------
 
 
-def aggregate_message(info: SessionInfo, result: LiveResult, *, screen: bool = False) -> dict[str, Any]:
+def aggregate_message(info: SessionInfo, result: SessionResult, *, screen: bool = False) -> dict[str, Any]:
     """The dashboard socket's `aggregate` message; profile names in the active language."""
     names = {p.key: p.name for p in info.profiles}
     session = info.session

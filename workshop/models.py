@@ -3,7 +3,6 @@ from __future__ import annotations
 import hashlib
 import secrets
 from datetime import datetime
-from typing import Any
 
 from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
@@ -122,14 +121,6 @@ class ProfileTarget(models.Model):
         return f"{self.slider.key}={self.value}"
 
 
-class SessionQuerySet(models.QuerySet["Session"]):
-    def run_by(self, user: Any) -> SessionQuerySet:
-        """The sessions this user may run and see: their own, or all for a superuser."""
-        if not user.is_authenticated:
-            return self.none()
-        return self if user.is_superuser else self.filter(facilitator_id=user.pk)
-
-
 class Session(Context):
     class Status(models.TextChoices):
         LOBBY = "lobby", _("Lobby")
@@ -175,8 +166,6 @@ class Session(Context):
     last_activity = models.DateTimeField(default=timezone.now)
     closed_at = models.DateTimeField(null=True, blank=True)
 
-    objects = SessionQuerySet.as_manager()
-
     class Meta:
         ordering = ["-created_at"]
         constraints = [models.CheckConstraint(condition=Q(round__in=[1, 2]), name="round_is_1_or_2")]
@@ -217,10 +206,6 @@ class Session(Context):
         if self.timer_ends_at is None:
             return None
         return max(0, int((self.timer_ends_at - (now or timezone.now())).total_seconds() * 1000))
-
-    def is_run_by(self, user: Any) -> bool:
-        """Whether this user may run and see the session: its facilitator, or a superuser."""
-        return bool(user.is_authenticated and (user.is_superuser or self.facilitator_id == user.pk))
 
     def results_visible(self, key: str) -> bool:
         if self.results == self.Results.SHOWN:

@@ -29,7 +29,7 @@ from workshop.websocket import (
     service_name,
 )
 
-log = logging.getLogger("workshop.consumers")
+log = logging.getLogger(__name__)
 
 # Refused messages (over the rate) before a flooding phone is cut off.
 FLOOD_LIMIT = 200

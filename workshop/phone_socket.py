@@ -29,7 +29,7 @@ from workshop.websocket import (
     service_name,
 )
 
-log = logging.getLogger("workshop.consumers")
+log = logging.getLogger(__name__)
 
 Send = Any
 
@@ -70,7 +70,7 @@ class PhoneSocket:
         self.draining: asyncio.Task[None] | None = None
 
     async def open(self, scope: dict[str, Any]) -> None:
-        code = scope["url_route"]["kwargs"]["code"].upper()
+        code = scope["url_route"]["kwargs"]["code"]  # upper-cased by the URL converter
         address = (scope.get("client") or [None])[0]
         await self.send({"type": "websocket.accept"})
         info, refused = await open_session(code=code, address=address)

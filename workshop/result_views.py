@@ -14,10 +14,11 @@ from django.views.decorators.http import require_GET, require_POST
 
 from workshop import closing, report, workbook
 from workshop import results as results_module
+from workshop.access import facilitators_only
 from workshop.downloads import attachment
 from workshop.forms import MetadataForm
 from workshop.models import Archive, Session
-from workshop.views import facilitators_only, own_session
+from workshop.views import own_session
 
 
 @login_required

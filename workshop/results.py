@@ -13,7 +13,7 @@ from django.template.loader import render_to_string
 from django.utils.translation import gettext as _
 
 from workshop import charts
-from workshop.aggregates import LiveResult, committed_result, group_table
+from workshop.aggregates import SessionResult, committed_result, group_table
 from workshop.downloads import csv_stream
 from workshop.models import Participant, Position, Session
 from workshop.session_info import SessionInfo, info_for
@@ -28,7 +28,7 @@ def _pseudonyms(session: Session) -> dict[int, str]:
     return {pk: f"P{n}" for pk, n in _numbers(session).items()}
 
 
-def _computed(session: Session) -> tuple[SessionInfo, LiveResult]:
+def _computed(session: Session) -> tuple[SessionInfo, SessionResult]:
     """Statistics over what was committed (not live moves), through the same code as the dashboard."""
     info = info_for(session)
     return info, committed_result(info)
@@ -68,7 +68,7 @@ def round_match(value: float | None) -> int | None:
     return None if value is None else round(value)
 
 
-def _shifts(info: SessionInfo, result: LiveResult) -> list[dict[str, Any]]:
+def _shifts(info: SessionInfo, result: SessionResult) -> list[dict[str, Any]]:
     if 2 not in result.rounds:
         return []
     shifts = []

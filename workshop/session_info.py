@@ -7,7 +7,6 @@ costs no query. `committed` reads what phones committed, for results and archive
 
 from __future__ import annotations
 
-import asyncio
 import copy
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -134,7 +133,7 @@ def _parts(exercise: Exercise) -> ExerciseParts:
 
 
 def load_session_info(*, code: str) -> SessionInfo | None:
-    session = Session.objects.select_related("exercise").filter(code=code.upper()[:12]).first()
+    session = Session.objects.select_related("exercise").filter(code=code).first()
     if session is None:
         return None
     return info_for(session)
@@ -148,36 +147,10 @@ def info_for(session: Session) -> SessionInfo:
 
 aload_session_info = database_sync_to_async(load_session_info)
 
-# How long a phone may join on the session as this process last read it (kept current from the
-# session's events meanwhile). Bounds what an edit that sends no event (the admin) takes to show.
-SHARED_FOR = 10.0
-
 
 async def ashared_session_info(*, code: str) -> SessionInfo | None:
-    """A session for a joining phone: read once per process and shared while fresh, not read per phone.
-
-    When a hall scans the QR code at once this saves the database a read per phone. The copy is kept
-    current by the relay from the session's events; a read made before the relay heard them is not kept.
-    """
-    relay = runtime().relay
-    code = code.upper()
-    now = asyncio.get_running_loop().time()
-    shared = relay.infos.get(code)
-    if shared is not None and now - shared[1] < SHARED_FOR:
-        return shared[0]
-    seen = relay.seen[code]
-    info = await aload_session_info(code=code)
-    if info is None or not info.session.is_open:
-        return info  # not shared: an unknown code must not make this process listen for it
-    if not relay.watching(code):
-        await relay.watch(code)
-        seen = relay.seen[code]
-        info = await aload_session_info(code=code)  # read after the relay listens: no event falls between
-        if info is None:
-            return None
-    if relay.seen[code] == seen:
-        relay.infos[code] = (info, now)
-    return info
+    """A session for a joining phone: this process's shared copy while fresh (relay.SharedSessions)."""
+    return await runtime().relay.sessions.get(code, load=aload_session_info)
 
 
 Members = dict[int, int | None]

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from channels.generic.websocket import AsyncWebsocketConsumer
 
-CLOSE_NOT_FOUND = 4404
+from workshop.websocket import CLOSE_NOT_FOUND
 
 
 class NoSuchSocket(AsyncWebsocketConsumer):

@@ -7,7 +7,7 @@ from typing import Any
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.contrib import messages
-from django.contrib.auth.decorators import login_required, permission_required
+from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.db import connection
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
@@ -17,7 +17,8 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
-from workshop import closing, control_panel, guard, live_view, report, session_control
+from workshop import access, closing, control_panel, guard, live_view, report, session_control
+from workshop.access import facilitators_only
 from workshop.downloads import attachment
 from workshop.forms import (
     CapForm,
@@ -41,14 +42,10 @@ from workshop.models import Session
 from workshop.session_control import ControlError
 from workshop.session_info import info_for, load_session_info
 
-# Facilitators run sessions; research staff read archives. Anonymous users are sent to log in.
-facilitators_only = permission_required("workshop.add_session", raise_exception=True)
-research_only = permission_required("workshop.view_archive", raise_exception=True)
-
 
 def own_session(request: HttpRequest, code: str) -> Session:
-    """The facilitator's own session; someone else's is as unknown as a wrong code."""
-    return get_object_or_404(Session.objects.run_by(request.user).select_related("exercise"), code=code.upper())
+    """A session this user may run (access.may_run); someone else's is as unknown as a wrong code."""
+    return get_object_or_404(access.sessions_run_by(request.user).select_related("exercise"), code=code)
 
 
 def _not_found(request: HttpRequest, code: str) -> HttpResponse:
@@ -97,7 +94,7 @@ def my_result(request: HttpRequest, code: str) -> HttpResponse:
     At closing the server forgets which phone was whose (archives.py), so the phone sends its own
     positions, fields `r<round>-<slider>`: 0..100 or "abstain". Nothing of another phone is read.
     """
-    session = Session.objects.filter(code=code.upper(), status=Session.Status.CLOSED).select_related("exercise").first()
+    session = Session.objects.filter(code=code, status=Session.Status.CLOSED).select_related("exercise").first()
     if session is None:
         return _not_found(request, code)
     own: dict[tuple[int, str], int | None] = {}
@@ -120,9 +117,9 @@ def my_result(request: HttpRequest, code: str) -> HttpResponse:
 @require_GET
 def start(request: HttpRequest) -> HttpResponse:
     """Where a login lands: facilitators on their sessions, research staff on the archive."""
-    if request.user.has_perm("workshop.add_session"):
+    if access.may_facilitate(request.user):
         return redirect("facilitator_home")
-    if request.user.has_perm("workshop.view_archive"):
+    if access.may_research(request.user):
         return redirect("archive_list")
     raise PermissionDenied
 

@@ -23,8 +23,6 @@ from redis.exceptions import RedisError
 
 from workshop.runtime import runtime
 
-log = logging.getLogger("workshop.consumers")
-
 CLOSE_FORBIDDEN = 4403
 CLOSE_NOT_FOUND = 4404
 CLOSE_REFUSED = 4409

@@ -5,6 +5,7 @@ from pathlib import Path
 
 from django.db import migrations
 
+from workshop.access import FACILITATORS, create_role, remove_role
 from workshop.exercise_format import parse_exercise
 from workshop.exercises import save_exercise
 
@@ -20,25 +21,11 @@ def unload_default(apps, schema_editor):
 
 
 def facilitators_group(apps, schema_editor):
-    from django.contrib.auth.management import create_permissions
-
-    for app_config in apps.get_app_configs():
-        app_config.models_module = True
-        create_permissions(app_config, apps=apps, verbosity=0)
-        app_config.models_module = None
-    Group = apps.get_model("auth", "Group")
-    Permission = apps.get_model("auth", "Permission")
-    group, _ = Group.objects.get_or_create(name="Facilitators")
-    group.permissions.set(
-        Permission.objects.filter(
-            content_type__app_label="workshop",
-            codename__in=["add_session", "view_session", "change_session"],
-        )
-    )
+    create_role(FACILITATORS, apps)
 
 
 def remove_group(apps, schema_editor):
-    apps.get_model("auth", "Group").objects.filter(name="Facilitators").delete()
+    remove_role(FACILITATORS, apps)
 
 
 class Migration(migrations.Migration):

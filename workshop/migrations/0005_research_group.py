@@ -2,24 +2,15 @@
 
 from django.db import migrations
 
+from workshop.access import RESEARCH_STAFF, create_role, remove_role
+
 
 def research_group(apps, schema_editor):
-    from django.contrib.auth.management import create_permissions
-
-    for app_config in apps.get_app_configs():
-        app_config.models_module = True
-        create_permissions(app_config, apps=apps, verbosity=0)
-        app_config.models_module = None
-    Group = apps.get_model("auth", "Group")
-    Permission = apps.get_model("auth", "Permission")
-    group, _ = Group.objects.get_or_create(name="Research")
-    group.permissions.set(
-        Permission.objects.filter(content_type__app_label="workshop", codename__in=["view_archive", "delete_archive"])
-    )
+    create_role(RESEARCH_STAFF, apps)
 
 
 def remove_group(apps, schema_editor):
-    apps.get_model("auth", "Group").objects.filter(name="Research").delete()
+    remove_role(RESEARCH_STAFF, apps)
 
 
 class Migration(migrations.Migration):
