@@ -6,6 +6,8 @@ from channels.layers import get_channel_layer
 
 from tests.sockets import open_socket, phone
 from workshop import broadcast, session_control
+from workshop.runtime import runtime
+from workshop.session_info import aload_session_info
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -80,3 +82,34 @@ def english_label(session) -> str:
 
     with translation.override("en"):
         return session.exercise.sliders.order_by("order", "pk").first().label
+
+
+# The shared copy (relay.SharedSessions) ------------------------------------------------------
+
+
+async def reads_of_two_joins(code: str, *, overtaken: bool) -> int:
+    """How often the database is read when two phones join one after the other; `overtaken`: every read
+    is overtaken by an event of the session (a control that committed while the read was under way)."""
+    sessions = runtime().relay.sessions
+    reads = 0
+
+    async def load(*, code: str):
+        nonlocal reads
+        reads += 1
+        info = await aload_session_info(code=code)
+        if overtaken:
+            sessions.heard(code, {"type": "live.changed", "code": code})
+        return info
+
+    for _phone in range(2):
+        assert (await sessions.get(code, load=load)).code == code
+    return reads
+
+
+async def test_the_phones_of_a_process_share_one_read_of_their_session(lobby_session):
+    # The first join reads twice: once more after the relay started listening.
+    assert await reads_of_two_joins(lobby_session.code, overtaken=False) == 2
+
+
+async def test_a_read_that_an_event_overtook_is_not_shared(lobby_session):
+    assert await reads_of_two_joins(lobby_session.code, overtaken=True) == 3
