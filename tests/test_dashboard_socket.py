@@ -264,7 +264,7 @@ async def test_the_screen_socket_carries_only_what_the_room_may_see(fenna, works
     # Counts only (results hidden, nothing revealed): n, but no statistic, in the fields or the html.
     hidden = await aggregate_until(screen, lambda m: slider(m, "regie")["n"] == 1)
     assert set(slider(hidden, "regie")) == {"key", "n", "abstained", "open"}
-    assert hidden["best"] is None and hidden["profiles"] == [] and hidden["rounds"] == {}
+    assert hidden["best"] is None and hidden["profiles"] == [] and hidden["best_before"] is None
     assert all(set(s) == {"n"} for s in [*hidden["groups"]] for s in s["sliders"].values())
     html = hidden["html"]
     assert 'class="median"' not in html and 'class="dot"' not in html and 'class="iqr"' not in html

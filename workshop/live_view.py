@@ -1,15 +1,19 @@
-"""The one render path of the live view: snapshot → compute → render.
+"""The one render path of the live view: snapshot → compute → what this viewer may see → render.
 
 The control panel and screen pages (views) and the dashboard socket
 (consumers) both draw from `live_context`; the socket also sends the
-`aggregate` message (docs/protocol.md). The screen is projected, so its
-context and message carry only what the room may see now (`screen=True`).
+`aggregate` message (docs/protocol.md). The screen is projected, so what it
+gets is decided once, in `viewed`: the one redaction rule. The template
+context and the message's JSON statistics are both drawn from that view and
+never from the computed result, so neither can carry more than the rule lets
+through.
 """
 
 from __future__ import annotations
 
-from dataclasses import replace
-from typing import Any
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any
 
 import segno
 from django.template.loader import render_to_string
@@ -17,10 +21,14 @@ from django.utils import timezone, translation
 from django.utils.safestring import mark_safe
 
 from workshop import charts, live_state, workflow
-from workshop.aggregates import SessionResult, compute, group_table
-from workshop.live import Snapshot, group_scope
+from workshop.aggregates import SessionResult, RoundResult, compute
+from workshop.live import ROOM, Snapshot, group_scope
 from workshop.session_info import SessionInfo
 from workshop.stats import EMPTY, Summary
+
+if TYPE_CHECKING:
+    from workshop.models import Slider
+    from workshop.profiles import ProfileMatch
 
 CONTROL_LIVE = "workshop/dashboard.html#live"
 SCREEN_LIVE = "workshop/screen.html#live"
@@ -30,7 +38,115 @@ def live_result(info: SessionInfo) -> SessionResult:
     return compute(info, live_state.snapshot(info))
 
 
-# Compute → what the templates draw ------------------------------------------
+# What one viewer may see ------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SliderView:
+    """One slider for one viewer. Without `shown`, only how many placed it: no statistic, position or marker."""
+
+    slider: Slider
+    open: bool
+    on_screen: bool  # the facilitator made its results visible to the room
+    shown: bool  # this viewer gets its statistics (the control panel always, the screen when on_screen)
+    summary: Summary  # only `n` when not shown
+    abstained: int
+    counts: Sequence[int]  # positions per value 0..100, for the dots; empty when not shown
+    before: float | None  # round 1's median, in round 2 (the room only); None when not shown
+
+
+@dataclass(frozen=True)
+class GroupView:
+    id: int
+    name: str
+    size: int
+    cells: tuple[tuple[Slider, Summary], ...]  # per slider; only `n` where not shown
+    best: str | None  # its nearest profile, once revealed to this viewer
+
+
+@dataclass(frozen=True)
+class LiveView:
+    """Everything a dashboard draws or is sent, already redacted for its viewer."""
+
+    screen: bool
+    round: int
+    joined: int
+    connected: int
+    sliders: tuple[SliderView, ...]
+    groups: tuple[GroupView, ...]
+    screen_group: GroupView | None
+    screen_group_sliders: tuple[SliderView, ...]
+    revealed: bool  # the profile may be shown to this viewer
+    matches: tuple[ProfileMatch, ...]  # current round, profile order; empty unless revealed
+    best_by_round: dict[int, str | None]  # empty unless revealed
+
+
+def _counted(summary: Summary) -> Summary:
+    """A count without its statistics."""
+    return replace(EMPTY, n=summary.n)
+
+
+def viewed(info: SessionInfo, result: SessionResult, *, screen: bool) -> LiveView:
+    """The one redaction rule. The control panel sees everything. The screen (projected: a screen-shared
+    laptop must leak nothing) gets a slider's statistics only while its results are visible, and profiles
+    only once the profile is revealed; everything else only as counts."""
+    session = info.session
+    revealed = session.profile_revealed or not screen
+
+    def shows(key: str) -> bool:
+        return session.results_visible(key) or not screen
+
+    def sliders(data: RoundResult, scope: str) -> tuple[SliderView, ...]:
+        # The round-1 marker belongs to the room's plot in round 2 only.
+        before = result.rounds[1] if result.round == 2 and scope == ROOM else None
+        rows = []
+        for slider in info.sliders:
+            key, shown = slider.key, shows(slider.key)
+            summary = data.summaries[key]
+            rows.append(
+                SliderView(
+                    slider=slider,
+                    open=info.may_place(key),
+                    on_screen=session.results_visible(key),
+                    shown=shown,
+                    summary=summary if shown else _counted(summary),
+                    abstained=data.abstained[key],
+                    counts=result.snapshot.counts_for(result.round, key, scope) if shown else (),
+                    before=before.summaries[key].median if before is not None and shown else None,
+                )
+            )
+        return tuple(rows)
+
+    groups = tuple(
+        GroupView(
+            id=g.id,
+            name=g.name,
+            size=g.size,
+            cells=tuple(
+                (s, g.result.summaries[s.key] if shows(s.key) else _counted(g.result.summaries[s.key]))
+                for s in info.sliders
+            ),
+            best=g.result.best if revealed else None,
+        )
+        for g in result.groups
+    )
+    on_screen = next((g for g in result.groups if g.id == session.screen_group_id), None)
+    return LiveView(
+        screen=screen,
+        round=result.round,
+        joined=result.snapshot.joined,
+        connected=result.snapshot.connected,
+        sliders=sliders(result.current, ROOM),
+        groups=groups,
+        screen_group=next((g for g in groups if on_screen and g.id == on_screen.id), None),
+        screen_group_sliders=sliders(on_screen.result, group_scope(on_screen.id)) if on_screen else (),
+        revealed=revealed,
+        matches=tuple(result.current.matches) if revealed else (),
+        best_by_round={r: rr.best for r, rr in result.rounds.items()} if revealed else {},
+    )
+
+
+# The view → what the templates draw ---------------------------------------------
 
 
 def join_context(
@@ -64,128 +180,107 @@ def join_context(
     }
 
 
-def live_context(info: SessionInfo, result: SessionResult, *, screen: bool = False) -> dict[str, Any]:
-    """What the live partials of the control panel and the screen draw."""
+def _plot_row(row: SliderView) -> dict[str, Any]:
+    return charts.plot_row(
+        slider=row.slider,
+        counts=row.counts,
+        summary=row.summary,
+        abstained=row.abstained,
+        before=row.before,
+        show_positions=row.shown,
+        open=row.open,
+        visible=row.on_screen,
+    )
+
+
+def view_context(info: SessionInfo, view: LiveView) -> dict[str, Any]:
+    """The live partials' context, drawn from the view alone."""
     profiles = {p.key: p for p in info.profiles}
-    current = result.current
-    ranked = sorted((m for m in current.matches if m.distance is not None), key=lambda m: m.distance or 0.0)
+    best = view.best_by_round.get(view.round)
+    ranked = sorted((m for m in view.matches if m.distance is not None), key=lambda m: m.distance or 0.0)
     session = info.session
     now = timezone.now()
-    screen_group = next((g for g in result.groups if g.id == session.screen_group_id), None)
-    context = {
+    return {
         "info": info,
         "session": session,
         "timer_remaining_ms": session.timer_remaining_ms(now),
         "timer_status": workflow.timer_status(info.state, now),
         "flow": workflow.flow(info.state, now),
-        "joined": result.snapshot.joined,
-        "connected": result.snapshot.connected,
-        "round": result.round,
-        "sliders": charts.plot_rows(info, result, result.round),
-        "screen_group": screen_group,
-        "screen_group_rows": charts.plot_rows(info, result, result.round, group_scope(screen_group.id))
-        if screen_group
-        else [],
-        "groups": group_table(info, result),
-        "profile_rows": [
-            {"profile": profiles[m.key], "match": round(m.match or 0), "best": m.key == current.best} for m in ranked
+        "joined": view.joined,
+        "connected": view.connected,
+        "round": view.round,
+        "sliders": [_plot_row(row) for row in view.sliders],
+        "screen_group": view.screen_group,
+        "screen_group_rows": [_plot_row(row) for row in view.screen_group_sliders],
+        "groups": [
+            {"group": g, "cells": list(g.cells), "best": profiles[g.best] if g.best else None} for g in view.groups
         ],
-        "best_profile": profiles[current.best] if current.best else None,
-        "best_by_round": {r: profiles[rr.best] if rr.best else None for r, rr in result.rounds.items()},
+        "profile_rows": [
+            {"profile": profiles[m.key], "match": round(m.match or 0), "best": m.key == best} for m in ranked
+        ],
+        "best_profile": profiles[best] if best else None,
+        "best_by_round": {r: profiles[key] if key else None for r, key in view.best_by_round.items()},
         "plot": charts.frame(),
     }
-    return _for_screen(session, context) if screen else context
 
 
-def _blank(summary: Summary) -> Summary:
-    """A count without its statistics."""
-    return replace(EMPTY, n=summary.n)
+def live_context(info: SessionInfo, result: SessionResult, *, screen: bool = False) -> dict[str, Any]:
+    """What the live partials of the control panel and the screen draw."""
+    return view_context(info, viewed(info, result, screen=screen))
 
 
-def _for_screen(session: Any, context: dict[str, Any]) -> dict[str, Any]:
-    """Leave out what the room may not see yet: a screen-shared projector laptop leaks nothing."""
-
-    def redact(row: dict[str, Any]) -> dict[str, Any]:
-        if row["visible"]:
-            return row
-        blank = _blank(row["summary"])
-        return {**row, "summary": blank, "dots": [], "bars": "", **charts.band(blank), "before_x": None, "before": None}
-
-    context["sliders"] = [redact(row) for row in context["sliders"]]
-    context["screen_group_rows"] = [redact(row) for row in context["screen_group_rows"]]
-    context["groups"] = [
-        {
-            **g,
-            "cells": [(s, summary if session.results_visible(s.key) else _blank(summary)) for s, summary in g["cells"]],
-            "best": g["best"] if session.profile_revealed else None,
-        }
-        for g in context["groups"]
-    ]
-    if not session.profile_revealed:
-        context.update(profile_rows=[], best_profile=None, best_by_round={})
-    return context
+# The view → the JSON statistics (docs/protocol.md, `aggregate`) ----------------
 
 
-# Render --------------------------------------------------------------------
+def _statistics(row: SliderView) -> dict[str, Any]:
+    fields: dict[str, Any] = {"key": row.slider.key, "n": row.summary.n, "abstained": row.abstained, "open": row.open}
+    if row.shown:
+        fields.update(row.summary.as_dict(), split=row.summary.split, before=row.before)
+    return fields
 
 
-def aggregate_message(info: SessionInfo, result: SessionResult, *, screen: bool = False) -> dict[str, Any]:
-    """The dashboard socket's `aggregate` message; profile names in the active language."""
+def aggregate_message(info: SessionInfo, view: LiveView) -> dict[str, Any]:
+    """The dashboard socket's `aggregate` message without its `html`; profile names in the active language."""
     names = {p.key: p.name for p in info.profiles}
-    session = info.session
-    current = result.current
-    shown = session.results_visible if screen else lambda key: True
-    revealed = session.profile_revealed or not screen
+    shown = {row.slider.key for row in view.sliders if row.shown}
     return {
         "type": "aggregate",
-        "round": result.round,
-        "status": session.status,
-        "participants": result.snapshot.joined,
-        "connected": result.snapshot.connected,
-        "sliders": [
-            {
-                "key": key,
-                **(s.as_dict() if shown(key) else {"n": s.n}),
-                **({"split": s.split} if shown(key) else {}),
-                "abstained": current.abstained[key],
-                "open": info.may_place(key),
-            }
-            for key, s in current.summaries.items()
-        ],
+        "round": view.round,
+        "status": info.session.status,
+        "participants": view.joined,
+        "connected": view.connected,
+        "sliders": [_statistics(row) for row in view.sliders],
         "profiles": [
-            {"key": m.key, "name": names[m.key], "distance": m.distance, "match": m.match} for m in current.matches
-        ]
-        if revealed
-        else [],
-        "best": current.best if revealed else None,
-        "rounds": {
-            str(r): {"medians": {k: s.median for k, s in rr.summaries.items()}, "best": rr.best}
-            for r, rr in result.rounds.items()
-        }
-        if revealed
-        else {},
+            {"key": m.key, "name": names[m.key], "distance": m.distance, "match": m.match} for m in view.matches
+        ],
+        "best": view.best_by_round.get(view.round),
+        "best_before": view.best_by_round.get(1) if view.round == 2 else None,
         "groups": [
             {
                 "id": g.id,
                 "name": g.name,
                 "participants": g.size,
                 "sliders": {
-                    k: {"n": s.n, "median": s.median} if shown(k) else {"n": s.n} for k, s in g.result.summaries.items()
+                    s.key: {"n": c.n, "median": c.median} if s.key in shown else {"n": c.n} for s, c in g.cells
                 },
-                "best": g.result.best if revealed else None,
+                "best": g.best,
             }
-            for g in result.groups
+            for g in view.groups
         ],
     }
+
+
+# Render --------------------------------------------------------------------
 
 
 def render_aggregate(
     info: SessionInfo, snapshot: Snapshot, *, language: str, screen: bool, join_url: str, qrs: dict[str, str]
 ) -> dict[str, Any]:
-    """The `aggregate` message with its `html`: the same partial the page rendered, now current."""
-    result = compute(info, snapshot)
+    """The `aggregate` message with its `html` (the same partial the page rendered, now current): both from
+    one view, redacted once for this viewer."""
+    view = viewed(info, compute(info, snapshot), screen=screen)
     with translation.override(language):
-        message = aggregate_message(info, result, screen=screen)
-        context = {**live_context(info, result, screen=screen), **join_context(join_url, info.groups, qrs)}
+        message = aggregate_message(info, view)
+        context = {**view_context(info, view), **join_context(join_url, info.groups, qrs)}
         message["html"] = render_to_string(SCREEN_LIVE if screen else CONTROL_LIVE, context)
     return message

@@ -1,0 +1,110 @@
+"""Bytes per dashboard update: the `aggregate` message as the dashboard socket sends it, control panel and
+screen, for a session of 1,000 participants (three groups, both rounds placed), rendered in-process.
+
+    .venv/bin/python bench/update_bytes.py [--participants 1000]
+
+Seeds the live store (the embedded MemoryStore) directly, with no phones, sockets or server, and
+renders the message with `live_view.render_aggregate`, the function the socket calls. Prints one row
+per state and view: the whole frame, its `html`, and the JSON statistics (everything but `html`), in
+bytes of UTF-8 as sent (compact JSON). A throwaway SQLite database holds the session.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import random
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+GROUPS = ("Trio Noord", "Trio Zuid", "Gemeente Oost")
+JOIN_URL = "https://schuif.example.nl/j/K7MPQ3/"
+
+
+def setup_django(database: Path) -> None:
+    os.environ.update(
+        DJANGO_SETTINGS_MODULE="config.settings",
+        SQLITE_PATH=str(database),
+        DEBUG="0",
+        SECURE_SSL_REDIRECT="0",
+        ALLOWED_HOSTS="localhost",
+    )
+    os.environ.setdefault("SECRET_KEY", "update-bytes-bench-only-insecure-key-not-for-any-server")
+    for name in ("DATABASE_URL", "REDIS_URL"):
+        os.environ.pop(name, None)  # always the throwaway SQLite and the in-process store
+    import django
+    from django.core.management import call_command
+
+    django.setup()
+    call_command("migrate", verbosity=0)
+
+
+def measure(participants: int) -> list[tuple[str, str, int, int, int]]:
+    from django.contrib.auth.models import User
+
+    from workshop import live_view, session_control
+    from workshop.live import MemoryStore
+    from workshop.models import Exercise
+    from workshop.session_info import load_session_info
+    from workshop.websocket import dumps
+
+    user = User.objects.create(username="bytes", is_superuser=True)
+    exercise = Exercise.objects.filter(slug="wijkgericht-werken").order_by("-version").first()
+    session = session_control.create_session(facilitator=user, exercise=exercise, title="Wijkteam Noord")
+    groups = [session_control.add_group(session=session, name=name) for name in GROUPS]
+    session_control.start_positioning(session=session)
+    session_control.start_round_two(session=session)
+
+    info = load_session_info(code=session.code)
+    assert info is not None
+    rng = random.Random(21)
+    members = {p: groups[p % len(groups)].pk for p in range(1, participants + 1)}
+    # Every participant places every slider in both rounds; one in twenty says "geen mening".
+    positions = [
+        (round, p, key, -1 if rng.random() < 0.05 else rng.randint(0, 100))
+        for p in members
+        for round in (1, 2)
+        for key in info.slider_keys
+    ]
+    store = MemoryStore(connected_ttl=60)
+    asyncio.run(store.seed(session.code, members=members, positions=positions))
+    snapshot = asyncio.run(store.snapshot(session.code))
+
+    states = {
+        "counting (results hidden)": {},
+        "revealed (results shown)": {"results": "shown", "profile_revealed": True},
+    }
+    rows = []
+    for state, changes in states.items():
+        for name, value in changes.items():
+            setattr(info.session, name, value)
+        for view, screen in (("control panel", False), ("screen", True)):
+            message = live_view.render_aggregate(
+                info, snapshot, language="nl", screen=screen, join_url=JOIN_URL, qrs={}
+            )
+            whole = len(dumps(message).encode())
+            statistics = len(dumps({k: v for k, v in message.items() if k != "html"}).encode())
+            rows.append((state, view, whole, whole - statistics, statistics))
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--participants", type=int, default=1000)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as folder:
+        setup_django(Path(folder) / "bytes.sqlite3")
+        rows = measure(args.participants)
+    print(f"{args.participants} participants, round 2, {len(GROUPS)} groups; bytes per aggregate message")
+    print(f"{'state':<28}{'view':<15}{'frame':>8}{'html':>8}{'json':>8}")
+    for state, view, whole, html, statistics in rows:
+        print(f"{state:<28}{view:<15}{whole:>8}{html:>8}{statistics:>8}")
+
+
+if __name__ == "__main__":
+    main()
