@@ -199,6 +199,8 @@ async def test_every_frame_of_a_workshop_matches_its_documented_schema(fenna, lo
         for frame in socket.frames:
             if frame["type"] == "aggregate":
                 the_html_draws_what_the_json_carries(frame, screen=is_screen)
+                # Its indentation is sent as single line breaks: nothing in it may keep whitespace as written.
+                assert "<pre" not in frame["html"] and "<textarea" not in frame["html"]
         await socket.communicator.disconnect()
     assert seen >= message_schemas(), sorted(message_schemas() - seen)
 

@@ -11,6 +11,7 @@ through.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
@@ -32,6 +33,9 @@ if TYPE_CHECKING:
 
 CONTROL_LIVE = "workshop/dashboard.html#live"
 SCREEN_LIVE = "workshop/screen.html#live"
+# The templates' indentation is a tenth of every update and draws nothing: whitespace with a line break in it
+# renders as one space, so one line break is sent instead (the live partials have no <pre> or <textarea>).
+INDENTATION = re.compile(r"\s*\n\s*")
 
 
 def live_result(info: SessionInfo) -> SessionResult:
@@ -282,5 +286,5 @@ def render_aggregate(
     with translation.override(language):
         message = aggregate_message(info, view)
         context = {**view_context(info, view), **join_context(join_url, info.groups, qrs)}
-        message["html"] = render_to_string(SCREEN_LIVE if screen else CONTROL_LIVE, context)
+        message["html"] = INDENTATION.sub("\n", render_to_string(SCREEN_LIVE if screen else CONTROL_LIVE, context))
     return message
