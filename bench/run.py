@@ -274,7 +274,7 @@ def report() -> None:
             lines.append(f"| {run.get('label')} | {run.get('target')} | error: {run['error']} |")
         else:
             lines.append("| " + " | ".join(cell(run, key) for _, key in COLUMNS) + " |")
-    lines += ["", *pairs_table(runs), "", *storm_table(runs), "", *fallback_table(runs)]
+    lines += ["", *pairs_table(runs), "", *storm_table(runs), "", *fallback_table(runs), "", *bytes_section()]
     if PROFILE.exists():
         lines += ["", "## Where the time goes", "", FLAME, "", f"![flame graph]({PROFILE.name})"]
     lines += ["", "## Targets", "", "| target | measured | verdict |", "| --- | --- | --- |"]
@@ -282,6 +282,13 @@ def report() -> None:
     lines += ["", LIMITS]
     REPORT.write_text("\n".join(lines) + "\n")
     print(f"wrote {REPORT.relative_to(ROOT)} and {PLOT.relative_to(ROOT)}")
+
+
+def bytes_section() -> list[str]:
+    """Bytes per dashboard update, measured now (in-process, a second or two) beside the figures from before."""
+    script = ROOT / "bench" / "update_bytes.py"
+    done = subprocess.run([sys.executable, str(script), "--markdown"], capture_output=True, text=True, check=True)
+    return done.stdout.rstrip("\n").splitlines()
 
 
 FLAME = """`py-spy record` sampled the project's daphne (250 Hz, without pausing it) during the measured

@@ -2,11 +2,13 @@
 screen, for a session of 1,000 participants (three groups, both rounds placed), rendered in-process.
 
     .venv/bin/python bench/update_bytes.py [--participants 1000]
+    .venv/bin/python bench/update_bytes.py --markdown   # the section of docs/performance.md (make bench)
 
 Seeds the live store (the embedded MemoryStore) directly, with no phones, sockets or server, and
 renders the message with `live_view.render_aggregate`, the function the socket calls. Prints one row
 per state and view: the whole frame, its `html`, and the JSON statistics (everything but `html`), in
-bytes of UTF-8 as sent (compact JSON). A throwaway SQLite database holds the session.
+bytes of UTF-8 as sent (compact JSON). A throwaway SQLite database holds the session. `--markdown`
+measures 1,000 participants (bars) and 60 (one dot each, the largest html) and sets them beside BEFORE.
 """
 
 from __future__ import annotations
@@ -24,6 +26,19 @@ sys.path.insert(0, str(ROOT))
 
 GROUPS = ("Trio Noord", "Trio Zuid", "Gemeente Oost")
 JOIN_URL = "https://schuif.example.nl/j/K7MPQ3/"
+STATES = ("counting (results hidden)", "revealed (results shown)")
+VIEWS = ("control panel", "screen")
+# This script run on the code before one redacted view (e192220): (participants, state, view) -> frame, html.
+BEFORE = {
+    (1000, STATES[0], VIEWS[0]): (16394, 13533),
+    (1000, STATES[0], VIEWS[1]): (6888, 5953),
+    (1000, STATES[1], VIEWS[0]): (16604, 13743),
+    (1000, STATES[1], VIEWS[1]): (17346, 14485),
+    (60, STATES[0], VIEWS[0]): (30328, 27550),
+    (60, STATES[0], VIEWS[1]): (6806, 5901),
+    (60, STATES[1], VIEWS[0]): (30538, 27760),
+    (60, STATES[1], VIEWS[1]): (31269, 28491),
+}
 
 
 def setup_django(database: Path) -> None:
@@ -53,7 +68,7 @@ def measure(participants: int) -> list[tuple[str, str, int, int, int]]:
     from workshop.session_info import load_session_info
     from workshop.websocket import dumps
 
-    user = User.objects.create(username="bytes", is_superuser=True)
+    user, _ = User.objects.get_or_create(username="bytes", defaults={"is_superuser": True})
     exercise = Exercise.objects.filter(slug="wijkgericht-werken").order_by("-version").first()
     session = session_control.create_session(facilitator=user, exercise=exercise, title="Wijkteam Noord")
     groups = [session_control.add_group(session=session, name=name) for name in GROUPS]
@@ -75,15 +90,12 @@ def measure(participants: int) -> list[tuple[str, str, int, int, int]]:
     asyncio.run(store.seed(session.code, members=members, positions=positions))
     snapshot = asyncio.run(store.snapshot(session.code))
 
-    states = {
-        "counting (results hidden)": {},
-        "revealed (results shown)": {"results": "shown", "profile_revealed": True},
-    }
+    states = {STATES[0]: {}, STATES[1]: {"results": "shown", "profile_revealed": True}}
     rows = []
     for state, changes in states.items():
         for name, value in changes.items():
             setattr(info.session, name, value)
-        for view, screen in (("control panel", False), ("screen", True)):
+        for view, screen in zip(VIEWS, (False, True), strict=True):
             message = live_view.render_aggregate(
                 info, snapshot, language="nl", screen=screen, join_url=JOIN_URL, qrs={}
             )
@@ -93,12 +105,42 @@ def measure(participants: int) -> list[tuple[str, str, int, int, int]]:
     return rows
 
 
+def markdown(measured: dict[int, list[tuple[str, str, int, int, int]]]) -> str:
+    lines = [
+        "## Bytes per dashboard update",
+        "",
+        "One `aggregate` message as the dashboard socket sends it (compact JSON, UTF-8), round 2 with three",
+        "groups and every slider placed in both rounds, rendered in-process by `bench/update_bytes.py`;",
+        "`html` is the live partial, `json` everything beside it. Before: the same script on the code",
+        "before one redacted view (e192220). The screen and the control panel now draw their `html` and",
+        "their JSON from one view, redacted once for the screen; the JSON no longer repeats the current",
+        "round's medians in `rounds` (round 1's are `before` per slider), and the html's indentation goes",
+        "as single line breaks. Past 60 positions a slider is drawn as bars; up to 60 as one dot each, which",
+        "makes the largest html.",
+        "",
+        "| participants | state | view | frame before | frame now | html before | html now | json before | json now |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for participants, rows in measured.items():
+        for state, view, whole, html, statistics in rows:
+            frame, html_before = BEFORE[(participants, state, view)]
+            lines.append(
+                f"| {participants:,} | {state} | {view} | {frame:,} | {whole:,} | {html_before:,} | {html:,} "
+                f"| {frame - html_before:,} | {statistics:,} |"
+            )
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--participants", type=int, default=1000)
+    parser.add_argument("--markdown", action="store_true", help="the docs/performance.md section, before and now")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder:
         setup_django(Path(folder) / "bytes.sqlite3")
+        if args.markdown:
+            print(markdown({n: measure(n) for n in (1000, 60)}))
+            return
         rows = measure(args.participants)
     print(f"{args.participants} participants, round 2, {len(GROUPS)} groups; bytes per aggregate message")
     print(f"{'state':<28}{'view':<15}{'frame':>8}{'html':>8}{'json':>8}")

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
+import sys
 from typing import Any
 
 import pytest
@@ -272,3 +274,14 @@ def test_the_client_messages_in_the_document_are_the_ones_the_server_parses():
     assert {kind: set(fields) for kind, fields in protocol.FIELDS.items()} == {
         kind: fields for kind, fields in documented.items() if kind not in new
     }
+
+
+def test_no_dashboard_update_is_bigger_than_before_the_one_redacted_view():
+    """bench/update_bytes.py, as docs/performance.md reports it: every frame at most what it was at e192220."""
+    script = wire.PROTOCOL.parent.parent / "bench" / "update_bytes.py"
+    done = subprocess.run([sys.executable, str(script), "--markdown"], capture_output=True, text=True, check=True)
+    rows = [line.split(" | ") for line in done.stdout.splitlines() if re.match(r"\| [\d,]+ \|", line)]
+    assert len(rows) == 8, done.stdout
+    for row in rows:
+        before, now = (int(cell.replace(",", "")) for cell in row[3:5])
+        assert now <= before, row
