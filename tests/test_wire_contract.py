@@ -22,7 +22,7 @@ from tests import wire
 from tests.conftest import session_cookie
 from tests.sockets import open_socket
 from tests.test_fallback import HttpPhone
-from workshop import protocol, session_control
+from workshop import closing, protocol, session_control
 from workshop.runtime import runtime
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -51,8 +51,11 @@ class Checked:
         self.frames.append(message)
         return message
 
-    async def expect(self, kind: str) -> dict[str, Any]:
+    async def expect(self, kind: str, *, passing: tuple[str, ...] = ()) -> dict[str, Any]:
+        """The next frame, of this kind; frames of the `passing` kinds before it are checked and let by."""
         message = await self.receive()
+        while message["type"] in passing:
+            message = await self.receive()
         assert message["type"] == kind, message
         return message
 
@@ -113,9 +116,8 @@ def the_html_draws_what_the_json_carries(message: dict[str, Any], *, screen: boo
 
 
 def message_schemas() -> set[str]:
-    """Every documented message, the new ones only once the server parses them."""
-    found = set(wire.schemas()) - {"parts"}
-    return {s for s in found if not (s == "phone/clear" and "clear" not in protocol.FIELDS)}
+    """Every documented message."""
+    return set(wire.schemas()) - {"parts"}
 
 
 async def test_every_frame_of_a_workshop_matches_its_documented_schema(fenna, lobby_session):
@@ -153,11 +155,10 @@ async def test_every_frame_of_a_workshop_matches_its_documented_schema(fenna, lo
     await first.send({"type": "move", "slider": "sturing", "value": 20})
     await second.send({"type": "set", "slider": "regie", "value": 63, "seq": 2})
     await second.expect("ack")
-    if "clear" in protocol.FIELDS:  # new with issue 21's state machine
-        await second.send({"type": "clear", "slider": "regie", "seq": 3})
-        await second.expect("ack")
-        await second.send({"type": "set", "slider": "regie", "value": 63, "seq": 4})
-        await second.expect("ack")
+    await second.send({"type": "clear", "slider": "regie", "seq": 3})
+    await second.expect("ack")
+    await second.send({"type": "set", "slider": "regie", "value": 63, "seq": 4})
+    await second.expect("ack")
 
     # Counts only on the screen, everything on the control panel.
     hidden = await screen.aggregate_until(lambda m: stats(m, "regie")["n"] == 2)
@@ -169,6 +170,7 @@ async def test_every_frame_of_a_workshop_matches_its_documented_schema(fenna, lo
     await screen.aggregate_until(lambda m: "median" in stats(m, "regie"))
     await run("start_timer", seconds=60, lock_when_done=True)
     await run("set_results", mode="shown")
+    await run("start_discussion")
     await run("reveal_profile", revealed=True)
     await screen.aggregate_until(lambda m: m["best"] is not None)
     await run("start_round_two")
@@ -177,14 +179,15 @@ async def test_every_frame_of_a_workshop_matches_its_documented_schema(fenna, lo
     await screen.aggregate_until(lambda m: m["round"] == 2 and stats(m, "regie")["n"] == 1)
     round_two = await control.aggregate_until(lambda m: m["round"] == 2 and stats(m, "regie")["n"] == 1)
     assert stats(round_two, "regie")["before"] == 50 and stats(round_two, "regie")["median"] == 80
+    await run("start_discussion")
     await run("reveal_profile", revealed=True)
     await run("reveal_to_phones", revealed=True)
 
     await control.communicator.send_json_to({"type": "reveal"})  # not a documented message: refused
-    assert (await control.expect("error"))["code"] == "read_only"
+    assert (await control.expect("error", passing=("aggregate", "controls")))["code"] == "read_only"
 
     await runtime().outbox.flush()
-    await sync_to_async(session_control.close_session)(session=lobby_session)
+    await sync_to_async(closing.close_session)(session=lobby_session)
     for phone in phones:
         final = await phone.expect("state")
         assert final["session"]["status"] == "closed" and final["reveal"] is not None
@@ -220,6 +223,8 @@ async def test_a_revealed_profile_brings_no_hidden_slider_to_the_screen(fenna, w
     for seq, key in enumerate(["regie", "aanpak", "sturing"], start=4):
         await phone.send({"type": "set", "slider": key, "value": 63, "seq": seq})
         await phone.expect("ack")
+    await sync_to_async(session_control.start_discussion)(session=workshop_session)
+    await phone.expect("state")
     await sync_to_async(session_control.reveal_profile)(session=workshop_session, revealed=True)
     screen = await checked_dashboard(fenna, code, seen, screen=True)
     frame = await screen.aggregate_until(lambda m: stats(m, "regie")["n"] == 1 and m["best"] is not None)
@@ -268,12 +273,9 @@ def test_the_client_messages_in_the_document_are_the_ones_the_server_parses():
     documented = {
         schema_id.split("/", 1)[1]: set(schema["properties"]) - {"type"}
         for schema_id, schema in wire.schemas().items()
-        if schema_id.startswith("phone/") and schema_id.split("/", 1)[1] in {*protocol.FIELDS, "clear"}
+        if schema_id.startswith("phone/") and schema_id.split("/", 1)[1] in protocol.FIELDS
     }
-    new = {"clear"} - set(protocol.FIELDS)  # documented ahead of issue 21's server
-    assert {kind: set(fields) for kind, fields in protocol.FIELDS.items()} == {
-        kind: fields for kind, fields in documented.items() if kind not in new
-    }
+    assert {kind: set(fields) for kind, fields in protocol.FIELDS.items()} == documented
 
 
 def test_no_dashboard_update_is_bigger_than_before_the_one_redacted_view():
