@@ -72,7 +72,6 @@ class GroupView:
 class LiveView:
     """Everything a dashboard draws or is sent, already redacted for its viewer."""
 
-    screen: bool
     round: int
     joined: int
     connected: int
@@ -80,7 +79,6 @@ class LiveView:
     groups: tuple[GroupView, ...]
     screen_group: GroupView | None
     screen_group_sliders: tuple[SliderView, ...]
-    revealed: bool  # the profile may be shown to this viewer
     matches: tuple[ProfileMatch, ...]  # current round, profile order; empty unless revealed
     best_by_round: dict[int, str | None]  # empty unless revealed
 
@@ -136,7 +134,6 @@ def viewed(info: SessionInfo, result: SessionResult, *, screen: bool) -> LiveVie
     )
     on_screen = next((g for g in result.groups if g.id == session.screen_group_id), None)
     return LiveView(
-        screen=screen,
         round=result.round,
         joined=result.snapshot.joined,
         connected=result.snapshot.connected,
@@ -144,7 +141,6 @@ def viewed(info: SessionInfo, result: SessionResult, *, screen: bool) -> LiveVie
         groups=groups,
         screen_group=next((g for g in groups if on_screen and g.id == on_screen.id), None),
         screen_group_sliders=sliders(on_screen.result, group_scope(on_screen.id)) if on_screen else (),
-        revealed=revealed,
         matches=tuple(result.current.matches) if revealed else (),
         best_by_round={r: rr.best for r, rr in result.rounds.items()} if revealed else {},
     )
