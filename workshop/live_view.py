@@ -22,7 +22,7 @@ from django.utils import timezone, translation
 from django.utils.safestring import mark_safe
 
 from workshop import charts, live_state, workflow
-from workshop.aggregates import SessionResult, RoundResult, compute
+from workshop.aggregates import RoundResult, SessionResult, compute
 from workshop.live import ROOM, Snapshot, group_scope
 from workshop.session_info import SessionInfo
 from workshop.stats import EMPTY, Summary
