@@ -7,13 +7,15 @@ rows, no store and no event loop).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
+
+from django.conf import settings
 
 from workshop.live import ROOM, Snapshot, group_scope, tally
 from workshop.profiles import ProfileMatch, match_profiles
 from workshop.session_info import SessionInfo, committed
-from workshop.stats import Summary, summarize_counts
+from workshop.stats import EMPTY, Summary, summarize_counts
 
 
 @dataclass(frozen=True)
@@ -30,6 +32,8 @@ class GroupResult:
     name: str
     size: int
     result: RoundResult
+    # Sliders with fewer than MIN_GROUP_SHOWN answers: their count only, and the group no profile.
+    too_small: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -55,18 +59,36 @@ def _round_result(info: SessionInfo, snapshot: Snapshot, round: int, scope: str)
 
 
 def compute(info: SessionInfo, snapshot: Snapshot) -> SessionResult:
+    """Every view draws from this: a group with fewer than MIN_GROUP_SHOWN answers on a slider has only its
+    count there (no statistic, no dots or bars: its counts leave the snapshot) and no profile, so that no one
+    in a small group is singled out on the control panel, the screen, the results or any download."""
     round = info.session.round
     rounds = {r: _round_result(info, snapshot, r, ROOM) for r in range(1, round + 1)}
-    groups = [
-        GroupResult(
-            id=group_id,
-            name=name,
-            size=snapshot.group_sizes.get(group_id, 0),
-            result=_round_result(info, snapshot, round, group_scope(group_id)),
-        )
-        for group_id, name in info.groups
-    ]
+    groups = []
+    hidden: list[tuple[int, str, str]] = []
+    for group_id, name in info.groups:
+        result = _round_result(info, snapshot, round, group_scope(group_id))
+        too_small = frozenset(k for k, s in result.summaries.items() if 0 < s.n < settings.MIN_GROUP_SHOWN)
+        if too_small:
+            result = _count_only(result, too_small)
+            hidden += [(round, group_scope(group_id), key) for key in too_small]
+        size = snapshot.group_sizes.get(group_id, 0)
+        groups.append(GroupResult(id=group_id, name=name, size=size, result=result, too_small=too_small))
+    if hidden:
+        snapshot = _without(snapshot, hidden)
     return SessionResult(snapshot=snapshot, round=round, rounds=rounds, groups=groups)
+
+
+def _count_only(result: RoundResult, keys: frozenset[str]) -> RoundResult:
+    summaries = {k: replace(EMPTY, n=s.n) if k in keys else s for k, s in result.summaries.items()}
+    return replace(result, summaries=summaries, matches=[], best=None)
+
+
+def _without(snapshot: Snapshot, hidden: list[tuple[int, str, str]]) -> Snapshot:
+    counts = {scope: dict(table) for scope, table in snapshot.counts.items()}
+    for round, scope, key in hidden:
+        counts.get((round, scope), {}).pop(key, None)
+    return replace(snapshot, counts=counts)
 
 
 def committed_result(info: SessionInfo) -> SessionResult:

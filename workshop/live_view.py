@@ -66,6 +66,7 @@ class GroupView:
     size: int
     cells: tuple[tuple[Slider, Summary], ...]  # per slider; only `n` where not shown
     best: str | None  # its nearest profile, once revealed to this viewer
+    too_small: frozenset[str] = frozenset()  # sliders with fewer than MIN_GROUP_SHOWN answers: `n` only
 
 
 @dataclass(frozen=True)
@@ -129,6 +130,7 @@ def viewed(info: SessionInfo, result: SessionResult, *, screen: bool) -> LiveVie
                 for s in info.sliders
             ),
             best=g.result.best if revealed else None,
+            too_small=g.too_small,
         )
         for g in result.groups
     )
@@ -261,7 +263,8 @@ def aggregate_message(info: SessionInfo, view: LiveView) -> dict[str, Any]:
                 "name": g.name,
                 "participants": g.size,
                 "sliders": {
-                    s.key: {"n": c.n, "median": c.median} if s.key in shown else {"n": c.n} for s, c in g.cells
+                    s.key: {"n": c.n, "median": c.median} if s.key in shown and s.key not in g.too_small else {"n": c.n}
+                    for s, c in g.cells
                 },
                 "best": g.best,
             }
