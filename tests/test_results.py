@@ -52,9 +52,11 @@ def test_the_csv_has_one_row_per_pseudonym_round_and_slider(fenna_client, finish
     assert rows[0] == ["participant", "group", "round", "slider", "value"]
     body = rows[1:]
     assert len(body) == Position.objects.count() == 11
-    assert ["P1", "Trio A", "1", "sturing", "20"] in body
+    # Trio A is one person: too small to show, so P1's rows carry no group.
+    assert ["P1", "", "1", "sturing", "20"] in body
     assert ["P2", "", "1", "regie", ""] in body  # geen mening
-    assert ["P1", "Trio A", "2", "regie", "90"] in body
+    assert ["P1", "", "2", "regie", "90"] in body
+    assert not any(row[1] for row in body)
     text = b"".join(fenna_client.get(f"/f/s/{finished.code}/results.csv").streaming_content).decode()
     assert "a" * 64 not in text and "b" * 64 not in text
 
@@ -71,7 +73,11 @@ def test_the_json_follows_the_documented_schema(fenna_client, finished):
     assert (sturing["n"], sturing["median"]) == (2, 30)
     assert round_one["profile"]["key"]
     assert len(data["positions"]) == 11
-    assert {"participant": "P1", "group": "Trio A", "round": 2, "slider": "regie", "value": 90} in data["positions"]
+    assert {"participant": "P1", "group": None, "round": 2, "slider": "regie", "value": 90} in data["positions"]
+    assert data["participants"][0] == {"participant": "P1", "group": None}  # a group of one is not shown
+    [trio] = data["groups_result"]
+    assert trio["medians"] == dict.fromkeys(trio["medians"]) and trio["profile"] is None
+    assert trio["counts"]["regie"] == 1
 
 
 def test_a_chart_downloads_as_svg(fenna_client, finished):
@@ -94,3 +100,27 @@ def test_another_facilitator_gets_no_results(otto, finished):
     client.force_login(otto)
     for url in ["results/", "results.csv", "results.json", "results/1/sturing.svg"]:
         assert client.get(f"/f/s/{finished.code}/{url}").status_code == 404
+
+
+def test_a_group_shows_its_name_and_medians_only_from_three_answers_on(fenna_client, workshop_session):
+    session = workshop_session
+    team = session_control.add_group(session=session, name="Team Centrum")
+    solo = session_control.add_group(session=session, name="Bewonersraad")
+    sliders = {s.key: s for s in session.exercise.sliders.all()}
+    for i, value in enumerate((30, 50, 70)):
+        member = Participant.objects.create(session=session, token_hash=f"{i}" * 64, group=team)
+        for key in sliders:
+            Position.objects.create(participant=member, slider=sliders[key], value=value)
+    alone = Participant.objects.create(session=session, token_hash="s" * 64, group=solo)
+    for key in sliders:
+        Position.objects.create(participant=alone, slider=sliders[key], value=95)
+    closing.close_session(session=session)
+    data = json.loads(fenna_client.get(f"/f/s/{session.code}/results.json").content)
+    shown = {g["group"]: g for g in data["groups_result"]}
+    assert shown["Team Centrum"]["medians"]["sturing"] == 50 and shown["Team Centrum"]["profile"] is not None
+    assert shown["Bewonersraad"]["medians"]["sturing"] is None and shown["Bewonersraad"]["profile"] is None
+    groups = {p["group"] for p in data["positions"]}
+    assert groups == {"Team Centrum", None}
+    body = b"".join(fenna_client.get(f"/f/s/{session.code}/results.csv").streaming_content).decode("utf-8-sig")
+    assert "Bewonersraad" not in body and "Team Centrum" in body
+    assert "95" not in fenna_client.get(f"/f/s/{session.code}/results/").content.decode().split("Bewonersraad")[1][:400]

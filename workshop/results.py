@@ -6,9 +6,11 @@ Participants appear only as per-session pseudonyms (P1, P2, ... in order of join
 from __future__ import annotations
 
 import itertools
+from collections import Counter
 from collections.abc import Iterator
 from typing import Any
 
+from django.conf import settings
 from django.template.loader import render_to_string
 from django.utils.translation import gettext as _
 
@@ -86,13 +88,25 @@ def _shifts(info: SessionInfo, result: SessionResult) -> list[dict[str, Any]]:
     return shifts
 
 
+def too_small(session: Session) -> set[tuple[int, int]]:
+    """(group, round) pairs with fewer than MIN_GROUP_SHOWN answers on some slider ("geen mening" is none):
+    their members' rows carry no group, so that nobody's answers can be read off a small group's rows."""
+    answers: Counter[tuple[int, int, int]] = Counter(
+        Position.objects.filter(participant__session=session, participant__group__isnull=False, value__isnull=False)
+        .values_list("participant__group_id", "round", "slider_id")
+        .iterator(chunk_size=2000)
+    )
+    return {(group, round) for (group, round, _slider), n in answers.items() if n < settings.MIN_GROUP_SHOWN}
+
+
 def positions(session: Session) -> Iterator[tuple[int, str, int, str, int | None]]:
     """Every committed position: participant number, group, round, slider key and value (None: "geen mening").
 
-    A participant's group is named only on rows of rounds in which that group existed: a group
-    made in round 2 was not there when round 1 was placed.
+    A participant's group is named only on rows of rounds in which that group existed (a group
+    made in round 2 was not there when round 1 was placed) and was big enough to show (too_small).
     """
     numbers = _numbers(session)
+    small = too_small(session)
     groups = {pk: (name, since) for pk, name, since in session.groups.values_list("pk", "name", "created_round")}
     rows = (
         Position.objects.filter(participant__session=session)
@@ -102,7 +116,7 @@ def positions(session: Session) -> Iterator[tuple[int, str, int, str, int | None
     )
     for participant, group, round, slider, value in rows:
         name, since = groups.get(group, ("", 1))
-        yield numbers[participant], name if round >= since else "", round, slider, value
+        yield numbers[participant], name if round >= since and (group, round) not in small else "", round, slider, value
 
 
 def _rows(session: Session) -> Iterator[tuple[str, str, int, str, int | None]]:
@@ -127,7 +141,8 @@ def as_json(session: Session) -> dict[str, Any]:
     notes = {(n.slider.key, n.round): n.text for n in session.notes.select_related("slider")}
     profiles = {p.key: p for p in info.profiles}
     pseudonyms = _pseudonyms(session)
-    group_of = dict(session.participants.values_list("pk", "group_id"))
+    small = {group for group, _round in too_small(session)}
+    group_of = {pk: g for pk, g in session.participants.values_list("pk", "group_id") if g not in small}
     group_names = dict(info.groups)
 
     def profile(key: str | None) -> dict[str, Any] | None:
@@ -175,6 +190,7 @@ def as_json(session: Session) -> dict[str, Any]:
                 "participants": g.size,
                 "round": result.round,
                 "medians": {k: s.median for k, s in g.result.summaries.items()},
+                "counts": {k: s.n for k, s in g.result.summaries.items()},
                 "profile": profile(g.result.best),
             }
             for g in result.groups
