@@ -196,10 +196,10 @@ def test_a_small_group_is_unnamed_and_merged_into_small_groups(researcher_client
         "1": "Groot",
         "2": "Groot",
         "3": "Groot",
-        "4": "kleine groepen",
-        "5": "kleine groepen",
-        "6": "kleine groepen",
-    }
+        "4": "",
+        "5": "",
+        "6": "",
+    }  # a member of a small group carries no group in any export
     groups = data["archives"][0]["groups"]
     assert [(g["name"], g["participants"], g["profile"]) for g in groups][1] == ("kleine groepen", 3, None)
     html = researcher_client.get(f"/archive/{archive.pk}/").content.decode()
@@ -207,13 +207,33 @@ def test_a_small_group_is_unnamed_and_merged_into_small_groups(researcher_client
         assert "Solo" not in content and "Duo" not in content
 
 
-def test_a_one_person_group_shows_no_medians(researcher_client, workshop_session):
+def test_a_one_person_group_shows_nothing_and_small_groups_are_never_fewer_than_the_threshold(
+    researcher_client, workshop_session
+):
     solo = session_control.add_group(session=workshop_session, name="Solo")
     place(join(workshop_session, 1, group=solo), "regie", [83])
     place(join(workshop_session, 3), "regie", [10, 20, 30])
     archive = closing.close_session(session=workshop_session)
-    table = researcher_client.get(f"/archive/{archive.pk}/").content.decode().split('class="table groups"')[1]
-    assert "kleine groepen" in table and "83" not in table and "Solo" not in table
+    page = researcher_client.get(f"/archive/{archive.pk}/").content.decode()
+    assert "kleine groepen" not in page and "Solo" not in page  # one person is no group of "small groups"
+    rows, data = export(researcher_client)
+    assert {r["group"] for r in rows} == {""} and data["archives"][0]["groups"] == []
+
+
+def test_archives_are_round_true(researcher_client, workshop_session):
+    sliders = {s.key: s for s in workshop_session.exercise.sliders.all()}
+    people = join(workshop_session, 3)
+    for participant in people:
+        Position.objects.create(participant=participant, slider=sliders["regie"], round=1, value=40)
+    session_control.start_round_two(session=workshop_session)
+    later = session_control.add_group(session=workshop_session, name="Later")
+    Participant.objects.filter(pk__in=[p.pk for p in people]).update(group=later)
+    for participant in people:
+        Position.objects.create(participant=participant, slider=sliders["regie"], round=2, value=80)
+    closing.close_session(session=workshop_session)
+    rows, data = export(researcher_client)
+    assert {(r["round"], r["group"]) for r in rows} == {("1", ""), ("2", "Later")}
+    assert {(p["round"], p["group"]) for p in data["archives"][0]["positions"]} == {(1, None), (2, "Later")}
 
 
 def test_an_invalid_filter_is_refused_by_the_page_and_every_export(researcher_client, closed_archive):

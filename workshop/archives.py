@@ -86,11 +86,13 @@ def archive_session(*, session: Session) -> Archive:
             )
         pseudonym = {pk: number for number, pk in enumerate(sorted(members, key=_join_order(session)), start=1)}
         sliders = {s.key: s for s in info.sliders}
+        # Round-true: a group made in round 2 was not there when round 1 was placed.
+        since = dict(session.groups.values_list("pk", "created_round"))
         ArchivePosition.objects.bulk_create(
             ArchivePosition(
                 archive=archive,
                 participant=pseudonym[participant],
-                group=groups.get(members[participant]),
+                group=groups.get(members[participant]) if round >= since.get(members[participant], 1) else None,
                 round=round,
                 slider=sliders[key],
                 value=None if value == ABSTAIN else value,
@@ -262,9 +264,11 @@ def disclosure(archive: Archive) -> Disclosure:
             answers.setdefault((round, slider), []).append(value)
             answering.setdefault(group, set()).add(participant)
     archived = list(archive.groups.all())
-    # A group too small to show is one nobody can be singled out in: it is merged with the other small ones.
+    # A group too small to show is merged with the other small ones, and the merged "small groups" are shown
+    # only when they are together big enough themselves. Positions never name a small group.
     bucket = {g.pk: (g.pk if may_show(len(answering.get(g.pk, ()))) else SMALL) for g in archived}
-    label = {g.pk: (g.name if bucket[g.pk] != SMALL else str(SMALL_GROUPS)) for g in archived}
+    label = {g.pk: g.name if bucket[g.pk] != SMALL else None for g in archived}
+    merged_answering = set().union(*(answering.get(pk, set()) for pk, b in bucket.items() if b == SMALL))
     grouped: dict[int, dict[tuple[int, int], list[int]]] = {}
     for _participant, group, round, slider, value in rows:
         if group is not None and value is not None:
@@ -274,7 +278,7 @@ def disclosure(archive: Archive) -> Disclosure:
         for g in archived
         if bucket[g.pk] != SMALL
     ]
-    if SMALL in bucket.values():
+    if SMALL in bucket.values() and may_show(len(merged_answering)):
         merged = sum(g.participants for g in archived if bucket[g.pk] == SMALL)
         groups.append(
             ShownGroup(str(SMALL_GROUPS), merged, "", {k: _summary(v) for k, v in grouped.get(SMALL, {}).items()})
