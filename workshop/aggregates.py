@@ -34,6 +34,8 @@ class GroupResult:
     result: RoundResult
     # Sliders with fewer than MIN_GROUP_SHOWN answers: their count only, and the group no profile.
     too_small: frozenset[str] = frozenset()
+    # In round 2, the group's round 1 ("nu" beside "gewenst"): only for a group that existed then.
+    before: RoundResult | None = None
 
 
 @dataclass(frozen=True)
@@ -66,17 +68,29 @@ def compute(info: SessionInfo, snapshot: Snapshot) -> SessionResult:
     rounds = {r: _round_result(info, snapshot, r, ROOM) for r in range(1, round + 1)}
     groups = []
     hidden: list[tuple[int, str, str]] = []
+    since = dict(info.group_since)
     for group_id, name in info.groups:
-        result = _round_result(info, snapshot, round, group_scope(group_id))
-        too_small = frozenset(k for k, s in result.summaries.items() if 0 < s.n < settings.MIN_GROUP_SHOWN)
+        scope = group_scope(group_id)
+        result = _round_result(info, snapshot, round, scope)
+        too_small = _too_small(result)
         if too_small:
             result = _count_only(result, too_small)
-            hidden += [(round, group_scope(group_id), key) for key in too_small]
+            hidden += [(round, scope, key) for key in too_small]
+        before = None
+        if round == 2 and since.get(group_id, 1) == 1:
+            before = _round_result(info, snapshot, 1, scope)
+            if small_before := _too_small(before):
+                before = _count_only(before, small_before)
+                hidden += [(1, scope, key) for key in small_before]
         size = snapshot.group_sizes.get(group_id, 0)
-        groups.append(GroupResult(id=group_id, name=name, size=size, result=result, too_small=too_small))
+        groups.append(GroupResult(group_id, name, size, result, too_small, before))
     if hidden:
         snapshot = _without(snapshot, hidden)
     return SessionResult(snapshot=snapshot, round=round, rounds=rounds, groups=groups)
+
+
+def _too_small(result: RoundResult) -> frozenset[str]:
+    return frozenset(k for k, s in result.summaries.items() if 0 < s.n < settings.MIN_GROUP_SHOWN)
 
 
 def _count_only(result: RoundResult, keys: frozenset[str]) -> RoundResult:

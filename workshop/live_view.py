@@ -99,9 +99,8 @@ def viewed(info: SessionInfo, result: SessionResult, *, screen: bool) -> LiveVie
     def shows(key: str) -> bool:
         return session.results_visible(key) or not screen
 
-    def sliders(data: RoundResult, scope: str) -> tuple[SliderView, ...]:
-        # The round-1 marker belongs to the room's plot in round 2 only.
-        before = result.rounds[1] if result.round == 2 and scope == ROOM else None
+    def sliders(data: RoundResult, scope: str, before: RoundResult | None) -> tuple[SliderView, ...]:
+        # The round-1 marker: in round 2, the room's round 1, or the group's when it existed then.
         rows = []
         for slider in info.sliders:
             key, shown = slider.key, shows(slider.key)
@@ -135,16 +134,26 @@ def viewed(info: SessionInfo, result: SessionResult, *, screen: bool) -> LiveVie
         for g in result.groups
     )
     on_screen = next((g for g in result.groups if g.id == session.screen_group_id), None)
+    # One group on the screen is that group all the way: its own profile, match and runner-up.
+    focus = on_screen.result if on_screen is not None and session.screen == "group" else result.current
+    if on_screen is not None and session.screen == "group":
+        by_round = {result.round: on_screen.result.best}
+        if on_screen.before is not None:
+            by_round[1] = on_screen.before.best
+    else:
+        by_round = {r: rr.best for r, rr in result.rounds.items()}
     return LiveView(
         round=result.round,
         joined=result.snapshot.joined,
         connected=result.snapshot.connected,
-        sliders=sliders(result.current, ROOM),
+        sliders=sliders(result.current, ROOM, result.rounds[1] if result.round == 2 else None),
         groups=groups,
         screen_group=next((g for g in groups if on_screen and g.id == on_screen.id), None),
-        screen_group_sliders=sliders(on_screen.result, group_scope(on_screen.id)) if on_screen else (),
-        matches=tuple(result.current.matches) if revealed else (),
-        best_by_round={r: rr.best for r, rr in result.rounds.items()} if revealed else {},
+        screen_group_sliders=sliders(on_screen.result, group_scope(on_screen.id), on_screen.before)
+        if on_screen
+        else (),
+        matches=tuple(focus.matches) if revealed else (),
+        best_by_round=by_round if revealed else {},
     )
 
 

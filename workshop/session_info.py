@@ -53,6 +53,8 @@ class SessionInfo:
     profiles: tuple[Profile, ...]
     targets: tuple[ProfileTarget, ...]
     groups: tuple[tuple[int, str], ...]
+    # The round each group was made in: round-true views show a group only in rounds it existed.
+    group_since: tuple[tuple[int, int], ...] = ()
 
     @property
     def code(self) -> str:
@@ -104,7 +106,12 @@ class SessionInfo:
                 value = datetime.fromisoformat(value)
             setattr(session, name, value)
         session.title = state["title"]
-        return replace(self, session=session, groups=tuple((g, n) for g, n in state["groups"]))
+        return replace(
+            self,
+            session=session,
+            groups=tuple((g, n) for g, n in state["groups"]),
+            group_since=tuple((g, r) for g, r in state.get("group_since", ())),
+        )
 
 
 def session_state(session: Session) -> dict[str, Any]:
@@ -113,7 +120,9 @@ def session_state(session: Session) -> dict[str, Any]:
     for name in _TIMES:
         state[name] = state[name].isoformat() if state[name] else None
     state["title"] = session.title
-    state["groups"] = list(session.groups.order_by("order", "pk").values_list("pk", "name"))
+    groups = list(session.groups.order_by("order", "pk").values_list("pk", "name", "created_round"))
+    state["groups"] = [(pk, name) for pk, name, _since in groups]
+    state["group_since"] = [(pk, since) for pk, _name, since in groups]
     return state
 
 
@@ -141,8 +150,15 @@ def load_session_info(*, code: str) -> SessionInfo | None:
 
 def info_for(session: Session) -> SessionInfo:
     sliders, profiles, targets = _parts(session.exercise)
-    groups = tuple(session.groups.order_by("order", "pk").values_list("pk", "name"))
-    return SessionInfo(session=session, sliders=sliders, profiles=profiles, targets=targets, groups=groups)
+    rows = tuple(session.groups.order_by("order", "pk").values_list("pk", "name", "created_round"))
+    return SessionInfo(
+        session=session,
+        sliders=sliders,
+        profiles=profiles,
+        targets=targets,
+        groups=tuple((pk, name) for pk, name, _since in rows),
+        group_since=tuple((pk, since) for pk, _name, since in rows),
+    )
 
 
 aload_session_info = database_sync_to_async(load_session_info)
