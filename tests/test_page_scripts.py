@@ -104,3 +104,22 @@ def test_collectstatic_gives_every_module_the_hashed_names_of_the_modules_it_loa
             assert resolved.exists()
             loads += 1
     assert loads >= 20
+
+
+def test_no_function_in_the_pages_scripts_runs_over_sixty_lines():
+    # A function starts on a line that ends in "{" after `function ...`, `=>` or a method's `name(...)`.
+    start = re.compile(r"(\bfunction\b.*\{|=>\s*\{|^\s+\w+\([^)]*\)\s*\{)\s*$")
+    longest = {}
+    for path in SCRIPTS.rglob("*.js"):
+        lines = path.read_text().splitlines()
+        for first, line in enumerate(lines):
+            if not start.search(line):
+                continue
+            depth, last = 0, first
+            for last in range(first, len(lines)):
+                depth += lines[last].count("{") - lines[last].count("}")
+                if depth <= 0:
+                    break
+            longest[f"{path.relative_to(SCRIPTS)}:{first + 1}"] = last - first + 1
+    assert len(longest) > 50
+    assert {where: n for where, n in longest.items() if n > 60} == {}
