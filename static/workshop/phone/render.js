@@ -1,7 +1,6 @@
 /* A `welcome` or `state` from the server, rendered: the phase, which sliders may move and why not,
    this phone's positions, the timer, the group picker and the reveal. Nothing here decides a rule
    of the session; the server's message says it (participation.phone_state). */
-import { normalise, expireLater } from "./legacy.js";
 import { save } from "./store.js";
 import { show, statusText, marker, applyOpen, showPlaced, positioning } from "./sliders.js";
 import { renderNotice, forgetResets } from "./notice.js";
@@ -10,8 +9,10 @@ import { renderReveal } from "./reveal.js";
 import { keepFinal } from "./kept-result.js";
 import { ended } from "./status.js";
 
+/* The server says time is up: its timer ran out with a lock, or a slider is locked for that reason. */
 function timeUp(message) {
-  return message.sliders.some((slider) => slider.reason === "time_up");
+  var timer = message.timer;
+  return !!(timer && timer.expired && timer.locks) || message.sliders.some((slider) => slider.reason === "time_up");
 }
 
 function phaseText(phone, message) {
@@ -83,8 +84,7 @@ function renderGroups(phone) {
   });
 }
 
-export function render(phone, raw) {
-  var message = normalise(raw);
+export function render(phone, message) {
   takeSession(phone, message);
   takePositions(phone, message);
   // A reset notice asks to place the slider again: once that cannot be done, it goes.
@@ -97,7 +97,6 @@ export function render(phone, raw) {
   applyOpen(phone);
   renderNotice(phone);
   save(phone);
-  expireLater(message, () => Object.assign({}, phone.state.known), (later) => render(phone, later));
   if (message.session.stage === "closed") { keepFinal(phone, message); ended(phone); }
 }
 
