@@ -141,10 +141,10 @@ def test_printing_the_results_page_gives_the_same_pages_as_the_report(fenna_clie
     css = (ROOT / "static" / "workshop" / "app.css").as_uri()
     page_file = tmp_path / "results.html"
     page_file.write_text(re.sub(r'href="[^"]*app[^"]*\.css"', f'href="{css}"', html), encoding="utf-8")
-    with static_server(tmp_path) as base, sync_playwright() as playwright:
+    with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         page = browser.new_page()
-        page.goto(f"{base}/ended.html")
+        page.goto(page_file.as_uri())
         printed = page.pdf(prefer_css_page_size=True)
         browser.close()
     report = fenna_client.get(f"/f/s/{full_workshop.code}/results.pdf").content
