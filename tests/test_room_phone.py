@@ -125,14 +125,6 @@ def test_every_intended_answer_counts_on_a_phone(workshop):
     expect(placed).to_have_text("4 van 5 geplaatst")
 
 
-# The server's expiry (session_control.expire_timer) empties open_sliders, so workflow.slider_access
-# says "not_open" (the facilitator closed it) instead of "time_up" for the sliders the timer locked.
-SERVER_SAYS_NOT_OPEN_AFTER_EXPIRY = pytest.mark.xfail(
-    strict=True, reason="server: after a locking timer's expiry, slider_access answers not_open, not time_up"
-)
-
-
-@SERVER_SAYS_NOT_OPEN_AFTER_EXPIRY
 def test_time_up_is_said_once_and_never_that_the_facilitator_closed_the_slider(workshop):
     from playwright.sync_api import expect
 

@@ -16,7 +16,7 @@ function explain(phone, error, key) {
   return {
     slider_locked: slider && slider.reason === "time_up" ? text.textTimeUpLocked : text.textLocked,
     room_locked: text.textRoomLocked, room_full: text.textRoomFull,
-    group_required: text.textGroupRequired, not_stored: text.textSaving,
+    group_required: text.textGroupRequired, groups_locked: text.textGroupsLocked, not_stored: text.textSaving,
   }[error.code] || error.message;
 }
 

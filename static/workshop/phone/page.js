@@ -58,6 +58,7 @@ export function readPage(root) {
       session: null,                  // the server's session: status, stage, round
       mayChooseGroup: false,
       groups: [],
+      group: null,                    // this phone's group id, or null
       timer: null,                    // the server's timer, or null
       known: {},      // slider key -> the last value the server holds for this round (null: not placed)
       knownRound: null,

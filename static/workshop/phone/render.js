@@ -29,6 +29,7 @@ function takeSession(phone, message) {
   var state = phone.state;
   state.session = message.session;
   state.groups = message.groups || [];
+  state.group = message.group === undefined ? null : message.group;
   state.mayChooseGroup = !!message.may_choose_group;
   state.timer = message.timer;
   message.sliders.forEach((s) => {
@@ -76,8 +77,11 @@ function renderGroups(phone) {
   holder.textContent = "";
   phone.state.groups.forEach((group) => {
     var button = document.createElement("button");
+    var chosen = group.id === phone.state.group;
     button.type = "button";
-    button.className = "button";
+    // Until the facilitator locks the groups, a phone may change its group: its own shows as chosen.
+    button.className = chosen ? "button primary" : "button";
+    button.setAttribute("aria-pressed", chosen ? "true" : "false");
     button.textContent = group.name;
     button.addEventListener("click", () => phone.socket.send({ type: "group", group: group.id }));
     holder.appendChild(button);
