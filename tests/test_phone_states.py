@@ -125,6 +125,8 @@ def test_a_phone_without_a_group_is_asked_to_choose_one_not_told_the_slider_is_c
     # Until the facilitator locks the groups, the phone may change its group; its own shows as chosen.
     expect(page.get_by_role("button", name="Trio A")).to_have_attribute("aria-pressed", "true")
     expect(page.get_by_role("button", name="Trio B")).to_have_attribute("aria-pressed", "false")
+    page.evaluate("window.scrollTo(0, 0)")
+    page.screenshot(path=ARTIFACTS / "phone-group-chosen-375.png", animations="disabled")
 
     # Once the facilitator locks the groups, the picker goes.
     control(panel, code, "groups_lock", on="1")
