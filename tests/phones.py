@@ -1,8 +1,8 @@
 """The one phone simulator, shared by the fault suite and the load benchmark (bench/harness.py),
 and a dashboard that behaves like the facilitator's page.
 
-The phones follow static/workshop/participant.js: hello with the token they were given,
-`move` while dragging, `set` with a sequence number when the finger lifts, an `ack` per
+The phones follow static/workshop/phone/ (timings: workshop/page_constants.py): hello with
+the token they were given, `move` while dragging, `set` with a sequence number when the finger lifts, an `ack` per
 stored value; after every welcome they resend what is unacknowledged, and again 2-4 s
 after a `not_stored`; they reconnect with backoff and jitter. The dashboards follow
 dashboard.js: confirm every aggregate with `seen`, reconnect at most 2 s apart.
@@ -41,7 +41,7 @@ WHERE ses.code = %s AND pos.round = 1
 
 
 def backoff(attempt: int, rng: random.Random, *, cap: float) -> float:
-    """socket.js: half the base plus up to half again, the base doubling from 0.5 s to the cap."""
+    """static/workshop/live/backoff.js: half the base plus up to half again, the base doubling from 0.5 s to the cap."""
     base = min(cap, 0.5 * 2**attempt)
     return base / 2 + rng.random() * base / 2
 

@@ -443,7 +443,7 @@ def test_a_phone_works_by_keyboard_at_double_text_size_and_without_motion(browse
 
 @pytest.mark.faults
 def test_the_pages_come_back_by_themselves_after_kill_9_and_lose_nothing(browser, tmp_path):
-    """The page's own reconnect code (socket.js, participant.js, dashboard.js) against a crash."""
+    """The page's own reconnect code (live/socket.js, phone/connection.js, dashboard.js) against a crash."""
     from playwright.sync_api import expect
 
     env = base_env(SQLITE_PATH=str(tmp_path / "db.sqlite3"), SECRET_KEY="crash-" + "x" * 50)

@@ -226,11 +226,13 @@ def test_two_daphnes_behind_nginx_serve_200_phones_and_one_killed_loses_nothing(
     # A static file, served by nginx from STATIC_ROOT (its 30-day expiry; whitenoise's would be longer).
     status, _, page = get(port, join_path)
     assert status == 200
-    script = re.search(rb'src="(/static/workshop/participant[^"]*\.js)"', page)
+    script = re.search(rb'src="(/static/workshop/phone/main[^"]*\.js)"', page)
     assert script is not None
     status, headers, body = get(port, script.group(1).decode())
     assert status == 200
     assert headers["Cache-Control"] == "max-age=2592000"
+    # A module script runs only when served as JavaScript.
+    assert headers["Content-Type"] in {"application/javascript", "text/javascript"}
     assert body == (ROOT / "staticfiles" / script.group(1).decode().removeprefix("/static/")).read_bytes()
 
     # The client's address arrives: wrong codes from 127.0.0.2 are counted against 127.0.0.2

@@ -1,0 +1,106 @@
+/* A `welcome` or `state` from the server, rendered: the phase, which sliders may move and why not,
+   this phone's positions, the timer, the group picker and the reveal. Nothing here decides a rule
+   of the session; the server's message says it (participation.phone_state). */
+import { save } from "./store.js";
+import { show, statusText, marker, applyOpen, showPlaced, positioning } from "./sliders.js";
+import { renderNotice, forgetResets } from "./notice.js";
+import { startTimer } from "./timer.js";
+import { renderReveal } from "./reveal.js";
+import { keepFinal } from "./kept-result.js";
+import { ended } from "./status.js";
+
+/* The server says time is up: its timer ran out with a lock, or a slider is locked for that reason. */
+function timeUp(message) {
+  var timer = message.timer;
+  return !!(timer && timer.expired && timer.locks) || message.sliders.some((slider) => slider.reason === "time_up");
+}
+
+function phaseText(phone, message) {
+  var text = phone.text;
+  var stage = message.session.stage;
+  if (stage === "lobby") { return text.textLobby; }
+  if (stage === "discussing" || stage === "revealed") { return text.textDiscussion; }
+  if (stage === "closed") { return text.textEnded; }
+  if (timeUp(message)) { return text.textTimeUpLocked; }
+  return message.session.round === 2 ? text.textRound2 : text.textRound1;
+}
+
+function takeSession(phone, message) {
+  var state = phone.state;
+  state.session = message.session;
+  state.groups = message.groups || [];
+  state.group = message.group === undefined ? null : message.group;
+  state.mayChooseGroup = !!message.may_choose_group;
+  state.timer = message.timer;
+  message.sliders.forEach((s) => {
+    var slider = phone.sliders[s.key];
+    if (slider) { slider.open = s.open; slider.reason = s.open ? null : s.reason; }
+  });
+  // A set from an earlier round is not sent into this one.
+  Object.keys(state.unacked).forEach((key) => {
+    if (state.unacked[key].round !== message.session.round) { delete state.unacked[key]; }
+  });
+}
+
+/* One slider's position as the server holds it; marks a slider the facilitator cleared. */
+function takePosition(phone, message, key, sameRound) {
+  var state = phone.state;
+  var pending = state.unacked[key];
+  var before = state.known[key];
+  var now = message.positions[key];
+  state.known[key] = now;
+  var placed = (value) => value !== null && value !== undefined;
+  if (sameRound && !pending && placed(before) && !placed(now)) { state.reset[key] = true; }
+  if (placed(now)) { delete state.reset[key]; }
+  var value = pending ? pending.value : now;
+  var previous = message.previous ? message.previous[key] : null;
+  show(phone, key, value, statusText(phone, value, !!pending, previous));
+  // Round 2 starts where this phone stood in round 1: one tap keeps it.
+  if (value === null) { phone.sliders[key].input.value = typeof previous === "number" ? previous : 50; }
+  marker(phone.sliders[key].ghost, previous, phone.text.textGhost);
+}
+
+function takePositions(phone, message) {
+  var sameRound = phone.state.knownRound === message.session.round;
+  if (!sameRound) { phone.state.reset = {}; }
+  Object.keys(message.positions).forEach((key) => {
+    if (phone.sliders[key]) { takePosition(phone, message, key, sameRound); }
+  });
+  phone.state.knownRound = message.session.round;
+}
+
+function renderGroups(phone) {
+  var picker = phone.el.groupPicker;
+  picker.hidden = !phone.state.mayChooseGroup;
+  if (picker.hidden) { return; }
+  var holder = phone.el.groupButtons;
+  holder.textContent = "";
+  phone.state.groups.forEach((group) => {
+    var button = document.createElement("button");
+    var chosen = group.id === phone.state.group;
+    button.type = "button";
+    // Until the facilitator locks the groups, a phone may change its group: its own shows as chosen.
+    button.className = chosen ? "button primary" : "button";
+    button.setAttribute("aria-pressed", chosen ? "true" : "false");
+    button.textContent = group.name;
+    button.addEventListener("click", () => phone.socket.send({ type: "group", group: group.id }));
+    holder.appendChild(button);
+  });
+}
+
+export function render(phone, message) {
+  takeSession(phone, message);
+  takePositions(phone, message);
+  // A reset notice asks to place the slider again: once that cannot be done, it goes.
+  if (timeUp(message) || !positioning(phone)) { forgetResets(phone); }
+  phone.el.phase.textContent = phaseText(phone, message);
+  showPlaced(phone);
+  startTimer(phone, message.timer);
+  renderGroups(phone);
+  renderReveal(phone, message.reveal, message.session.round);
+  applyOpen(phone);
+  renderNotice(phone);
+  save(phone);
+  if (message.session.stage === "closed") { keepFinal(phone, message); ended(phone); }
+}
+
