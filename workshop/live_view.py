@@ -67,6 +67,7 @@ class GroupView:
     cells: tuple[tuple[Slider, Summary], ...]  # per slider; only `n` where not shown
     best: str | None  # its nearest profile, once revealed to this viewer
     too_small: frozenset[str] = frozenset()  # sliders with fewer than MIN_GROUP_SHOWN answers: `n` only
+    match: float | None = None  # how well `best` matches (percent), once revealed
 
 
 @dataclass(frozen=True)
@@ -130,6 +131,7 @@ def viewed(info: SessionInfo, result: SessionResult, *, screen: bool) -> LiveVie
             ),
             best=g.result.best if revealed else None,
             too_small=g.too_small,
+            match=next((m.match for m in g.result.matches if m.key == g.result.best), None) if revealed else None,
         )
         for g in result.groups
     )
@@ -224,7 +226,15 @@ def view_context(info: SessionInfo, view: LiveView) -> dict[str, Any]:
         "screen_group": view.screen_group,
         "screen_group_rows": [_plot_row(row) for row in view.screen_group_sliders],
         "groups": [
-            {"group": g, "cells": list(g.cells), "best": profiles[g.best] if g.best else None} for g in view.groups
+            {
+                "group": g,
+                "cells": list(g.cells),
+                "best": profiles[g.best] if g.best else None,
+                "match": round(g.match) if g.match is not None else None,
+                # Too small on every slider it has answers for: the screen says so once, with its size.
+                "small": bool(g.too_small) and all(s.median is None for _, s in g.cells),
+            }
+            for g in view.groups
         ],
         "profile_rows": [
             {"profile": profiles[m.key], "match": round(m.match or 0), "best": m.key == best} for m in ranked

@@ -26,7 +26,7 @@ function elements() {
   return {
     phase: byId("phase"), timer: byId("timer"), notice: byId("notice"), placed: byId("placed"),
     connection: byId("connection"), announce: byId("announce"), reveal: byId("reveal"),
-    groupPicker: byId("group-picker"), groupButtons: byId("group-buttons"),
+    groupPicker: byId("group-picker"), groupButtons: byId("group-buttons"), myGroup: byId("my-group"),
   };
 }
 
@@ -59,6 +59,7 @@ export function readPage(root) {
       mayChooseGroup: false,
       groups: [],
       group: null,                    // this phone's group id, or null
+      pickerFor: null,                // the groups the picker was last brought into view for ("" for none)
       timer: null,                    // the server's timer, or null
       known: {},      // slider key -> the last value the server holds for this round (null: not placed)
       knownRound: null,

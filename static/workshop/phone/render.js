@@ -2,10 +2,10 @@
    this phone's positions, the timer, the group picker and the reveal. Nothing here decides a rule
    of the session; the server's message says it (participation.phone_state). */
 import { save } from "./store.js";
-import { show, statusText, marker, applyOpen, showPlaced, positioning } from "./sliders.js";
+import { show, statusText, marker, applyOpen, showPlaced, positioning, reducedMotion } from "./sliders.js";
 import { renderNotice, forgetResets } from "./notice.js";
 import { startTimer } from "./timer.js";
-import { renderReveal } from "./reveal.js";
+import { renderReveal, announce } from "./reveal.js";
 import { keepFinal } from "./kept-result.js";
 import { ended } from "./status.js";
 
@@ -69,9 +69,39 @@ function takePositions(phone, message) {
   phone.state.knownRound = message.session.round;
 }
 
+/* The phone's own group, in a line of its own: it stays when the groups are locked and the picker goes. */
+function renderMyGroup(phone) {
+  var state = phone.state;
+  var mine = state.groups.find((group) => group.id === state.group);
+  var line = phone.el.myGroup;
+  var before = line.hidden ? "" : line.textContent;
+  line.hidden = !mine;
+  line.textContent = mine ? phone.text.textMyGroup.replace("{name}", mine.name) : "";
+  // A change of group (this phone's own tap) is said once; the first render is not a change.
+  if (mine && before && before !== line.textContent) { announce(phone, line.textContent); }
+}
+
+/* Groups added while this phone has none: its sliders wait, so the picker comes into view and is said,
+   wherever the phone was scrolled to. Once for each set of groups, never while the phone has a group. */
+function bringPickerIntoView(phone) {
+  var state = phone.state;
+  var waiting = phone.el.groupPicker.hidden || state.group !== null ? "" : state.groups.map((g) => g.id).join(",");
+  if (waiting && waiting !== state.pickerFor && state.welcomed) {
+    var picker = phone.el.groupPicker;
+    setTimeout(() => {
+      picker.scrollIntoView({ block: "start", behavior: reducedMotion() ? "auto" : "smooth" });
+      picker.focus({ preventScroll: true });
+    }, 0);
+    announce(phone, phone.text.textGroupRequired);
+  }
+  state.pickerFor = waiting;
+}
+
 function renderGroups(phone) {
+  renderMyGroup(phone);
   var picker = phone.el.groupPicker;
   picker.hidden = !phone.state.mayChooseGroup;
+  bringPickerIntoView(phone);
   if (picker.hidden) { return; }
   var holder = phone.el.groupButtons;
   holder.textContent = "";
