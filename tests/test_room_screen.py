@@ -161,7 +161,7 @@ STEPS = [
         ".group-title",
         [".plot"],
     ),
-    ("groups", [("screen", {"view": "groups", "group": "{group}"})], "table.groups", ["table.groups"]),
+    ("groups", [("screen", {"view": "groups", "group": "{group}"})], ".group-cards", [".group-card"]),
     (
         "round2",
         [("screen", {"view": "room", "group": "{group}"}), ("round2", {}), ("results", {"mode": "shown"})],
