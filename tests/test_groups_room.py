@@ -196,6 +196,12 @@ def test_groups_added_mid_round_on_a_phone_and_on_the_projector_at_three_sizes(b
     phases = [
         ("counts", [], f"[data-testid=group-{centrum}-sturing]", {}),
         (
+            "per-slider",
+            [("results", {"mode": "per_slider"}), ("slider_results", {"slider": "sturing", "on": "1"})],
+            f"[data-testid=group-{centrum}-sturing] strong",
+            {"medians": ".group-card dd strong"},
+        ),
+        (
             "results",
             [("results", {"mode": "shown"})],
             f"[data-testid=group-{centrum}-sturing] strong",
@@ -221,6 +227,9 @@ def test_groups_added_mid_round_on_a_phone_and_on_the_projector_at_three_sizes(b
                 {k: round(b[k]) for k in ("top", "bottom", "left", "right")} for b in boxes if b["what"] == "card"
             ]
             screen.screenshot(path=ARTIFACTS / f"screen-groups-{name}-{width}x{height}.png", animations="disabled")
+        if name == "per-slider":  # one slider's medians, the others their counts
+            expect(screen.get_by_test_id(f"group-{centrum}-aanpak")).to_have_text("n = 6")
+            expect(screen.locator(".group-card dd strong")).to_have_count(2)
         # The one-person group: its count, never a statistic or a profile.
         solo = screen.locator(f".group-card[data-group='{trio_id}']")
         expect(solo).to_contain_text("1 persoon")
@@ -289,6 +298,16 @@ def test_groups_added_mid_round_on_a_phone_and_on_the_projector_at_three_sizes(b
             log,
         )
         screen.screenshot(path=ARTIFACTS / f"screen-six-groups-reveal-{width}x{height}.png", animations="disabled")
+    # In English too: longer profile names, the same cards.
+    facilitator.add_cookies([{"name": "django_language", "value": "en", "url": url}])
+    screen.reload()
+    expect(screen.get_by_test_id(f"group-profile-{zuid}")).to_have_text("Neighbourhood management & services")
+    expect(screen.locator(f".group-card[data-group='{trio_id}']")).to_contain_text("Too small to show")
+    for width, height in PROJECTORS:
+        screen.set_viewport_size({"width": width, "height": height})
+        screen.wait_for_timeout(150)
+        cards_fit(screen, "six groups, English", width, height)
+        screen.screenshot(path=ARTIFACTS / f"screen-six-groups-reveal-en-{width}x{height}.png", animations="disabled")
     (ARTIFACTS / "groups-room.json").write_text(json.dumps(log, indent=1))
     facilitator.close()
     mobile.close()
