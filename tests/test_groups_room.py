@@ -292,7 +292,7 @@ def test_groups_added_mid_round_on_a_phone_and_on_the_projector_at_three_sizes(b
         measure(
             screen,
             "six-groups-reveal",
-            {"group names": ".group-card-name", "profile names": ".group-card .profile-name"},
+            {"group names": ".group-card-name", "profile names": ".group-card .profile-name", "medians": "dd strong"},
             width,
             height,
             log,
