@@ -1,0 +1,422 @@
+"""A model-based test of a whole workshop: random sequences of facilitator controls, phone actions
+(join, move, set, "geen mening" and taking it back, groups, reload, offline and back, the HTTP
+fallback), timer expiry and idle closing, run against the real system in-process and checked after
+every step against an independent reference model (tests/model_reference.py).
+
+After every step: the control panel, the screen and the results show the model's n, median,
+quartiles and profile for the room and every group; a refused control answered 409 and changed
+nothing; every phone's state is the model's; the screen carries nothing the room may not see.
+
+SESSION_MODEL_EXAMPLES and SESSION_MODEL_STEPS set the size (15 × 40 in the fast lane; the slow
+test runs 200 × 40 unless told otherwise). Hypothesis prints the shrunk steps and the seed to
+reproduce a failure (`--hypothesis-seed`).
+"""
+
+from __future__ import annotations
+
+import html
+import os
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
+
+from tests.model_driver import Driver, Phone, Reply
+from tests.model_reference import ABSTAIN, EXERCISE, SLIDERS, SessionModel
+from workshop import protocol
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+GROUP_NAMES = ["Trio A", "trio a", "Trio B", "Team C"]
+PROFILE_NAMES = [html.escape(p["name"]["nl"]) for p in EXERCISE["profiles"]]
+sliders = st.sampled_from(SLIDERS)
+on_off = st.booleans()
+values = st.integers(0, 100)
+phone_index = st.integers(0, 63)
+
+# Every control: (the form's action, its fields, what the model is told). Group controls name groups.
+CONTROLS = st.one_of(
+    st.sampled_from(["start", "discussion", "round2", "timer_stop"]).map(lambda a: (a, {"confirm": ""}, {})),
+    st.sampled_from([1, -1]).map(lambda d: ("step", {"direction": "next" if d > 0 else "previous"}, {"direction": d})),
+    st.tuples(st.sampled_from(["slider", "slider_results"]), sliders, on_off).map(
+        lambda t: (t[0], {"slider": t[1], "on": "1" if t[2] else "0"}, {"slider": t[1], "on": t[2]})
+    ),
+    st.sampled_from(["hidden", "shown", "per_slider"]).map(lambda m: ("results", {"mode": m}, {"mode": m})),
+    st.tuples(st.sampled_from(["reveal", "reveal_phones", "room"]), on_off).map(
+        lambda t: (t[0], {"on": "1" if t[1] else "0"}, {"on": t[1]})
+    ),
+    st.tuples(st.sampled_from([12, 60, 600]), on_off).map(
+        lambda t: ("timer", {"minutes": f"{t[0] / 60:.2f}", **({"lock": "on"} if t[1] else {})}, {"seconds": t[0], "lock": t[1]})
+    ),
+    st.sampled_from([None, 1, 2, 3]).map(lambda c: ("cap", {"cap": "" if c is None else str(c)}, {"cap": c})),
+    st.tuples(st.sampled_from(["room", "groups", "group"]), st.sampled_from(GROUP_NAMES)).map(
+        lambda t: ("screen", {"view": t[0]}, {"view": t[0], "group": t[1] if t[0] == "group" else None})
+    ),
+    st.sampled_from(GROUP_NAMES).map(lambda n: ("group_add", {"name": n}, {"name": n})),
+    st.sampled_from(GROUP_NAMES).map(lambda n: ("group_remove", {}, {"group": n})),
+    st.sampled_from(["all", *SLIDERS]).map(
+        lambda s: ("reset", {"slider": s, "confirm": "yes"}, {"slider": None if s == "all" else s})
+    ),
+    st.tuples(sliders, st.sampled_from([1, 2]), st.sampled_from(["", "Veel verschil", "Eens"])).map(
+        lambda t: ("note", {"slider": t[0], "round": str(t[1]), "text": t[2]}, {"slider": t[0], "round": t[1], "text": t[2]})
+    ),
+)
+
+
+class SessionMachine(RuleBasedStateMachine):
+    facilitator: Any = None
+    exercise: Any = None
+
+    @initialize()
+    def open_a_session(self) -> None:
+        self.driver = Driver(facilitator=self.facilitator, exercise=self.exercise)
+        self.model = SessionModel()
+        self.who: dict[int, int] = {}  # phone (by position in driver.phones) -> the model's participant
+        self.unaware: set[int] = set()  # phones whose session was closed by cron: they hear of it only when they talk
+        self.fresh: set[int] = set()  # phones that got a welcome or state in this step
+
+    def teardown(self) -> None:
+        if hasattr(self, "driver"):
+            self.driver.finish()
+
+    # The facilitator ------------------------------------------------------------------
+
+    @rule(control=CONTROLS)
+    def facilitator_control(self, control: tuple[str, dict[str, Any], dict[str, Any]]) -> None:
+        action, form, told = control
+        if action in ("screen", "group_remove"):
+            name = told.get("group")
+            group = self.driver.group_id(name) if name else None
+            form = {**form, "group": "" if name is None else str(group or 999999)}
+        before = [p.last for p in self.driver.phones]
+        status = self.driver.control(action, form)
+        outcome = self.model.control(action, **told)
+        expected = {200} if outcome.allowed else {409, 400} if action == "timer" else {409}
+        assert status in expected, f"{action} {form}: answered {status}, the model says {outcome}"
+        if outcome.allowed:
+            self._states_sent(before)
+
+    @rule(now=st.integers(0, 4))
+    def facilitator_closes(self, now: int) -> None:
+        if now:
+            return  # most workshops close late: one draw in five closes
+        before = [p.last for p in self.driver.phones]
+        was_open = self.model.is_open
+        assert self.driver.close() in (200, 302)
+        self.model.control("close")
+        if was_open:
+            self._states_sent(before)
+
+    def _states_sent(self, before: list[Any]) -> None:
+        """Every connected phone heard of the change (a state), and says what the model says."""
+        for i, phone in enumerate(self.driver.phones):
+            if phone.last is not before[i]:
+                self.fresh.add(i)
+
+    # Server events ------------------------------------------------------------------------
+
+    @rule()
+    def time_runs_out(self) -> None:
+        before = [p.last for p in self.driver.phones]
+        self.driver.expire_timer()
+        if self.model.expire_timer():
+            self._states_sent(before)
+
+    @rule(same_process=st.booleans(), now=st.integers(0, 4))
+    def idle_session_is_closed(self, same_process: bool, now: int) -> None:
+        if now:
+            return
+        before = [p.last for p in self.driver.phones]
+        self.driver.idle_close(same_process=same_process)
+        if not self.model.is_open:
+            return
+        self.model.control("close")
+        if same_process:
+            self._states_sent(before)
+        else:
+            self.unaware |= {i for i, p in enumerate(self.driver.phones) if self._connected(p)}
+
+    # Phones ------------------------------------------------------------------------------------
+
+    def _connected(self, phone: Phone) -> bool:
+        return not phone.gone and phone.token is not None and (phone.http or phone.conversation is not None)
+
+    def _pick(self, index: int, *, connected: bool = True) -> tuple[int, Phone] | None:
+        candidates = [(i, p) for i, p in enumerate(self.driver.phones) if self._connected(p) == connected and not p.gone]
+        return candidates[index % len(candidates)] if candidates else None
+
+    def _welcomed(self, i: int, reply: Reply, group: str | None = None) -> None:
+        """Compare a hello's answer with the model's join."""
+        joined = self.model.join(returning=self.who.get(i), group=group)
+        if isinstance(joined, int):
+            assert reply.of("welcome"), f"phone {i}: the model welcomes it, the server answered {reply}"
+            self.who[i] = joined
+            self.fresh.add(i)
+            self.unaware.discard(i)
+        else:
+            assert not reply.of("welcome"), f"phone {i}: the model refuses it ({joined}), the server welcomed it"
+            codes = {m.get("code") for m in reply.of("error")} | ({"session_closed"} if reply.close == 4404 else set())
+            assert codes & joined.reasons, f"phone {i}: refused with {reply}, the model says {joined}"
+
+    @rule(http=st.booleans(), qr=st.none() | st.sampled_from(GROUP_NAMES))
+    def a_phone_joins(self, http: bool, qr: str | None) -> None:
+        phone = Phone(http=http)
+        self.driver.phones.append(phone)
+        i = len(self.driver.phones) - 1
+        group = self.driver.group_id(qr) if qr else None
+        reply = self.driver.hello(phone, group=group)
+        self._welcomed(i, reply, group=qr if group else None)
+        self._replayed(i, reply)
+
+    @precondition(lambda self: self.driver.phones)
+    @rule(index=phone_index)
+    def a_phone_reloads_or_comes_back(self, index: int) -> None:
+        picked = self._pick(index, connected=False) or self._pick(index)
+        if picked is None or picked[1].token is None:
+            return
+        i, phone = picked
+        reply = self.driver.hello(phone)
+        self._welcomed(i, reply)
+        self._replayed(i, reply)
+
+    def _replayed(self, i: int, reply: Reply) -> None:
+        """After a welcome the page sends again what was not acknowledged, oldest first."""
+        phone = self.driver.phones[i]
+        if reply.of("welcome"):
+            for _seq, message in sorted(phone.unacked.values(), key=lambda sent: sent[0]):
+                self._place(i, phone, message, resend=True)
+
+    @precondition(lambda self: self.driver.phones)
+    @rule(index=phone_index)
+    def a_phone_goes_offline(self, index: int) -> None:
+        picked = self._pick(index)
+        if picked and not picked[1].http:
+            self.driver.offline(picked[1])
+
+    @precondition(lambda self: self.driver.phones)
+    @rule(index=phone_index, slider=sliders, value=values, kind=st.sampled_from(["move", "set", "abstain", "clear"]))
+    def a_phone_places(self, index: int, slider: str, value: int, kind: str) -> None:
+        picked = self._pick(index) or self._pick(index, connected=False)
+        if picked is None or picked[1].token is None:
+            return
+        i, phone = picked
+        message = self._message(phone, kind, slider, value)
+        if not self._connected(phone):
+            if "seq" in message:  # offline: the page keeps it and sends it after the next welcome
+                phone.unacked[slider] = (message["seq"], message)
+            return
+        self._place(i, phone, message)
+
+    def _message(self, phone: Phone, kind: str, slider: str, value: int) -> dict[str, Any]:
+        if kind == "move":
+            phone.knob[slider] = value
+            return {"type": "move", "slider": slider, "value": value}
+        if kind == "set":
+            phone.knob[slider] = value
+            return {"type": "set", "slider": slider, "value": value, "seq": phone.next_seq()}
+        if kind == "abstain":
+            return {"type": "abstain", "slider": slider, "seq": phone.next_seq()}
+        if hasattr(protocol, "Clear"):
+            return {"type": "clear", "slider": slider, "seq": phone.next_seq()}
+        # Before there was a message for it, the page took "geen mening" back by sending where its thumb stood.
+        return {"type": "set", "slider": slider, "value": phone.knob.get(slider, 50), "seq": phone.next_seq(), "clear": True}
+
+    def _place(self, i: int, phone: Phone, message: dict[str, Any], *, resend: bool = False) -> None:
+        clear = message.get("clear", False) or message["type"] == "clear"
+        reply = self.driver.send(phone, message, resend=resend)
+        value = None if clear else ABSTAIN if message["type"] == "abstain" else message.get("value")
+        outcome = self.model.place(self.who[i], message["slider"], value, commit=message["type"] != "move")
+        errors = reply.of("error")
+        if outcome.allowed:
+            assert not errors, f"phone {i}: {message} refused with {errors}; the model allows it"
+            if "seq" in message:
+                assert reply.of("ack"), f"phone {i}: {message} not acknowledged: {reply}"
+        else:
+            assert not reply.of("ack"), f"phone {i}: {message} acknowledged; the model refuses it ({outcome})"
+            codes = {e["code"] for e in errors} | ({"session_closed"} if reply.close == 4404 else set())
+            assert codes & outcome.reasons, f"phone {i}: {message} answered {reply}; the model says {outcome}"
+            phone.unacked.pop(message["slider"], None)  # refused: the page shows it and stops resending
+        if reply.close is not None:
+            self.unaware.discard(i)
+
+    @precondition(lambda self: self.driver.phones)
+    @rule(index=phone_index, name=st.sampled_from(GROUP_NAMES))
+    def a_phone_chooses_a_group(self, index: int, name: str) -> None:
+        picked = self._pick(index)
+        if picked is None:
+            return
+        i, phone = picked
+        group = self.driver.group_id(name)
+        reply = self.driver.send(phone, {"type": "group", "group": group or 999999})
+        outcome = self.model.choose_group(self.who[i], name) if group else self.model.choose_group(self.who[i], "?")
+        if outcome.allowed:
+            assert reply.of("state"), f"phone {i}: choosing {name} answered {reply}"
+            self.fresh.add(i)
+        else:
+            codes = {e["code"] for e in reply.of("error")} | ({"session_closed"} if reply.close == 4404 else set())
+            assert codes & outcome.reasons, f"phone {i}: choosing {name} answered {reply}; the model says {outcome}"
+
+    # Invariants ------------------------------------------------------------------------------------
+
+    @invariant()
+    def everything_shown_is_the_models(self) -> None:
+        if not hasattr(self, "driver"):
+            return
+        try:
+            self._check_session()
+            self._check_views()
+            self._check_results()
+            self._check_phones()
+        finally:
+            self.fresh = set()
+
+    def _check_session(self) -> None:
+        from workshop.models import Session
+
+        s, m = Session.objects.get(pk=self.driver.session.pk), self.model
+        seen = (s.status, s.round, s.results, s.profile_revealed, s.profile_to_phones, s.room_locked, s.max_participants)
+        wanted = (m.status, m.round, m.results, m.revealed, m.to_phones, m.room_locked, m.cap)
+        assert seen == wanted, f"session (status, round, results, revealed, to phones, locked, cap) {seen} != {wanted}"
+        names = list(s.groups.order_by("order", "pk").values_list("name", flat=True))
+        assert names == m.group_names(), f"groups {names} != {m.group_names()}"
+        assert (s.timer_ends_at is not None) == m.timer, f"timer {s.timer_ends_at} != {m.timer}"
+
+    def _check_views(self) -> None:
+        m, views = self.model, self.driver.views()
+        panel, screen, screen_context = views["panel"], views["screen"], views["screen_context"]
+        for row, message in zip(panel["sliders"], screen["sliders"], strict=True):
+            key = row["slider"].key
+            want = m.summary(m.round, key)
+            got = row["summary"]
+            assert (got.n, got.median, got.q1, got.q3) == (want.n, want.median, want.q1, want.q3), f"panel {key}: {got} != {want}"
+            assert row["abstained"] == want.abstained, f"panel {key} abstained {row['abstained']} != {want.abstained}"
+            assert row["open"] == m.slider_open(key), f"panel {key} open {row['open']}, the model says {m.slider_open(key)}"
+            if m.results_visible(key):
+                got_screen = (message["n"], message["median"], message["q1"], message["q3"])
+                assert got_screen == (want.n, want.median, want.q1, want.q3), f"screen {key}: {got_screen} != {want}"
+            else:
+                assert set(message) <= {"key", "n", "abstained", "open"}, f"screen shows hidden {key}: {message}"
+            assert message["open"] == m.slider_open(key), f"screen {key} open {message['open']} != {m.slider_open(key)}"
+        best = m.best(m.round)
+        got_best = panel["best_profile"].key if panel["best_profile"] else None
+        assert got_best == best, f"panel profile {got_best} != {best}"
+        names = m.group_names()
+        assert [g["group"].name for g in panel["groups"]] == names
+        for g, sg in zip(panel["groups"], screen_context["groups"], strict=True):
+            name = g["group"].name
+            for (slider, got), (_s, got_screen) in zip(g["cells"], sg["cells"], strict=True):
+                want = m.summary(m.round, slider.key, name)
+                assert (got.n, got.median, got.q1, got.q3) == (want.n, want.median, want.q1, want.q3), f"panel {name} {slider.key}"
+                if not m.results_visible(slider.key):
+                    assert got_screen.median is None, f"screen shows {name}'s hidden {slider.key}"
+            group_best = g["best"].key if g["best"] else None
+            assert group_best == m.best(m.round, name), f"panel {name} profile {group_best} != {m.best(m.round, name)}"
+            if not m.revealed:
+                assert sg["best"] is None, f"screen shows {name}'s profile before the reveal"
+        if m.revealed:
+            assert screen["best"] == best, f"screen profile {screen['best']} != {best}"
+        else:
+            assert not screen["profiles"] and screen["best"] is None and not screen["rounds"], "screen: profile before the reveal"
+            assert not screen_context["profile_rows"] and screen_context["best_profile"] is None
+            leaked = [n for n in PROFILE_NAMES if n in screen["html"]]
+            assert not leaked, f"screen html names {leaked} before the reveal"
+        for g in screen["groups"]:
+            assert m.revealed or g["best"] is None, f"screen message: group profile before the reveal {g}"
+            for key, cell in g["sliders"].items():
+                assert m.results_visible(key) or set(cell) == {"n"}, f"screen message: hidden {key} of a group {cell}"
+
+    def _check_results(self) -> None:
+        m, data = self.model, self.driver.results()
+        assert len(data["participants"]) == len(m.participants)
+        for r in data["rounds"]:
+            for s in r["sliders"]:
+                want = m.summary(r["round"], s["key"], committed=True)
+                got = (s["n"], s["median"], s["q1"], s["q3"], s["abstained"])
+                assert got == (want.n, want.median, want.q1, want.q3, want.abstained), f"results round {r['round']} {s['key']}: {got} != {want}"
+                assert s.get("note", "") == m.notes.get((s["key"], r["round"]), ""), f"note {s['key']} {r['round']}"
+            best = r["profile"]["key"] if r["profile"] else None
+            assert best == m.best(r["round"], committed=True), f"results round {r['round']} profile {best}"
+        stored = {
+            (f"P{n + 1}", round, key): (None if v == ABSTAIN else v)
+            for n, p in enumerate(m.participants)
+            for (round, key), v in p.stored.items()
+        }
+        got = {(p["participant"], p["round"], p["slider"]): p["value"] for p in data["positions"]}
+        assert got == stored, f"results positions {sorted(got.items())} != {sorted(stored.items())}"
+
+    def _check_phones(self) -> None:
+        m = self.model
+        for i, phone in enumerate(self.driver.phones):
+            if phone.last is None or i in self.unaware:
+                continue
+            listening = i in self.fresh or (phone.conversation is not None and not phone.http)
+            if not listening:
+                continue
+            state = phone.last
+            where = f"phone {i} ({'http' if phone.http else 'socket'})"
+            assert state["session"]["status"] == m.status, f"{where} status {state['session']['status']} != {m.status}"
+            assert state["session"]["round"] == m.round, f"{where} round"
+            opened = {s["key"]: s["open"] for s in state["sliders"]}
+            wanted = {k: m.slider_open(k) for k in SLIDERS}
+            assert opened == wanted, f"{where} open sliders {opened} != {wanted}"
+            group = self.driver.group_id(m.participants[self.who[i]].group) if m.participants[self.who[i]].group else None
+            assert state["group"] == group, f"{where} group {state['group']} != {group}"
+            timer = state["timer"]
+            assert (timer is not None) == m.timer, f"{where} timer {timer}, the model says {m.timer}"
+            if timer is not None:
+                assert timer["locks"] == m.timer_locks and (timer["remaining_ms"] == 0) == m.timer_expired, f"{where} timer {timer}"
+            shown = m.to_phones or not m.is_open
+            assert (state["reveal"] is not None) == shown, f"{where} reveal {state['reveal']}, the model says {shown}"
+            if i not in self.fresh:
+                continue
+            positions = m.phone_positions(self.who[i], m.round)
+            assert state["positions"] == positions, f"{where} positions {state['positions']} != {positions}"
+            if shown:
+                want = m.public_result(committed=not m.is_open)
+                got = {r: {"medians": v["medians"], "best": v["profile"] and v["profile"]["key"]} for r, v in state["reveal"]["rounds"].items()}
+                assert got == want, f"{where} reveal {got} != {want}"
+
+
+def run_model(facilitator: Any, exercise: Any, *, examples: int, steps: int) -> None:
+    SessionMachine.facilitator, SessionMachine.exercise = facilitator, exercise
+    from hypothesis.stateful import run_state_machine_as_test
+
+    run_state_machine_as_test(
+        SessionMachine,
+        settings=settings(
+            max_examples=examples,
+            stateful_step_count=steps,
+            deadline=None,
+            suppress_health_check=list(HealthCheck),
+            database=None,
+            print_blob=True,
+        ),
+    )
+
+
+@pytest.fixture
+def embedded(settings):
+    """The embedded default: the in-memory channel layer and live store, as one process runs it."""
+    settings.REDIS_URL = None
+    settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+
+
+def test_a_workshop_follows_the_model_in_every_view(embedded, fenna, exercise):
+    run_model(
+        fenna,
+        exercise,
+        examples=int(os.environ.get("SESSION_MODEL_EXAMPLES", "15")),
+        steps=int(os.environ.get("SESSION_MODEL_STEPS", "40")),
+    )
+
+
+@pytest.mark.slow
+def test_two_hundred_workshops_of_forty_steps_follow_the_model(embedded, fenna, exercise):
+    run_model(
+        fenna,
+        exercise,
+        examples=max(200, int(os.environ.get("SESSION_MODEL_EXAMPLES", "200"))),
+        steps=max(40, int(os.environ.get("SESSION_MODEL_STEPS", "40"))),
+    )
