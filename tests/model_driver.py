@@ -19,10 +19,10 @@ from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.conf import settings
 from django.test import AsyncClient, Client
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from tests.conftest import forget_cache
-from workshop import broadcast, live_state, live_view, session_control
+from workshop import broadcast, closing, live_state, live_view, results, session_control
 from workshop.models import Group, Session
 from workshop.phone import Conversation, open_session
 from workshop.runtime import runtime
@@ -119,7 +119,7 @@ class Driver:
         """The hourly command, ARCHIVE_IDLE_HOURS later. From cron (another process) its event cannot
         reach this process's phones: then the event is dropped, as the in-memory layer drops it."""
         later = timezone.now() + timedelta(hours=settings.ARCHIVE_IDLE_HOURS + 1)
-        session_control.archive_idle_sessions(now=later)
+        closing.archive_idle_sessions(now=later)
         self.pump(deliver=same_process)
 
     def pump(self, *, deliver: bool = True) -> None:
@@ -197,6 +197,7 @@ class Driver:
         frame = {k: v for k, v in message.items() if k != "clear"}  # "clear": the model's note, not sent
         reply = async_to_sync(self._http_send if phone.http else self._socket_send)(phone, frame)
         self._heard(phone, reply)
+        self.pump()  # a phone that found the stored session newer than its copy has it announced
         return reply
 
     async def _socket_send(self, phone: Phone, message: dict[str, Any]) -> Reply:
@@ -243,7 +244,12 @@ class Driver:
             "screen": screen,
         }
 
-    def results(self) -> dict[str, Any]:
+    def results(self, *, download: bool) -> dict[str, Any]:
+        """results.json: downloaded as the facilitator does (`download`), or built by the same function
+        without the request around it (a third of a step's time)."""
+        if not download:
+            with translation.override("nl"):
+                return results.as_json(Session.objects.select_related("exercise").get(pk=self.session.pk))
         response = self.client.get(f"/f/s/{self.code}/results.json")
         assert response.status_code == 200, response.status_code
         return json.loads(b"".join(response.streaming_content) if response.streaming else response.content)

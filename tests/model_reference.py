@@ -23,7 +23,7 @@ EXERCISE = json.loads(DEFAULT_EXERCISE.read_text())
 SLIDERS: list[str] = [s["key"] for s in EXERCISE["sliders"]]
 TARGETS: list[tuple[str, dict[str, int]]] = [(p["key"], p["target"]) for p in EXERCISE["profiles"]]
 MAX_GROUPS = 30
-TIMER_SECONDS = (10, 3600)  # "a timer runs from 10 seconds to 60 minutes"
+TIMER_SECONDS = (15, 3600)  # docs/architecture.md, "Limits": timer 15 s to 60 min
 
 Value = int | str  # 0..100, or ABSTAIN
 
@@ -113,9 +113,20 @@ class SessionModel:
         return self.status != "closed"
 
     def slider_open(self, key: str) -> bool:
-        """Phones may place it: positioning, opened, and not stopped by a timer that locks."""
+        """Phones may place it: positioning, opened, not revealed, and not stopped by a timer that locks."""
         stopped = self.timer and self.timer_locks and self.timer_expired
-        return self.status == "positioning" and key in self.open and not stopped
+        return self.status == "positioning" and key in self.open and not stopped and not self.revealed
+
+    @property
+    def stage(self) -> str:
+        """The stage of docs/architecture.md's transition table."""
+        if self.status in ("lobby", "closed"):
+            return self.status
+        if self.revealed:
+            return "revealed"
+        if self.status == "discussion":
+            return "discussing"
+        return "open" if any(self.slider_open(k) for k in SLIDERS) else "locked"
 
     def results_visible(self, key: str) -> bool:
         return self.results == "shown" or (self.results == "per_slider" and key in self.shown)
@@ -158,12 +169,12 @@ class SessionModel:
         return OK if outcome is None else outcome
 
     def _open_sliders(self, keys: list[str]) -> None:
-        # Reopening after the reveal withdraws it: a profile shown while its values change misleads.
-        if self.revealed and any(not self.slider_open(k) for k in keys):
-            self.revealed = self.to_phones = False
+        # "Reopening withdraws the reveal"; a timer that ran out is done with once placing starts again.
+        self.revealed = self.to_phones = False
+        if self.timer_expired:
+            self.timer = self.timer_locks = self.timer_expired = False
         self.open = [k for k in SLIDERS if k in keys]
-        if keys:
-            self.status = "positioning"
+        self.status = "positioning"
 
     def _start(self) -> None:
         self._open_sliders(SLIDERS)
@@ -181,12 +192,12 @@ class SessionModel:
 
     def _slider(self, slider: str, on: bool) -> None:
         if on:
-            self._open_sliders([*self.open, slider])
+            self._open_sliders([*(self.open if self.status == "positioning" else []), slider])
         else:
             self.open = [k for k in self.open if k != slider]
 
     def _discussion(self) -> Outcome | None:
-        if self.status == "lobby":
+        if self.stage not in ("open", "locked"):
             return Outcome.refuse("open_first")
         self.status, self.open = "discussion", []
         return None
@@ -207,14 +218,16 @@ class SessionModel:
         self.results, self.shown = "per_slider", [k for k in SLIDERS if k in chosen]
 
     def _reveal(self, on: bool) -> Outcome | None:
-        if on and self.status == "lobby":
-            return Outcome.refuse("open_first")
+        if on and self.stage not in ("locked", "discussing", "revealed"):
+            return Outcome.refuse("answers_must_stand")
+        if on:  # revealing locks the sliders: the answers the profile rests on stand
+            self.status, self.open = "discussion", []
         self.revealed = on
         self.to_phones = self.to_phones and on
         return None
 
     def _reveal_phones(self, on: bool) -> Outcome | None:
-        if on and not self.revealed:
+        if on and self.stage != "revealed":
             return Outcome.refuse("reveal_first")
         self.to_phones = on
         return None
@@ -277,6 +290,8 @@ class SessionModel:
         if not self.is_open or not self.timer or self.timer_expired:
             return False
         self.timer_expired = True
+        if self.timer_locks:
+            self.open = []
         return True
 
     # Phones ---------------------------------------------------------------------
@@ -319,12 +334,17 @@ class SessionModel:
         return outcome
 
     def choose_group(self, participant: int, group: str) -> Outcome:
-        if not self.is_open:
-            return Outcome.refuse("session_closed")
-        if group not in self.group_names():
-            return Outcome.refuse("unknown_group")
-        if self.participants[participant].group is not None:
-            return Outcome.refuse("group_already_chosen")
+        reasons = {
+            reason
+            for reason, applies in [
+                ("session_closed", not self.is_open),
+                ("unknown_group", group not in self.group_names()),
+                ("group_already_chosen", self.participants[participant].group is not None),
+            ]
+            if applies
+        }
+        if reasons:
+            return Outcome.refuse(*reasons)
         self.participants[participant].group = group
         return OK
 
