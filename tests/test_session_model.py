@@ -108,51 +108,54 @@ class SessionMachine(RuleBasedStateMachine):
             name = told.get("group")
             group = self.driver.group_id(name) if name else None
             form = {**form, "group": "" if name is None else str(group or 999999)}
-        before = [p.last for p in self.driver.phones]
+        before = self._listening()
         status = self.driver.control(action, form)
         outcome = self.model.control(action, **told)
         expected = {200} if outcome.allowed else {409, 400} if action == "timer" else {409}
         assert status in expected, f"{action} {form}: answered {status}, the model says {outcome}"
-        if outcome.allowed:
-            self._states_sent(before)
+        if outcome.allowed and action != "note":  # notes are the facilitator's own
+            self._states_sent(before, action)
 
     @rule(now=st.integers(0, 9))
     def facilitator_closes(self, now: int) -> None:
         if now:
             return  # most workshops close late: one draw in ten closes
-        before = [p.last for p in self.driver.phones]
+        before = self._listening()
         was_open = self.model.is_open
         assert self.driver.close() in (200, 302)
         self.model.control("close")
         if was_open:
-            self._states_sent(before)
+            self._states_sent(before, "close")
 
-    def _states_sent(self, before: list[Any]) -> None:
-        """Every connected phone heard of the change (a state), and says what the model says."""
-        for i, phone in enumerate(self.driver.phones):
-            if phone.last is not before[i]:
-                self.fresh.add(i)
+    def _listening(self) -> list[Any]:
+        """Each phone's last state if it is on a socket now (it hears every change), else None."""
+        return [p.last if p.conversation is not None and not p.http else None for p in self.driver.phones]
+
+    def _states_sent(self, before: list[Any], change: str) -> None:
+        """Every phone on a socket heard of the change: a `state` after every change (docs/protocol.md)."""
+        for i, last in enumerate(before):
+            assert last is None or self.driver.phones[i].last is not last, f"phone {i} was not told of {change}"
 
     # Server events ------------------------------------------------------------------------
 
     @rule()
     def time_runs_out(self) -> None:
-        before = [p.last for p in self.driver.phones]
+        before = self._listening()
         self.driver.expire_timer()
         if self.model.expire_timer():
-            self._states_sent(before)
+            self._states_sent(before, "the timer's end")
 
     @rule(same_process=st.booleans(), now=st.integers(0, 9))
     def idle_session_is_closed(self, same_process: bool, now: int) -> None:
         if now:
             return
-        before = [p.last for p in self.driver.phones]
+        before = self._listening()
         self.driver.idle_close(same_process=same_process)
         if not self.model.is_open:
             return
         self.model.control("close")
         if same_process:
-            self._states_sent(before)
+            self._states_sent(before, "idle closing")
         else:
             self.unaware |= {i for i, p in enumerate(self.driver.phones) if self._connected(p)}
 
@@ -262,7 +265,9 @@ class SessionMachine(RuleBasedStateMachine):
         else:
             assert not reply.of("ack"), f"phone {i}: {message} acknowledged; the model refuses it ({outcome})"
             codes = {e["code"] for e in errors} | ({"session_closed"} if reply.close == 4404 else set())
-            assert codes & outcome.reasons, f"phone {i}: {message} answered {reply}; the model says {outcome}"
+            # A move is checked against the process's copy of the session (docs/architecture.md): any refusal.
+            reasons = outcome.reasons if message["type"] != "move" else codes
+            assert codes & reasons, f"phone {i}: {message} answered {reply}; the model says {outcome}"
             phone.unacked.pop(message["slider"], None)  # refused: the page shows it and stops resending
         if reply.close is not None:
             self.unaware.discard(i)
@@ -410,7 +415,7 @@ class SessionMachine(RuleBasedStateMachine):
             assert state["session"]["status"] == m.status, f"{where} status {state['session']['status']} != {m.status}"
             assert state["session"]["round"] == m.round, f"{where} round"
             opened = {s["key"]: s["open"] for s in state["sliders"]}
-            wanted = {k: m.slider_open(k) for k in SLIDERS}
+            wanted = {k: m.may_place(self.who[i], k).allowed for k in SLIDERS}  # for this phone: its group too
             assert opened == wanted, f"{where} open sliders {opened} != {wanted}"
             group = (
                 self.driver.group_id(m.participants[self.who[i]].group) if m.participants[self.who[i]].group else None
