@@ -321,6 +321,15 @@ class SessionModel:
             reasons.add("slider_locked")
         return Outcome.refuse(*reasons) if reasons else OK
 
+    def why_not(self, participant: int, key: str) -> str | None:
+        """Why this phone may not place this slider now, as its state says (docs/architecture.md)."""
+        if not self.is_open:
+            return "closed"
+        if not self.slider_open(key):
+            timer_ran_out = self.status == "positioning" and self.timer and self.timer_locks and self.timer_expired
+            return "time_up" if timer_ran_out else "not_open"
+        return "choose_group" if self.groups and self.participants[participant].group is None else None
+
     def place(self, participant: int, slider: str, value: Value | None, *, commit: bool) -> Outcome:
         """A move (commit=False), a set or "geen mening" (commit=True), or taking either back (value None)."""
         outcome = self.may_place(participant, slider)

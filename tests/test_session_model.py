@@ -265,8 +265,9 @@ class SessionMachine(RuleBasedStateMachine):
         else:
             assert not reply.of("ack"), f"phone {i}: {message} acknowledged; the model refuses it ({outcome})"
             codes = {e["code"] for e in errors} | ({"session_closed"} if reply.close == 4404 else set())
-            # A move is checked against the process's copy of the session (docs/architecture.md): any refusal.
-            reasons = outcome.reasons if message["type"] != "move" else codes
+            # A move is checked against the process's copy of the session (docs/architecture.md), and so is
+            # anything from a phone whose copy missed a close by cron: any refusal will do.
+            reasons = codes if message["type"] == "move" or i in self.unaware else outcome.reasons
             assert codes & reasons, f"phone {i}: {message} answered {reply}; the model says {outcome}"
             phone.unacked.pop(message["slider"], None)  # refused: the page shows it and stops resending
         if reply.close is not None:
@@ -414,6 +415,11 @@ class SessionMachine(RuleBasedStateMachine):
             where = f"phone {i} ({'http' if phone.http else 'socket'})"
             assert state["session"]["status"] == m.status, f"{where} status {state['session']['status']} != {m.status}"
             assert state["session"]["round"] == m.round, f"{where} round"
+            assert state["session"].get("stage", m.stage) == m.stage, f"{where} stage {state['session']} != {m.stage}"
+            reasons = {s["key"]: s.get("reason") for s in state["sliders"]}
+            if any("reason" in s for s in state["sliders"]):
+                wanted_reasons = {k: m.why_not(self.who[i], k) for k in SLIDERS}
+                assert reasons == wanted_reasons, f"{where} reasons {reasons} != {wanted_reasons}"
             opened = {s["key"]: s["open"] for s in state["sliders"]}
             wanted = {k: m.may_place(self.who[i], k).allowed for k in SLIDERS}  # for this phone: its group too
             assert opened == wanted, f"{where} open sliders {opened} != {wanted}"
