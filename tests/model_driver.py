@@ -132,6 +132,7 @@ class Driver:
         while (event := await layer.receive(self.channel))["type"] != MARK["type"]:
             if not deliver:
                 continue
+            event = runtime().relay.sessions.heard(self.code, event)  # the process's shared copy follows it
             for phone in self.phones:
                 if phone.conversation is not None:
                     outcome = await phone.conversation.session_changed(event)
@@ -162,9 +163,6 @@ class Driver:
 
     async def _socket_hello(self, phone: Phone, hello: dict[str, Any]) -> Reply:
         await self._leave(phone)
-        # Each call runs on an event loop of its own, on which this process's relay is not reading: a shared
-        # copy of the session it kept current would go stale here, so phones read the session afresh.
-        runtime().relay.infos.clear()
         info, refused = await open_session(code=self.code, address=self.address(phone))
         if info is None:
             return Reply([], refused)
@@ -177,7 +175,6 @@ class Driver:
     async def _stream_hello(self, phone: Phone, hello: dict[str, Any]) -> Reply:
         """The fallback's stream: its first event (the welcome or the refusal); then the stream goes away
         (the loop's end closes it), and the phone carries on with POSTs."""
-        runtime().relay.infos.clear()
         client = AsyncClient(REMOTE_ADDR=self.address(phone))
         response = await client.post(f"/p/{self.code}/stream/", hello, content_type="application/json")
         messages = []
@@ -206,7 +203,6 @@ class Driver:
         return Reply(outcome.replies, outcome.close)
 
     async def _http_send(self, phone: Phone, message: dict[str, Any]) -> Reply:
-        runtime().relay.infos.clear()
         body = {"token": phone.token, "messages": [message]}
         client = AsyncClient(REMOTE_ADDR=self.address(phone))
         response = await client.post(f"/p/{self.code}/send/", body, content_type="application/json")

@@ -96,6 +96,7 @@ class SessionModel:
     revealed: bool = False
     to_phones: bool = False
     room_locked: bool = False
+    groups_locked: bool = False  # locked, a phone keeps its group; one without still chooses
     cap: int | None = None
     timer: bool = False
     timer_locks: bool = False
@@ -145,6 +146,10 @@ class SessionModel:
             if (round, key) in values
         ]
         return summarize(values)
+
+    def screen_best(self) -> str | None:
+        """The profile the screen shows once revealed: one group on the screen is that group all the way."""
+        return self.best(self.round, self.screen_group if self.screen == "group" else None)
 
     def best(self, round: int, group: str | None = None, *, committed: bool = False) -> str | None:
         return nearest_profile({k: self.summary(round, k, group, committed=committed).median for k in SLIDERS})
@@ -243,6 +248,9 @@ class SessionModel:
 
     def _room(self, on: bool) -> None:
         self.room_locked = on
+
+    def _groups_lock(self, on: bool) -> None:
+        self.groups_locked = on
 
     def _cap(self, cap: int | None) -> None:
         self.cap = cap
@@ -348,7 +356,7 @@ class SessionModel:
             for reason, applies in [
                 ("session_closed", not self.is_open),
                 ("unknown_group", group not in self.group_names()),
-                ("group_already_chosen", self.participants[participant].group is not None),
+                ("groups_locked", self.groups_locked and self.participants[participant].group is not None),
             ]
             if applies
         }
