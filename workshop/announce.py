@@ -16,7 +16,13 @@ def announce(*, session: Session) -> None:
     if session.profile_to_phones or session.status == Session.Status.CLOSED:
         info = load_session_info(code=session.code)
         assert info is not None
-        result = aggregates.public_result(aggregates.compute(info, live_state.snapshot(info)))
+        # Once closed, the result the phones keep is the session's result: what was committed, as the results,
+        # the archive and the phone's own PDF have it (a value still being dragged at closing is not in it).
+        closed = session.status == Session.Status.CLOSED
+        snapshot = None if closed else live_state.snapshot(info)
+        result = aggregates.public_result(
+            aggregates.committed_result(info) if snapshot is None else aggregates.compute(info, snapshot)
+        )
     broadcast.session_changed(code=session.code, state=session_state(session), result=result)
 
 

@@ -54,7 +54,10 @@ def _find_or_create_participant(info: SessionInfo, token: str | None, group: int
     if group is not None and not info.has_group(group):
         raise JoinRefused("unknown_group", _("There is no such group in this session."))
     with transaction.atomic():
-        room_locked, cap = _lock_session(session_id)
+        status, room_locked, cap = _lock_session(session_id)
+        if status == Session.Status.CLOSED:
+            # Closed by another process, a command or cron since this process's copy was read.
+            raise JoinRefused("session_closed", _("This session has closed."))
         if room_locked:
             raise JoinRefused("room_locked", _("The room is closed to new participants."))
         if cap is not None and Participant.objects.filter(session_id=session_id).count() >= cap:
@@ -66,17 +69,18 @@ def _find_or_create_participant(info: SessionInfo, token: str | None, group: int
     return Joined(participant.pk, token, group, created=True)
 
 
-def _lock_session(session_id: int) -> tuple[bool, int | None]:
-    """The session's room lock and cap, its row locked until the join commits (on PostgreSQL; SQLite
+def _lock_session(session_id: int) -> tuple[str, bool, int | None]:
+    """The session's status, room lock and cap, its row locked until the join commits (on PostgreSQL; SQLite
     serialises writers itself). Plain SQL: the one query of every join, and the ORM's query building
     cost three times the query itself."""
     lock = " FOR UPDATE" if connection.features.has_select_for_update else ""
     with connection.cursor() as cursor:
         cursor.execute(
-            f"SELECT room_locked, max_participants FROM {Session._meta.db_table} WHERE id = %s{lock}", [session_id]
+            f"SELECT status, room_locked, max_participants FROM {Session._meta.db_table} WHERE id = %s{lock}",
+            [session_id],
         )
-        room_locked, cap = cursor.fetchone()
-    return bool(room_locked), cap
+        status, room_locked, cap = cursor.fetchone()
+    return status, bool(room_locked), cap
 
 
 # Made once, not per call: building the wrapper costs about as much as the thread trip it makes.

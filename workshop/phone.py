@@ -173,7 +173,8 @@ class Conversation:
             joined = await participation.join(info=self.info, token=message.token, group=message.group)
         except participation.JoinRefused as refused:
             error = {"type": "error", "code": refused.code, "message": refused.message}
-            return Outcome([error], close=CLOSE_REFUSED if refused.code in ("room_locked", "room_full") else None)
+            closes = {"room_locked": CLOSE_REFUSED, "room_full": CLOSE_REFUSED, "session_closed": CLOSE_NOT_FOUND}
+            return Outcome([error], close=closes.get(refused.code))
         self.participant, self.group = joined.participant, joined.group
         self.last_touch = asyncio.get_running_loop().time()
         timers.arm(self.info)
