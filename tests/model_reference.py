@@ -270,11 +270,12 @@ class SessionModel:
     def _group_remove(self, group: str) -> Outcome | None:
         if group not in self.group_names():
             return Outcome.refuse("unknown_group")
-        if any(p.group == group for p in self.participants):
-            return Outcome.refuse("group_has_people")
         self.groups = [(n, r) for n, r in self.groups if n != group]
-        if self.screen_group == group:
-            self.screen_group = None  # the screen's group is gone; the screen view stays
+        for p in self.participants:  # its members keep their positions and choose a group again
+            if p.group == group:
+                p.group = None
+        if self.screen_group == group:  # the screen showed it: back to the room
+            self.screen, self.screen_group = "room", None
         return None
 
     def _reset(self, slider: str | None) -> None:
