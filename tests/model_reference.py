@@ -223,9 +223,9 @@ class SessionModel:
         self.results, self.shown = "per_slider", [k for k in SLIDERS if k in chosen]
 
     def _reveal(self, on: bool) -> Outcome | None:
-        if on and self.stage not in ("locked", "discussing", "revealed"):
-            return Outcome.refuse("answers_must_stand")
-        if on:  # revealing locks the sliders: the answers the profile rests on stand
+        if on and self.stage == "lobby":
+            return Outcome.refuse("open_first")
+        if on:  # revealing locks the sliders (from `open` too): the answers the profile rests on stand
             self.status, self.open = "discussion", []
         self.revealed = on
         self.to_phones = self.to_phones and on
