@@ -23,7 +23,7 @@ def _groups_side_by_side(report: dict[str, Any]) -> list[dict[str, Any]]:
     """One row per slider and one column per group, so that groups sit next to each other on paper."""
     groups = report["groups"]
     return [
-        {"slider": slider, "medians": [g["cells"][i][1].median if g["cells"][i][1].n else None for g in groups]}
+        {"slider": slider, "cells": [g["cells"][i][1] for g in groups]}
         for i, slider in enumerate(report["info"].sliders)
     ]
 
