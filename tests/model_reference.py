@@ -23,6 +23,7 @@ EXERCISE = json.loads(DEFAULT_EXERCISE.read_text())
 SLIDERS: list[str] = [s["key"] for s in EXERCISE["sliders"]]
 TARGETS: list[tuple[str, dict[str, int]]] = [(p["key"], p["target"]) for p in EXERCISE["profiles"]]
 MAX_GROUPS = 30
+MIN_GROUP_SHOWN = 3  # results-format.md, "Small groups"
 TIMER_SECONDS = (15, 3600)  # docs/architecture.md, "Limits": timer 15 s to 60 min
 
 Value = int | str  # 0..100, or ABSTAIN
@@ -137,6 +138,15 @@ class SessionModel:
 
     # Statistics ---------------------------------------------------------------
 
+    def _values(self, round: int, key: str, group: str | None, committed: bool) -> list[Value]:
+        return [
+            values[(round, key)]
+            for p in self.participants
+            if group is None or p.group == group
+            for values in [p.stored if committed else p.live]
+            if (round, key) in values
+        ]
+
     def summary(self, round: int, key: str, group: str | None = None, *, committed: bool = False) -> Summary:
         values = [
             values[(round, key)]
@@ -145,13 +155,21 @@ class SessionModel:
             for values in [p.stored if committed else p.live]
             if (round, key) in values
         ]
-        return summarize(values)
+        found = summarize(values)
+        if group is not None and 0 < found.n < MIN_GROUP_SHOWN:
+            # results-format.md, "Small groups": a group with fewer answers shows its count only.
+            return Summary(found.n, None, None, None, found.abstained)
+        return found
 
     def screen_best(self) -> str | None:
         """The profile the screen shows once revealed: one group on the screen is that group all the way."""
         return self.best(self.round, self.screen_group if self.screen == "group" else None)
 
     def best(self, round: int, group: str | None = None, *, committed: bool = False) -> str | None:
+        if group is not None and any(
+            0 < summarize(self._values(round, k, group, committed)).n < MIN_GROUP_SHOWN for k in SLIDERS
+        ):
+            return None  # a small group has no profile
         return nearest_profile({k: self.summary(round, k, group, committed=committed).median for k in SLIDERS})
 
     def public_result(self, *, committed: bool = False) -> dict[str, Any]:

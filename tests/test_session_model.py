@@ -264,6 +264,10 @@ class SessionMachine(RuleBasedStateMachine):
                 assert reply.of("ack"), f"phone {i}: {message} not acknowledged: {reply}"
         else:
             assert not reply.of("ack"), f"phone {i}: {message} acknowledged; the model refuses it ({outcome})"
+            if message["type"] == "move" and i in self.unaware and not errors and reply.close is None:
+                # A move is live only and checked against the process's copy, which missed the close by cron:
+                # nothing is stored and a closed session shows committed rows only (docs/reliability.md).
+                return
             codes = {e["code"] for e in errors} | ({"session_closed"} if reply.close == 4404 else set())
             # A move is checked against the process's copy of the session (docs/architecture.md), and so is
             # anything from a phone whose copy missed a close by cron: any refusal will do.
@@ -485,7 +489,9 @@ def test_a_workshop_follows_the_model_in_every_view(embedded, fenna, exercise):
 def test_two_hundred_workshops_of_forty_steps_follow_the_model(embedded, fenna, exercise, figure):
     started = time.perf_counter()
     examples, steps = max(200, size("EXAMPLES", 200)), max(40, size("STEPS", 40))
-    run_model(fenna, exercise, examples=examples, steps=steps, derandomize=False)
+    # Derandomized, so that CI runs the same 200 workshops every time; SESSION_MODEL_SEED=random explores anew.
+    fixed = os.environ.get("SESSION_MODEL_SEED") != "random"
+    run_model(fenna, exercise, examples=examples, steps=steps, derandomize=fixed)
     figure(f"session model: {examples} examples of {steps} steps in {time.perf_counter() - started:.0f} s")
 
 
