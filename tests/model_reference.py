@@ -296,6 +296,20 @@ class SessionModel:
             self.screen, self.screen_group = "room", None
         return None
 
+    def cleared_by_reset(self, slider: str | None) -> dict[int, set[str]]:
+        """Whose answers a reset takes away, before it does (docs/protocol.md, `reset`): what they stored in
+        this round."""
+        return {
+            i: {k for r, k in p.stored if r == self.round and (slider is None or k == slider)}
+            for i, p in enumerate(self.participants)
+        }
+
+    def reset_notice_stands(self, participant: int, slider: str) -> bool:
+        """docs/protocol.md, `reset`: a phone's notice stays until the slider is placed again, and goes for good
+        once it cannot be placed."""
+        open_now = self.may_place(participant, slider).allowed
+        return open_now and self.phone_positions(participant, self.round)[slider] is None
+
     def _reset(self, slider: str | None) -> None:
         for p in self.participants:
             for key in [k for k in p.stored if k[0] == self.round and (slider is None or k[1] == slider)]:

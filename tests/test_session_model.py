@@ -94,6 +94,8 @@ class SessionMachine(RuleBasedStateMachine):
         self.fresh: set[int] = set()  # phones that got a welcome or state in this step
         self.heard: list[Any] = []  # each phone's last state at the previous check
         self.downloaded = False  # results.json downloaded since the session closed
+        # Socket phones' reset notices as the model has them: phone -> (round, sliders).
+        self.notices: dict[int, tuple[int, set[str]]] = {}
 
     def teardown(self) -> None:
         if hasattr(self, "driver"):
@@ -109,8 +111,11 @@ class SessionMachine(RuleBasedStateMachine):
             group = self.driver.group_id(name) if name else None
             form = {**form, "group": "" if name is None else str(group or 999999)}
         before = self._listening()
+        cleared = self.model.cleared_by_reset(told["slider"]) if action == "reset" else {}
         status = self.driver.control(action, form)
         outcome = self.model.control(action, **told)
+        if outcome.allowed and cleared:
+            self._heard_of_reset(cleared)
         expected = {200} if outcome.allowed else {409, 400} if action == "timer" else {409}
         assert status in expected, f"{action} {form}: answered {status}, the model says {outcome}"
         if outcome.allowed and action != "note":  # notes are the facilitator's own
@@ -126,6 +131,15 @@ class SessionMachine(RuleBasedStateMachine):
         self.model.control("close")
         if was_open:
             self._states_sent(before, "close")
+
+    def _heard_of_reset(self, cleared: dict[int, set[str]]) -> None:
+        """Every phone on a socket whose participant's answer went says so (docs/protocol.md, `reset`)."""
+        for i, phone in enumerate(self.driver.phones):
+            if phone.conversation is None or phone.http or i not in self.who:
+                continue
+            round, keys = self.notices.get(i, (self.model.round, set()))
+            keys = keys if round == self.model.round else set()
+            self.notices[i] = (self.model.round, keys | cleared.get(self.who[i], set()))
 
     def _listening(self) -> list[Any]:
         """Each phone's last state if it is on a socket now (it hears every change), else None."""
@@ -201,6 +215,7 @@ class SessionMachine(RuleBasedStateMachine):
             return
         i, phone = picked
         reply = self.driver.hello(phone)
+        self.notices.pop(i, None)  # a new connection starts without a notice
         self._welcomed(i, reply)
         self._replayed(i, reply)
 
@@ -217,6 +232,7 @@ class SessionMachine(RuleBasedStateMachine):
         picked = self._pick(index)
         if picked and not picked[1].http:
             self.driver.offline(picked[1])
+            self.notices.pop(picked[0], None)
 
     @precondition(lambda self: self.driver.phones)
     @rule(index=phone_index, slider=sliders, value=values, kind=st.sampled_from(["move", "set", "abstain", "clear"]))
@@ -443,6 +459,10 @@ class SessionMachine(RuleBasedStateMachine):
                 continue
             positions = m.phone_positions(self.who[i], m.round)
             assert state["positions"] == positions, f"{where} positions {state['positions']} != {positions}"
+            round, keys = self.notices.get(i, (m.round, set()))
+            notice = {k for k in keys if round == m.round and m.reset_notice_stands(self.who[i], k)}
+            self.notices[i] = (m.round, notice)
+            assert set(state.get("reset", [])) == notice, f"{where} reset notice {state.get('reset')} != {notice}"
             if shown:
                 want = m.public_result(committed=not m.is_open)
                 got = {

@@ -6,12 +6,16 @@ phones, or the session closed, the room's public result goes with it, computed o
 
 from __future__ import annotations
 
+from typing import Any
+
 from workshop import aggregates, broadcast, live_state
 from workshop.models import Session
 from workshop.session_info import load_session_info, session_state
 
 
-def announce(*, session: Session) -> None:
+def announce(*, session: Session, cleared: dict[str, Any] | None = None) -> None:
+    """`cleared`: the positions a reset took away ({"round", "positions": [[participant, slider key]]}), for
+    the phones whose answer it was."""
     result = None
     if session.profile_to_phones or session.status == Session.Status.CLOSED:
         info = load_session_info(code=session.code)
@@ -23,7 +27,7 @@ def announce(*, session: Session) -> None:
         result = aggregates.public_result(
             aggregates.committed_result(info) if snapshot is None else aggregates.compute(info, snapshot)
         )
-    broadcast.session_changed(code=session.code, state=session_state(session), result=result)
+    broadcast.session_changed(code=session.code, state=session_state(session), result=result, cleared=cleared)
 
 
 def announce_current(*, code: str) -> None:

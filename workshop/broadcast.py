@@ -22,17 +22,21 @@ def phones_group(code: str) -> str:
     return f"phones.{code}"
 
 
-def session_changed(*, code: str, state: dict[str, Any], result: dict[str, Any] | None) -> None:
+def session_changed(
+    *, code: str, state: dict[str, Any], result: dict[str, Any] | None, cleared: dict[str, Any] | None = None
+) -> None:
     """From sync code: the session's controls changed; every dashboard and phone applies `state`.
 
     `result` is the room's public result (medians and profile per round), sent
     only once it may reach the phones; it is computed once here, not per socket.
+    `cleared`: after a reset, whose positions it took away (each phone finds its own).
     """
     event = {
         "type": "session.changed",
         "code": code,
         "state": state,
         "result": result,
+        "cleared": cleared,
     }
     layer = get_channel_layer()
     async_to_sync(layer.group_send)(dashboard_group(code), event)

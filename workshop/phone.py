@@ -75,6 +75,9 @@ class Conversation:
         self.result: dict[str, Any] | None = None
         self.bucket = bucket or protocol.TokenBucket()
         self.refused = 0
+        # Sliders whose answer the facilitator cleared while this phone listened, until placed again.
+        self.cleared: set[str] = set()
+        self.cleared_round = 0
         self.last_touch = 0.0
         self.touch_every = settings.CONNECTED_TTL / 3
 
@@ -199,9 +202,23 @@ class Conversation:
 
     async def state(self) -> dict[str, Any]:
         assert self.participant is not None
-        return await phone_view.phone_state(
+        state = await phone_view.phone_state(
             info=self.info, participant=self.participant, group=self.group, result=self.result, language=self.language
         )
+        if state["session"]["round"] != self.cleared_round:
+            self.cleared = set()
+        self.cleared = phone_view.still_cleared(state, self.cleared)
+        state["reset"] = sorted(self.cleared)
+        return state
+
+    def heard_of_reset(self, cleared: dict[str, Any] | None) -> None:
+        """A reset took this participant's answers away: the phone says so per slider (phone_view.still_cleared
+        decides for how long)."""
+        if not cleared or cleared["round"] != self.info.session.round:
+            return
+        if cleared["round"] != self.cleared_round:
+            self.cleared, self.cleared_round = set(), cleared["round"]
+        self.cleared |= {key for participant, key in cleared["positions"] if participant == self.participant}
 
     async def keep_alive(self) -> None:
         # Refresh "connected now" a few times per TTL, not on every message.
@@ -218,6 +235,7 @@ class Conversation:
         if self.group is not None and not self.info.has_group(self.group):
             self.group = None  # its group was removed: the phone chooses again, its positions stay
         timers.arm(self.info)
+        self.heard_of_reset(event.get("cleared"))
         replies = [{"type": "state", **await self.state()}] if self.participant is not None else []
         return Outcome(replies, close=None if self.info.session.is_open else CLOSE_NOT_FOUND)
 

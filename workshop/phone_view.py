@@ -72,6 +72,17 @@ async def phone_state(
     }
 
 
+def still_cleared(state: dict[str, Any], cleared: set[str]) -> set[str]:
+    """The reset notices that stand in a phone's new state: a slider's notice goes once it is placed again
+    (a move counts) and, for good, once it cannot be placed (locked, time up, closed). Another round starts
+    without any (phone.Conversation)."""
+    if not cleared:
+        return cleared
+    open_now = {s["key"] for s in state["sliders"] if s["open"]}
+    placed = {key for key, value in state["positions"].items() if value is not None}
+    return {key for key in cleared if key in open_now and key not in placed}
+
+
 def _reveal(info: SessionInfo, result: dict[str, Any] | None) -> dict[str, Any] | None:
     """The revealed result in the active language, from the language-neutral broadcast."""
     session = info.session

@@ -315,11 +315,14 @@ def reset_slider(*, session: Session, slider: str | None) -> None:
         if slider is not None:
             _known(keys, slider)
             positions = positions.filter(slider__key=slider)
+        # Whose answers go: their phones say so until placed again (docs/protocol.md, `reset`).
+        cleared = [[participant, key] for participant, key in positions.values_list("participant_id", "slider__key")]
         positions.delete()
         # The live store is rebuilt from what is left before anyone reads it again; then the sockets hear.
         transaction.on_commit(lambda: live_state.rebuild(info_for(s)))
+        transaction.on_commit(lambda: announce(session=s, cleared={"round": s.round, "positions": cleared}))
 
-    guarded(session, "reset", change)
+    guarded(session, "reset", change, announced=False)
 
 
 def save_note(*, session: Session, slider: Slider, round: int, text: str) -> Note:

@@ -1,5 +1,5 @@
-/* The notice under the phase line: which sliders the facilitator cleared (per slider, until that
-   slider is placed again, time is up, or the session moves on), or an error that concerns no slider. */
+/* The notice under the phase line: which sliders the facilitator cleared (the server's `reset`; this
+   page only hides a slider's line at once when it is placed again), or an error that concerns no slider. */
 import { sliderName } from "./page.js";
 
 export function renderNotice(phone) {
@@ -23,10 +23,5 @@ export function showMessage(phone, message) {
 export function forgetReset(phone, key) {
   if (!phone.state.reset[key]) { return; }
   delete phone.state.reset[key];
-  renderNotice(phone);
-}
-
-export function forgetResets(phone) {
-  phone.state.reset = {};
   renderNotice(phone);
 }

@@ -62,7 +62,6 @@ export function readPage(root) {
       pickerFor: null,                // the groups the picker was last brought into view for ("" for none)
       timer: null,                    // the server's timer, or null
       known: {},      // slider key -> the last value the server holds for this round (null: not placed)
-      knownRound: null,
       reset: {},      // slider key -> true while "the facilitator cleared your answer" stands for it
       message: "",    // a notice not about one slider (an error)
       revealKey: null,

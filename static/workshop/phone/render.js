@@ -2,8 +2,8 @@
    this phone's positions, the timer, the group picker and the reveal. Nothing here decides a rule
    of the session; the server's message says it (participation.phone_state). */
 import { save } from "./store.js";
-import { show, statusText, marker, applyOpen, showPlaced, positioning, reducedMotion } from "./sliders.js";
-import { renderNotice, forgetResets } from "./notice.js";
+import { show, statusText, marker, applyOpen, showPlaced, reducedMotion } from "./sliders.js";
+import { renderNotice } from "./notice.js";
 import { startTimer } from "./timer.js";
 import { renderReveal, announce } from "./reveal.js";
 import { keepFinal } from "./kept-result.js";
@@ -42,16 +42,12 @@ function takeSession(phone, message) {
   });
 }
 
-/* One slider's position as the server holds it; marks a slider the facilitator cleared. */
-function takePosition(phone, message, key, sameRound) {
+/* One slider's position as the server holds it. */
+function takePosition(phone, message, key) {
   var state = phone.state;
   var pending = state.unacked[key];
-  var before = state.known[key];
   var now = message.positions[key];
   state.known[key] = now;
-  var placed = (value) => value !== null && value !== undefined;
-  if (sameRound && !pending && placed(before) && !placed(now)) { state.reset[key] = true; }
-  if (placed(now)) { delete state.reset[key]; }
   var value = pending ? pending.value : now;
   var previous = message.previous ? message.previous[key] : null;
   show(phone, key, value, statusText(phone, value, !!pending, previous));
@@ -61,12 +57,9 @@ function takePosition(phone, message, key, sameRound) {
 }
 
 function takePositions(phone, message) {
-  var sameRound = phone.state.knownRound === message.session.round;
-  if (!sameRound) { phone.state.reset = {}; }
   Object.keys(message.positions).forEach((key) => {
-    if (phone.sliders[key]) { takePosition(phone, message, key, sameRound); }
+    if (phone.sliders[key]) { takePosition(phone, message, key); }
   });
-  phone.state.knownRound = message.session.round;
 }
 
 /* The phone's own group, in a line of its own: it stays when the groups are locked and the picker goes. */
@@ -121,8 +114,8 @@ function renderGroups(phone) {
 export function render(phone, message) {
   takeSession(phone, message);
   takePositions(phone, message);
-  // A reset notice asks to place the slider again: once that cannot be done, it goes.
-  if (timeUp(message) || !positioning(phone)) { forgetResets(phone); }
+  // Which sliders the facilitator cleared is the server's to say (docs/protocol.md, `reset`).
+  phone.state.reset = Object.fromEntries((message.reset || []).map((key) => [key, true]));
   phone.el.phase.textContent = phaseText(phone, message);
   showPlaced(phone);
   startTimer(phone, message.timer);
