@@ -81,6 +81,35 @@ CONTROLS = st.one_of(
 )
 
 
+# What a screen frame may carry of a slider whose results are hidden, and of profiles before the reveal,
+# wherever in the frame it sits (a field added later included): docs/architecture.md, "one redaction".
+STATISTICS = {"median", "q1", "q3", "medians", "before", "counts", "values", "dots", "split", "spread", "consensus"}
+PROFILE_FIELDS = {"best", "best_before", "profile", "profiles", "match", "matches"}
+
+
+def screen_leaks(frame: Any, hidden: set[str], revealed: bool, path: str = "") -> list[str]:
+    """Every place in a screen frame (but its html) that shows the room what it may not see."""
+    found: list[str] = []
+    if isinstance(frame, list):
+        for i, item in enumerate(frame):
+            found += screen_leaks(item, hidden, revealed, f"{path}[{i}]")
+        return found
+    if not isinstance(frame, dict):
+        return found
+    if frame.get("key") in hidden:
+        found += [f"{path}.{k}" for k, v in frame.items() if k in STATISTICS and v is not None]
+    for k, v in frame.items():
+        where = f"{path}.{k}"
+        if k == "html":
+            continue
+        if k in hidden and v is not None and (not isinstance(v, dict) or set(v) - {"n"}):
+            found.append(where)  # a value filed under a hidden slider's key
+        if not revealed and k in PROFILE_FIELDS and v not in (None, [], {}):
+            found.append(where)
+        found += screen_leaks(v, hidden, revealed, where)
+    return found
+
+
 class SessionMachine(RuleBasedStateMachine):
     facilitator: Any = None
     exercise: Any = None
@@ -392,6 +421,9 @@ class SessionMachine(RuleBasedStateMachine):
             assert not screen_context["profile_rows"] and screen_context["best_profile"] is None
             leaked = [n for n in PROFILE_NAMES if n in screen["html"]]
             assert not leaked, f"screen html names {leaked} before the reveal"
+        hidden = {k for k in SLIDERS if not m.results_visible(k)}
+        leaks = screen_leaks(screen, hidden, m.revealed)
+        assert not leaks, f"the screen's frame carries what the room may not see: {leaks}"
         for g in screen["groups"]:
             assert m.revealed or g["best"] is None, f"screen message: group profile before the reveal {g}"
             for key, cell in g["sliders"].items():
