@@ -125,6 +125,7 @@ class SessionMachine(RuleBasedStateMachine):
         self.downloaded = False  # results.json downloaded since the session closed
         # Socket phones' reset notices as the model has them: phone -> (round, sliders).
         self.notices: dict[int, tuple[int, set[str]]] = {}
+        self.resent: set[int] = set()  # phones that sent values again after this step's welcome
 
     def teardown(self) -> None:
         if hasattr(self, "driver"):
@@ -251,6 +252,12 @@ class SessionMachine(RuleBasedStateMachine):
     def _replayed(self, i: int, reply: Reply) -> None:
         """After a welcome the page sends again what was not acknowledged, oldest first."""
         phone = self.driver.phones[i]
+        if reply.of("welcome") and phone.unacked:
+            # The welcome tells what was stored before the page sends again: compared now, not after.
+            positions = self.model.phone_positions(self.who[i], self.model.round)
+            welcome = reply.of("welcome")[0]["positions"]
+            assert welcome == positions, f"phone {i} welcomed with {welcome}, the model has {positions}"
+            self.resent.add(i)
         if reply.of("welcome"):
             for _seq, message in sorted(phone.unacked.values(), key=lambda sent: sent[0]):
                 self._place(i, phone, message, resend=True)
@@ -352,7 +359,7 @@ class SessionMachine(RuleBasedStateMachine):
             self._check_results()
             self._check_phones()
         finally:
-            self.fresh = set()
+            self.fresh, self.resent = set(), set()
             self.heard = [p.last for p in self.driver.phones]
 
     def _check_session(self) -> None:
@@ -487,8 +494,8 @@ class SessionMachine(RuleBasedStateMachine):
                 assert timer["locks"] == m.timer_locks and expired == m.timer_expired, f"{where} timer {timer}"
             shown = m.to_phones or not m.is_open
             assert (state["reveal"] is not None) == shown, f"{where} reveal {state['reveal']}, the model says {shown}"
-            if i not in self.fresh:
-                continue
+            if i not in self.fresh or i in self.resent:
+                continue  # a welcome before values sent again was compared when it came (_replayed)
             positions = m.phone_positions(self.who[i], m.round)
             assert state["positions"] == positions, f"{where} positions {state['positions']} != {positions}"
             round, keys = self.notices.get(i, (m.round, set()))
@@ -601,6 +608,36 @@ FOUND_BEFORE |= {
         START,
         ("a_phone_places", {"index": 0, "slider": "regie", "value": 73, "kind": "move"}),
         ("facilitator_closes", {"now": 0}),
+    ],
+}
+
+
+# The reset notice, the server's since this issue (docs/protocol.md, `reset`): defects re-created on the state
+# machine (a notice that outlives a new answer, the time or the session) fail these, and the 200 examples.
+FOUND_BEFORE |= {
+    "the reset notice goes once placed again": [
+        JOIN,
+        START,
+        ("a_phone_places", {"index": 0, "slider": "sturing", "value": 40, "kind": "set"}),
+        _control("reset", {"slider": "sturing", "confirm": "yes"}, {"slider": "sturing"}),
+        ("a_phone_places", {"index": 0, "slider": "sturing", "value": 60, "kind": "set"}),
+        _control("cap", {"cap": "5"}, {"cap": 5}),
+    ],
+    "the reset notice goes when time is up": [
+        JOIN,
+        START,
+        _control("timer", {"minutes": "1.00", "lock": "on"}, {"seconds": 60, "lock": True}),
+        ("a_phone_places", {"index": 0, "slider": "aanpak", "value": 10, "kind": "abstain"}),
+        _control("reset", {"slider": "all", "confirm": "yes"}, {"slider": None}),
+        ("time_runs_out", {}),
+    ],
+    # The CI run of 2270c0f: a welcome compared with positions that included the values the page resent after it.
+    "a welcome precedes the values resent after it": [
+        JOIN,
+        START,
+        ("a_phone_goes_offline", {"index": 0}),
+        ("a_phone_places", {"index": 0, "slider": "regie", "value": 46, "kind": "set"}),
+        ("a_phone_reloads_or_comes_back", {"index": 0}),
     ],
 }
 
