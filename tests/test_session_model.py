@@ -589,6 +589,15 @@ FOUND_BEFORE = {
         ("a_phone_places", {"index": 0, "slider": "sturing", "value": 0, "kind": "abstain"}),
         ("a_phone_places", {"index": 0, "slider": "sturing", "value": 0, "kind": "clear"}),
     ],
+    # Not found by the model before, as its screen check read field by field; its whole-frame search fails on
+    # e192220 with ".rounds.1.medians.sturing" (the second redaction of `rounds`).
+    "medians on the screen with the profile revealed and the results hidden": [
+        JOIN,
+        START,
+        ("a_phone_places", {"index": 0, "slider": "sturing", "value": 80, "kind": "set"}),
+        _control("discussion", {"confirm": ""}, {}),
+        _control("reveal", {"on": "1"}, {"on": True}),
+    ],
     "reopening after the reveal": [
         JOIN,
         START,
