@@ -221,6 +221,8 @@ DASHBOARD_TICK = env_int("DASHBOARD_TICK_MS", 100, minimum=10) / 1000
 LIVE_FLUSH = env_int("LIVE_FLUSH_MS", 50, minimum=5) / 1000
 # A phone that has not been heard of for this long no longer counts as connected.
 CONNECTED_TTL = env_int("CONNECTED_TTL_S", 60, minimum=5)
+# How often a process with phones looks for their sessions closed by another process (closing_watch.py).
+CLOSED_CHECK_SECONDS = env_int("CLOSED_CHECK_MS", 5000, minimum=50) / 1000
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},

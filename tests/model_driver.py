@@ -22,7 +22,7 @@ from django.test import AsyncClient, Client
 from django.utils import timezone, translation
 
 from tests.conftest import forget_cache
-from workshop import broadcast, closing, live_state, live_view, results, session_control
+from workshop import broadcast, closing, closing_watch, live_state, live_view, results, session_control
 from workshop.models import Group, Session
 from workshop.phone import Conversation, open_session
 from workshop.runtime import runtime
@@ -121,6 +121,11 @@ class Driver:
         later = timezone.now() + timedelta(hours=settings.ARCHIVE_IDLE_HOURS + 1)
         closing.archive_idle_sessions(now=later)
         self.pump(deliver=same_process)
+
+    def look_for_closes(self) -> None:
+        """This process's periodic look for its phones' sessions closed by another process (closing_watch)."""
+        async_to_sync(closing_watch.look)(set())
+        self.pump()
 
     def pump(self, *, deliver: bool = True) -> None:
         """Hand every event broadcast so far to the connected phones, in order, as the relay does."""

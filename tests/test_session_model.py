@@ -203,6 +203,15 @@ class SessionMachine(RuleBasedStateMachine):
         else:
             self.unaware |= {i for i, p in enumerate(self.driver.phones) if self._connected(p)}
 
+    @rule()
+    def the_process_looks_for_sessions_closed_elsewhere(self) -> None:
+        before = self._listening()
+        self.driver.look_for_closes()
+        told = {i for i in self.unaware if before[i] is not None}
+        for i in told:
+            assert self.driver.phones[i].last is not before[i], f"phone {i} was not told of the close by cron"
+        self.unaware -= told
+
     # Phones ------------------------------------------------------------------------------------
 
     def _connected(self, phone: Phone) -> bool:
@@ -612,6 +621,11 @@ FOUND_BEFORE = {
 # Found by the model on the state machine, and fixed beside it (reported to the lead).
 FOUND_BEFORE |= {
     "a join after idle closing from cron": [JOIN, ("idle_session_is_closed", {"same_process": False, "now": 0}), JOIN],
+    "a phone that sends nothing hears of a close by cron": [
+        JOIN,
+        ("idle_session_is_closed", {"same_process": False, "now": 0}),
+        ("the_process_looks_for_sessions_closed_elsewhere", {}),
+    ],
     "the final result is what was committed": [
         JOIN,
         START,

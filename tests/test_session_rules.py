@@ -152,6 +152,30 @@ async def test_a_phones_set_after_idle_closing_is_refused_and_every_phone_hears_
 
 
 @pytest.mark.django_db(transaction=True)
+async def test_phones_that_send_nothing_hear_of_a_close_by_cron_within_the_check_period(
+    workshop_session, monkeypatch, settings
+):
+    settings.CLOSED_CHECK_SECONDS = 0.3
+    first, _ = await phone(workshop_session.code)
+    second, _ = await phone(workshop_session.code)
+    await Session.objects.filter(pk=workshop_session.pk).aupdate(last_activity=timezone.now() - timedelta(days=2))
+    with monkeypatch.context() as patched:
+        # The command runs in a process of its own: on the embedded layer its broadcast reaches no one here.
+        patched.setattr(broadcast, "session_changed", lambda **kwargs: None)
+        assert await sync_to_async(closing.archive_idle_sessions)() == 1
+    closed_at = timezone.now()
+    for communicator in (first, second):
+        outputs = []
+        while not outputs or outputs[-1]["type"] != "websocket.close":
+            outputs.append(await communicator.receive_output(timeout=3))
+        states = [json.loads(o["text"]) for o in outputs if o["type"] == "websocket.send"]
+        assert states[-1]["type"] == "state" and states[-1]["session"]["stage"] == "closed"
+        assert outputs[-1] == {"type": "websocket.close", "code": 4404}
+    # Told within the period (and the test's slack), without a single message from the phones.
+    assert (timezone.now() - closed_at).total_seconds() < 0.3 + 1.5
+
+
+@pytest.mark.django_db(transaction=True)
 async def test_the_timer_runs_out_as_a_server_event_on_phones_and_the_control_panel(fenna, workshop_session):
     dashboard = await open_dashboard(fenna, workshop_session.code)
     communicator, _ = await phone(workshop_session.code)

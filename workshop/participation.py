@@ -20,7 +20,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from workshop import live_state, workflow
+from workshop import closing_watch, live_state, workflow
 from workshop.announce import announce_current
 from workshop.live import ABSTAIN
 from workshop.models import Participant, Position, Session
@@ -95,6 +95,7 @@ async def join(*, info: SessionInfo, token: str | None, group: int | None) -> Jo
     await live.store.add_member(info.code, joined.participant, joined.group)
     await live.store.touch(info.code, joined.participant)
     live.socket_opened(info.code, joined.participant)
+    closing_watch.watch()
     live.outbox.mark(info.code)
     if joined.created:
         log.info("participant joined session=%s", info.code)

@@ -50,6 +50,8 @@ class Runtime:
         self._stale_told: dict[str, float] = {}
         # Armed timer expiries (timers.py): session code -> (the timer's end, the loop's call).
         self.timers: dict[str, tuple[Any, asyncio.TimerHandle]] = {}
+        # The look for sessions closed by another process (closing_watch.py), while phones are here.
+        self.closing_watch: asyncio.Task[None] | None = None
 
     def stale_state(self, code: str, now: float) -> bool:
         """Whether to re-announce a session whose sockets here hold an old state: once a second at most, so
