@@ -1,13 +1,15 @@
 """The transition table at work: every path that writes asks it, and what it decides reaches every view."""
 
+import asyncio
 import json
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from asgiref.sync import sync_to_async
 from django.utils import timezone
 
-from tests.sockets import open_dashboard, phone
+from tests.sockets import aggregate_until, open_dashboard, phone
 from workshop import broadcast, closing, session_control
 from workshop.models import Group, Note, Position, Session
 
@@ -176,8 +178,11 @@ async def test_phones_that_send_nothing_hear_of_a_close_by_cron_within_the_check
 
 
 @pytest.mark.django_db(transaction=True)
-async def test_the_timer_runs_out_as_a_server_event_on_phones_and_the_control_panel(fenna, workshop_session):
+async def test_the_timer_runs_out_as_a_server_event_on_phones_the_control_panel_and_the_screen(
+    fenna, workshop_session, figure
+):
     dashboard = await open_dashboard(fenna, workshop_session.code)
+    screen = await open_dashboard(fenna, workshop_session.code, "?view=screen")
     communicator, _ = await phone(workshop_session.code)
     await sync_to_async(session_control.start_timer)(session=workshop_session, seconds=15, lock_when_done=True)
     # Fifteen seconds are too long for a test: the same timer, ending in 0.3 s, announced as a control would.
@@ -186,24 +191,41 @@ async def test_the_timer_runs_out_as_a_server_event_on_phones_and_the_control_pa
     from workshop.announce import announce_current
 
     await sync_to_async(announce_current)(code=workshop_session.code)
-    started = timezone.now()
-    while True:
-        state = await communicator.receive_json_from(timeout=2)
-        if state["timer"] and state["timer"]["expired"]:
-            break
-    assert (timezone.now() - ends).total_seconds() < 1
+
+    async def phone_hears() -> tuple[Any, dict[str, Any]]:
+        while True:
+            state = await communicator.receive_json_from(timeout=3)
+            if state["timer"] and state["timer"]["expired"]:
+                return timezone.now(), state
+
+    async def panel_hears() -> tuple[Any, dict[str, Any]]:
+        while True:
+            message = await dashboard.receive_json_from(timeout=3)
+            if message["type"] == "controls" and "tijd is om" in message["html"]:
+                return timezone.now(), message
+
+    async def screen_hears() -> tuple[Any, dict[str, Any]]:
+        message = await aggregate_until(screen, lambda m: "tijd is om" in m["html"].lower())
+        return timezone.now(), message
+
+    (phone_at, state), (panel_at, controls), (screen_at, _) = await asyncio.gather(
+        phone_hears(), panel_hears(), screen_hears()
+    )
+    # Each within 1 s of the timer's end (docs/architecture.md: the expiry is a server event).
+    late = {
+        name: (at - ends).total_seconds()
+        for name, at in [("phone", phone_at), ("panel", panel_at), ("screen", screen_at)]
+    }
+    assert max(late.values()) < 1, late
+    figure("timer expiry heard after the end: " + ", ".join(f"{k} {v:.2f} s" for k, v in late.items()))
     assert {s["reason"] for s in state["sliders"]} == {"time_up"}
     assert state["session"]["stage"] == "locked"
-    while True:
-        message = await dashboard.receive_json_from(timeout=2)
-        if message["type"] == "controls" and "tijd is om" in message["html"]:
-            break
-    assert "loopt" not in message["html"]
-    assert (timezone.now() - started).total_seconds() < 2
+    assert "loopt" not in controls["html"]
     await communicator.send_json_to({"type": "set", "slider": "regie", "value": 90, "seq": 1})
     assert (await communicator.receive_json_from())["code"] == "slider_locked"
     await communicator.disconnect()
     await dashboard.disconnect()
+    await screen.disconnect()
 
 
 @pytest.mark.django_db(transaction=True)
