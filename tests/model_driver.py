@@ -11,6 +11,7 @@ channel of our own in the session's phones group, as a process's relay is.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -94,6 +95,15 @@ class Driver:
         response = self.client.post(f"/f/s/{self.code}/close/", HTTP_HX_REQUEST="true")
         self.pump()
         return response.status_code
+
+    def next_step(self) -> str | None:
+        """The control panel's primary button, as the facilitator sees it: the control it posts."""
+        html = self.client.get(f"/f/s/{self.code}/").content.decode()
+        found = re.search(r'class="[^"]*\bprimary\b[^"]*"[^>]*hx-post="[^"]*/do/([a-z_0-9]+)/"', html)
+        found = found or re.search(r'hx-post="[^"]*/do/([a-z_0-9]+)/"[^>]*class="[^"]*\bprimary\b', html)
+        if found:
+            return found.group(1)
+        return "close" if re.search(r'class="[^"]*\bprimary\b[^"]*"[^>]*hx-post="[^"]*/close/"', html) else None
 
     def group_id(self, name: str | None) -> int | None:
         found = Group.objects.filter(session=self.session, name=name).values_list("pk", flat=True).first()

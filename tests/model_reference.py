@@ -130,6 +130,23 @@ class SessionModel:
             return "discussing"
         return "open" if any(self.slider_open(k) for k in SLIDERS) else "locked"
 
+    def next_step(self) -> str | None:
+        """The control panel's one next step (docs/architecture.md, "The server decides"): open all → next
+        slider → lock and discuss → show results → reveal → show on phones → round 2 → close."""
+        stage = self.stage
+        if stage == "lobby":
+            return "start"
+        if stage == "open":
+            opened = [k for k in SLIDERS if self.slider_open(k)]
+            return "step" if len(opened) == 1 and opened[0] != SLIDERS[-1] else "discussion"
+        if stage == "locked":
+            return "discussion"
+        if stage == "discussing":
+            return "results" if self.results == "hidden" else "reveal"
+        if stage == "revealed":
+            return "reveal_phones" if not self.to_phones else "round2" if self.round == 1 else "close"
+        return None
+
     def results_visible(self, key: str) -> bool:
         return self.results == "shown" or (self.results == "per_slider" and key in self.shown)
 

@@ -110,6 +110,18 @@ def screen_leaks(frame: Any, hidden: set[str], revealed: bool, path: str = "") -
     return found
 
 
+# The forms the primary button posts, per next step (docs/architecture.md, "The server decides").
+NEXT_STEPS: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
+    "start": ({"confirm": ""}, {}),
+    "step": ({"direction": "next"}, {"direction": 1}),
+    "discussion": ({"confirm": ""}, {}),
+    "results": ({"mode": "shown"}, {"mode": "shown"}),
+    "reveal": ({"on": "1"}, {"on": True}),
+    "reveal_phones": ({"on": "1"}, {"on": True}),
+    "round2": ({"confirm": ""}, {}),
+}
+
+
 class SessionMachine(RuleBasedStateMachine):
     facilitator: Any = None
     exercise: Any = None
@@ -150,6 +162,19 @@ class SessionMachine(RuleBasedStateMachine):
         assert status in expected, f"{action} {form}: answered {status}, the model says {outcome}"
         if outcome.allowed and action != "note":  # notes are the facilitator's own
             self._states_sent(before, action)
+
+    @rule()
+    def facilitator_takes_the_next_step(self) -> None:
+        """The control panel's primary button is the documented next step, and pressing it carries the
+        workshop along its arc (most facilitators do little else)."""
+        wanted = self.model.next_step()
+        shown = self.driver.next_step()
+        assert shown == wanted, f"the control panel's next step is {shown}, the model's {wanted}"
+        if wanted == "close":
+            self.facilitator_closes(now=0)
+        elif wanted is not None:
+            form, told = NEXT_STEPS[wanted]
+            self.facilitator_control((wanted, form, told))
 
     @rule(now=st.integers(0, 9))
     def facilitator_closes(self, now: int) -> None:
