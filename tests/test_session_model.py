@@ -126,8 +126,9 @@ class SessionMachine(RuleBasedStateMachine):
     facilitator: Any = None
     exercise: Any = None
 
-    @initialize()
-    def open_a_session(self) -> None:
+    @initialize(room=st.integers(0, 6), started=st.booleans())
+    def open_a_session(self, room: int = 0, started: bool = False) -> None:
+        """A session, and (drawn) the room that gathers before the facilitator opens it."""
         self.driver = Driver(facilitator=self.facilitator, exercise=self.exercise)
         self.model = SessionModel()
         self.who: dict[int, int] = {}  # phone (by position in driver.phones) -> the model's participant
@@ -138,6 +139,10 @@ class SessionMachine(RuleBasedStateMachine):
         # Socket phones' reset notices as the model has them: phone -> (round, sliders).
         self.notices: dict[int, tuple[int, set[str]]] = {}
         self.resent: set[int] = set()  # phones that sent values again after this step's welcome
+        for _ in range(room):
+            self.a_phone_joins(http=False, qr=None)
+        if started:
+            self.facilitator_control(("start", {"confirm": ""}, {}))
 
     def teardown(self) -> None:
         if hasattr(self, "driver"):
@@ -163,18 +168,19 @@ class SessionMachine(RuleBasedStateMachine):
         if outcome.allowed and action != "note":  # notes are the facilitator's own
             self._states_sent(before, action)
 
-    @rule()
-    def facilitator_takes_the_next_step(self) -> None:
+    @rule(presses=st.integers(1, 3))
+    def facilitator_takes_the_next_step(self, presses: int = 1) -> None:
         """The control panel's primary button is the documented next step, and pressing it carries the
         workshop along its arc (most facilitators do little else)."""
-        wanted = self.model.next_step()
-        shown = self.driver.next_step()
-        assert shown == wanted, f"the control panel's next step is {shown}, the model's {wanted}"
-        if wanted == "close":
-            self.facilitator_closes(now=0)
-        elif wanted is not None:
-            form, told = NEXT_STEPS[wanted]
-            self.facilitator_control((wanted, form, told))
+        for _ in range(presses):
+            wanted = self.model.next_step()
+            shown = self.driver.next_step()
+            assert shown == wanted, f"the control panel's next step is {shown}, the model's {wanted}"
+            if wanted == "close":
+                self.facilitator_closes(now=0)
+            elif wanted is not None:
+                form, told = NEXT_STEPS[wanted]
+                self.facilitator_control((wanted, form, told))
 
     @rule(now=st.integers(0, 9))
     def facilitator_closes(self, now: int) -> None:
@@ -362,6 +368,24 @@ class SessionMachine(RuleBasedStateMachine):
             phone.unacked.pop(message["slider"], None)  # refused: the page shows it and stops resending
         if reply.close is not None:
             self.unaware.discard(i)
+
+    @rule(count=st.integers(1, 4), http=st.booleans())
+    def a_few_phones_join(self, count: int, http: bool) -> None:
+        for _ in range(count):
+            self.a_phone_joins(http=http, qr=None)
+
+    @precondition(lambda self: self.driver.phones)
+    @rule(room=st.lists(values, min_size=5, max_size=5), kind=st.sampled_from(["set", "move"]))
+    def the_room_places_what_is_open(self, room: list[int], kind: str) -> None:
+        """Every connected phone places every slider open to it, as a room does once the facilitator opens
+        them (without this, random steps seldom reach a reveal with answers to check)."""
+        for i, phone in enumerate(self.driver.phones):
+            if not self._connected(phone) or i not in self.who:
+                continue
+            for n, key in enumerate(SLIDERS):
+                if self.model.may_place(self.who[i], key).allowed:
+                    value = (room[n] + 7 * i) % 101
+                    self._place(i, phone, self._message(phone, kind, key, value))
 
     @precondition(lambda self: self.driver.phones)
     @rule(index=phone_index, name=st.sampled_from(GROUP_NAMES))
