@@ -29,9 +29,11 @@ def value(name: str, **labels: str) -> float:
 
 
 @pytest.fixture
-def metrics_on(settings):
+def metrics_on(settings, monkeypatch):
+    """As a process started with METRICS_ENABLED=1: the endpoint on, and the hooks (which read it at start)."""
     settings.METRICS_ENABLED = True
     settings.METRICS_ALLOWED_ADDRESSES = LOOPBACK
+    monkeypatch.setattr(metrics, "ON", True)
 
 
 async def scrape(address: str, *, headers: list[tuple[bytes, bytes]] = (), method: str = "GET"):
@@ -125,8 +127,8 @@ def test_guard_refusals_and_service_errors_are_counted(metrics_on):
     assert value("schuifoefening_service_errors_total", service="redis") == redis + 1
 
 
-def test_off_the_hooks_count_nothing(settings):
-    settings.METRICS_ENABLED = False
+def test_off_the_hooks_count_nothing():
+    assert metrics.ON is False  # the test settings, as the default
     moves = value("schuifoefening_moves_total")
     metrics.moved()
     metrics.phone_connected("socket")
