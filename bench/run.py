@@ -56,6 +56,12 @@ SUITE: list[dict[str, Any]] = [
     # 200 phones alone, then beside one socket flooding 2,000 moves a second.
     *({"label": "flood", "target": "project", "phones": 200, "flood": f} for f in (0, 2000)),
     {"label": "redis", "target": "project", "topology": "redis", "phones": 500},
+    # The Prometheus hooks' cost (METRICS_ENABLED): off and on right after each other, the order alternating.
+    *(
+        {"label": f"metrics {state}", "target": "project", "phones": 500, "metrics": state == "on", "pair": i}
+        for i in range(1, PAIRS + 1)
+        for state in (("off", "on") if i % 2 else ("on", "off"))
+    ),
     {"label": "two processes", "target": "project", "topology": "two", "phones": 500},
     *({"label": "idle", "target": "project", "phones": n, "idle": True} for n in (1000, 5000)),
     {"label": "idle", "target": "baseline", "phones": 5000, "idle": True},
@@ -275,7 +281,7 @@ def report() -> None:
         else:
             lines.append("| " + " | ".join(cell(run, key) for _, key in COLUMNS) + " |")
     lines += ["", *pairs_table(runs), "", *storm_table(runs), "", *fallback_table(runs), "", *bytes_section()]
-    lines += ["", STATE_MACHINE]
+    lines += ["", STATE_MACHINE, "", *metrics_section(runs)]
     if PROFILE.exists():
         lines += ["", "## Where the time goes", "", FLAME, "", f"![flame graph]({PROFILE.name})"]
     lines += ["", "## Targets", "", "| target | measured | verdict |", "| --- | --- | --- |"]
@@ -307,6 +313,39 @@ transaction. Measured on 2 December 2026 with `bench/harness.py --phones 500` fr
 In-process, `Conversation.receive` on a move costs 5.09 µs before and 4.74 µs after (best of 7 runs of 200,000
 calls); the session-row read a `set` adds (`participation._stored_state`) costs 17 to 20 µs, about 1 % of a
 set's server cost (about 1.5 ms on SQLite). Every run was exact, no acknowledged value lost."""
+
+
+METRICS = """## Metrics on the hot path (issue 26)
+
+MEASURED"""
+
+
+def metrics_section(runs: list[dict[str, Any]]) -> list[str]:
+    """The hand-measured figures, then this `make bench`'s own pairs (metrics off, then on, or the other way)."""
+    lines = [METRICS]
+    ratios = []
+    good = [r for r in runs if r.get("label", "").startswith("metrics ") and "error" not in r]
+    for pair in range(1, PAIRS + 1):
+        found = {r["label"]: r for r in good if r.get("pair") == pair}
+        off, on = found.get("metrics off"), found.get("metrics on")
+        if off and on and off.get("server_cpu_ms_per_msg") and on.get("server_cpu_ms_per_msg"):
+            ratios.append((pair, off, on, on["server_cpu_ms_per_msg"] / off["server_cpu_ms_per_msg"]))
+    if ratios:
+        lines += [
+            "",
+            "This run of `make bench` (500 phones dragging, embedded):",
+            "",
+            "| pair | off CPU ms/msg | on CPU ms/msg | on / off | p95 off → on (ms) |",
+            "| --- | --- | --- | --- | --- |",
+        ]
+        for pair, off, on, ratio in ratios:
+            lines.append(
+                f"| {pair} | {off['server_cpu_ms_per_msg']} | {on['server_cpu_ms_per_msg']} | {ratio:.3f} | "
+                f"{off['lag_ms_p95']} → {on['lag_ms_p95']} |"
+            )
+        median = statistics.median(r for *_, r in ratios)
+        lines += ["", f"Median on / off: {median:.3f} (the target: at most 1.03)."]
+    return lines
 
 
 FLAME = """`py-spy record` sampled the project's daphne (250 Hz, without pausing it) during the measured
