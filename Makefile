@@ -8,15 +8,23 @@ PORT ?= 8000
 LAN_IP := $(shell hostname -I 2>/dev/null | awk '{print $$1}')
 PUBLIC_HOST := $(if $(filter 0.0.0.0,$(HOST)),$(or $(LAN_IP),127.0.0.1),$(HOST))
 
-.PHONY: install run test test-fast lint format messages check-deploy bench clean
+.PHONY: install install-dev run test test-fast lint format messages check-deploy bench clean
 
+# `make run` installs what the server runs (requirements.txt); the targets that test, lint or
+# measure add their tools (requirements-dev.txt, which includes requirements.txt).
 $(VENV)/.installed: requirements.txt
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --upgrade pip
 	$(VENV)/bin/pip install --quiet -r requirements.txt
 	touch $@
 
+$(VENV)/.installed-dev: $(VENV)/.installed requirements-dev.txt
+	$(VENV)/bin/pip install --quiet -r requirements-dev.txt
+	touch $@
+
 install: $(VENV)/.installed
+
+install-dev: $(VENV)/.installed-dev
 
 .secret_key:
 	@$(PYTHON) -c "import secrets; print(secrets.token_urlsafe(50))" > $@
@@ -40,19 +48,22 @@ run: install .secret_key
 		--access-log /dev/null config.asgi:application
 
 # Everything, as CI runs it (.ci/run): browser, fault suite and benchmark smoke run included.
-test: install
+test: install-dev
 	$(PY) -m pytest
 
 # The lane to run after every change (under a minute): no Chromium, no faults, no benchmark,
 # nothing marked slow. Services tests still run when PostgreSQL/Redis are there.
-test-fast: install
+test-fast: install-dev
 	$(PY) -m pytest -m "not browser and not faults and not bench and not slow"
 
-lint: install
+# Also fails when a model changed without its migration (settings need DEBUG=1 or a SECRET_KEY;
+# an in-memory SQLite, so that it neither needs nor touches a database).
+lint: install-dev
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	DEBUG=1 DATABASE_URL= SQLITE_PATH=:memory: $(PY) manage.py makemigrations --check --dry-run
 
-format: install
+format: install-dev
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
 
@@ -68,7 +79,7 @@ check-deploy: install
 		$(PY) manage.py check --deploy --fail-level WARNING
 
 # The load benchmark: regenerates docs/performance.md and docs/performance.png (about 15 minutes).
-bench: install
+bench: install-dev
 	$(VENV)/bin/pip install --quiet -r bench/requirements.txt
 	$(PY) bench/run.py
 

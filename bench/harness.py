@@ -62,6 +62,7 @@ class Options:
     storm: float = 0.0  # a join storm: every phone opens its socket and says hello within this many seconds
     cpu: float = 0.0  # each server process's share of the server core (a CPU quota; 0: the whole core)
     label: str = ""
+    metrics: bool = False  # METRICS_ENABLED in the project's server: the hooks' cost on the hot path
     profile: str = ""  # a path: sample the (first) server with py-spy during the measured window; .svg, .txt or .json
 
 
@@ -76,6 +77,7 @@ def project_env(options: Options, workdir: Path) -> dict[str, str]:
         LOG_LEVEL="WARNING",
         # A phone that sends nothing for a while still counts as connected during a run.
         CONNECTED_TTL_S="600",
+        METRICS_ENABLED="1" if options.metrics else "0",
     )
     if options.topology == "embedded":
         env["SQLITE_PATH"] = str(workdir / "db.sqlite3")

@@ -52,10 +52,12 @@ def env_list(name: str, default: list[str]) -> list[str]:
     return [item.strip() for item in raw.split(",") if item.strip()]
 
 
-def env_networks(name: str) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+def env_networks(
+    name: str, default: list[str] | None = None
+) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
     """Comma-separated IP addresses or CIDR networks; an address is a network of one."""
     networks = []
-    for item in env_list(name, []):
+    for item in env_list(name, default or []):
         try:
             networks.append(ipaddress.ip_network(item, strict=False))
         except ValueError:
@@ -85,6 +87,11 @@ CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
 TRUSTED_PROXIES = env_networks("TRUSTED_PROXIES")
 # A larger request body is answered 413 before it is read (config/limits.py).
 MAX_REQUEST_BYTES = env_int("MAX_REQUEST_BYTES", 1024 * 1024, minimum=1024)
+# Prometheus metrics at GET /metrics, per process (workshop/metrics.py, docs/deployment.md): off unless
+# METRICS_ENABLED, and then answered only to these clients (addresses or networks, as config/proxies.py
+# resolves a client behind TRUSTED_PROXIES); loopback when not set.
+METRICS_ENABLED = env_bool("METRICS_ENABLED", False)
+METRICS_ALLOWED_ADDRESSES = env_networks("METRICS_ALLOWED_ADDRESSES", default=["127.0.0.1", "::1"])
 
 INSTALLED_APPS = [
     "daphne",

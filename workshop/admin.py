@@ -1,5 +1,6 @@
 from django import forms
 from django.contrib import admin
+from django.db import models
 
 from workshop import exercise_format, exercises
 from workshop.models import Exercise, Profile, ProfileTarget, Session, Slider
@@ -79,6 +80,8 @@ class ProfileInline(admin.TabularInline):
 @admin.register(Exercise)
 class ExerciseAdmin(admin.ModelAdmin):
     form = ExerciseTextForm
+    # Django 6's default now (a scheme-less source link becomes https://), and no deprecation warning.
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
     list_display = ["title_nl", "slug", "version", "in_use", "created_at"]
     search_fields = ["slug", "title_nl", "title_en"]
     fields = [

@@ -27,7 +27,8 @@ def overview(archives: QuerySet[Archive]) -> dict[str, Any]:
     shifts = Counter(
         archives.exclude(profile_now="").exclude(profile_desired="").values_list("profile_now", "profile_desired")
     )
-    keys = sorted(set(now) | set(desired), key=lambda k: -(now[k] + desired[k]))
+    # Ties by key: a set's order changes with each process's string hashing, and so would the page.
+    keys = sorted(set(now) | set(desired), key=lambda k: (-(now[k] + desired[k]), k))
     tallest = max([*now.values(), *desired.values(), 1])
     sliders = _sliders_across(archives)
     return {
@@ -58,7 +59,11 @@ def _sliders_across(archives: QuerySet[Archive]) -> list[dict[str, Any]]:
     """Per slider (by key, across versions) and round: the spread of session medians."""
     medians: dict[tuple[str, int], list[float]] = {}
     labels: dict[str, Any] = {}
-    rows = ArchiveSummary.objects.filter(archive__in=archives, median__isnull=False).select_related("slider")
+    rows = (
+        ArchiveSummary.objects.filter(archive__in=archives, median__isnull=False)
+        .select_related("slider")
+        .order_by("slider__order", "slider__key", "round", "pk")  # the sliders in their order, whatever the disk's
+    )
     for summary in rows.iterator(chunk_size=2000):
         if not may_show(summary.n):
             continue

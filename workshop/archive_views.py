@@ -35,7 +35,9 @@ def archive_list(request: HttpRequest) -> HttpResponse:
     status = 200 if selection is not None else 400
     selection = selection if selection is not None else Archive.objects.none()
     answers = Count("positions", filter=Q(positions__value__isnull=False))
-    page = Paginator(selection.annotate(answers=answers), 25).get_page(request.GET.get("page"))
+    # A GROUP BY drops Meta.ordering: without its own total order a page could repeat or skip rows.
+    listed = selection.annotate(answers=answers).order_by("-month", "-pk")
+    page = Paginator(listed, 25).get_page(request.GET.get("page"))
     query = request.GET.copy()
     query.pop("page", None)
     context = {

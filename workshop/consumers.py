@@ -13,7 +13,7 @@ from django.conf import settings
 from django.template.loader import render_to_string
 from django.utils import translation
 
-from workshop import access, broadcast, control_panel, live_state, live_view, protocol, timers
+from workshop import access, broadcast, control_panel, live_state, live_view, metrics, protocol, timers
 from workshop.models import Session
 from workshop.protocol import ProtocolError
 from workshop.session_info import SessionInfo, aload_session_info
@@ -75,6 +75,7 @@ class DashboardConsumer(JsonSocket):
         self.held = False
         await self.channel_layer.group_add(broadcast.dashboard_group(code), self.channel_name)
         await self.channel_layer.group_add(broadcast.user_group(user.pk), self.channel_name)
+        metrics.dashboard_connected()
         log.info("dashboard connected: session=%s user=%s", code, user.pk)
         timers.arm(info)
         await self.send_aggregate()
@@ -83,6 +84,7 @@ class DashboardConsumer(JsonSocket):
         if self.info is None:
             return
         info, self.info = self.info, None  # once, whichever way the socket ends
+        metrics.dashboard_left()
         log.info("dashboard disconnected: session=%s close=%s", info.code, close_code)
         if self.pending is not None:
             self.pending.cancel()
@@ -136,6 +138,7 @@ class DashboardConsumer(JsonSocket):
         self.pending = asyncio.create_task(self._send_after(delay))
 
     async def _send_after(self, delay: float) -> None:
+        since = metrics.now()  # the change that scheduled this update reached the process
         await asyncio.sleep(delay)  # the throttle window, not synchronisation
         self.pending = None
         info = self.info
@@ -143,9 +146,11 @@ class DashboardConsumer(JsonSocket):
             return  # disconnected meanwhile
         try:
             await self.send_aggregate()
+            metrics.dashboard_updated(since)
         except Disconnected:
             pass  # the dashboard closed meanwhile; its disconnect follows
         except UNAVAILABLE as error:
+            metrics.unavailable(error)
             self.warn(
                 "aggregate_failed", "could not send an aggregate for session=%s: %s", info.code, service_name(error)
             )

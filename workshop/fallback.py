@@ -26,7 +26,7 @@ from django.utils.translation import get_language
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
-from workshop import protocol
+from workshop import metrics, protocol
 from workshop.models import Participant
 from workshop.participation import find_participant
 from workshop.phone import Conversation, open_session
@@ -84,6 +84,7 @@ async def _follow(conversation: Conversation, first: list[dict[str, Any]]) -> As
     code = conversation.info.code
     events: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
     await live.relay.subscribe(code, events.put_nowait)
+    metrics.phone_connected("http")
     # Keyed by the token's hash, so that this phone's POSTs find their conversation without a query.
     key = Participant.hash_token(first[0]["token"])
     live.http_phones[key] = conversation
@@ -114,6 +115,7 @@ async def _follow(conversation: Conversation, first: list[dict[str, Any]]) -> As
             del live.http_phones[key]
         live.warnings.forget(conversation.name)
         live.relay.unsubscribe(code, events.put_nowait)
+        metrics.phone_left("http")
         await conversation.leave()
 
 

@@ -19,6 +19,8 @@ from django.conf import settings
 from django.core.cache import cache as django_cache
 from redis.exceptions import RedisError
 
+from workshop import metrics
+
 WINDOW_SECONDS = 600
 MAX_FAILURES = 20
 
@@ -48,9 +50,13 @@ def lookup_allowed(address: str | None, *, found: bool) -> bool:
         # The window ended between the add and the increment: this failure opens a new one.
         django_cache.add(key, 1, timeout=WINDOW_SECONDS)
         return True
-    except (RedisError, OSError):
+    except (RedisError, OSError) as error:
+        metrics.unavailable(error)
         return True  # Redis away: a lost count is not worth refusing anyone
-    return failures <= MAX_FAILURES
+    if failures > MAX_FAILURES:
+        metrics.refused()
+        return False
+    return True
 
 
 _lookup_in_thread = sync_to_async(lookup_allowed, thread_sensitive=False)

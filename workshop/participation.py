@@ -20,7 +20,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from workshop import closing_watch, live_state, workflow
+from workshop import closing_watch, live_state, metrics, workflow
 from workshop.announce import announce_current
 from workshop.live import ABSTAIN
 from workshop.models import Participant, Position, Session
@@ -163,6 +163,7 @@ async def leave(*, info: SessionInfo, participant: int) -> None:
 
 def record_move(*, info: SessionInfo, participant: int, slider: str, value: int) -> None:
     """A position while dragging: live only, never a database row."""
+    metrics.moved()
     runtime().outbox.put(info.code, (info.session.round, participant, slider), value)
 
 
@@ -270,4 +271,5 @@ async def record_set(
     # Acknowledged only once the dashboards' store holds it too, so that a crash
     # after the ack cannot leave the projector showing an older value.
     await runtime().outbox.put_and_wait(info.code, (round, participant, slider), live)
+    metrics.stored()
     return round

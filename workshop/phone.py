@@ -15,7 +15,7 @@ from typing import Any
 from django.conf import settings
 from django.utils import timezone
 
-from workshop import guard, participation, phone_view, protocol, timers, workflow
+from workshop import guard, metrics, participation, phone_view, protocol, timers, workflow
 from workshop.protocol import ProtocolError
 from workshop.runtime import runtime
 from workshop.session_info import SessionInfo, ashared_session_info
@@ -159,6 +159,7 @@ class Conversation:
             ) from None
         except Exception as error:
             if isinstance(error, UNAVAILABLE):
+                metrics.unavailable(error)
                 self.warn(
                     "not_stored", "could not store a position in session=%s: %s", self.info.code, service_name(error)
                 )

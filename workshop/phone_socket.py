@@ -16,6 +16,7 @@ from typing import Any
 
 from autobahn.exception import Disconnected
 
+from workshop import metrics
 from workshop.phone import NOTHING, Conversation, Outcome, open_session
 from workshop.relay import LOST
 from workshop.runtime import runtime
@@ -79,6 +80,7 @@ class PhoneSocket:
             return
         self.conversation = Conversation(info, language=language_from_scope(scope), name=self.name)
         await runtime().relay.subscribe(code, self.deliver)
+        metrics.phone_connected("socket")
         log.info("phone connected: session=%s", code)
 
     async def receive(self, text: str | None, data: bytes | None) -> None:
@@ -110,6 +112,7 @@ class PhoneSocket:
 
     async def _leave(self, conversation: Conversation, close_code: int) -> None:
         log.info("phone disconnected: session=%s close=%s", conversation.info.code, close_code)
+        metrics.phone_left("socket")
         runtime().relay.unsubscribe(conversation.info.code, self.deliver)
         await conversation.leave()
 
@@ -140,6 +143,7 @@ class PhoneSocket:
 
     async def unavailable(self, error: BaseException) -> None:
         """The database or Redis is away: one warning, and the phone reconnects with backoff."""
+        metrics.unavailable(error)
         self.warn("unavailable", "closed a phone socket: %s (%s)", type(error).__name__, service_name(error))
         conversation, self.conversation = self.conversation, None
         with contextlib.suppress(Disconnected):

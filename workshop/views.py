@@ -136,7 +136,9 @@ def facilitator_home(request: HttpRequest) -> HttpResponse:
             title=form.cleaned_data["title"],
         )
         return redirect("dashboard", code=session.code)
-    sessions = Session.objects.filter(facilitator=request.user).select_related("exercise")
+    sessions = (
+        Session.objects.filter(facilitator=request.user).select_related("exercise").order_by("-created_at", "-pk")
+    )
     return render(
         request,
         "workshop/facilitator_home.html",

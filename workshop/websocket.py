@@ -21,6 +21,7 @@ from django.urls import reverse
 from django.utils.translation.trans_real import parse_accept_lang_header
 from redis.exceptions import RedisError
 
+from workshop import metrics
 from workshop.runtime import runtime
 
 CLOSE_FORBIDDEN = 4403
@@ -85,6 +86,7 @@ class JsonSocket(AsyncWebsocketConsumer):
             with contextlib.suppress(*UNAVAILABLE):
                 await self.disconnect(CLOSE_ABNORMAL)
         except UNAVAILABLE as error:
+            metrics.unavailable(error)
             self.warn("unavailable", "closed %s socket: %s (%s)", self.kind, type(error).__name__, service_name(error))
             with contextlib.suppress(*UNAVAILABLE):
                 await self.disconnect(CLOSE_TRY_AGAIN)

@@ -5,7 +5,10 @@ from workshop import closing
 
 
 class Command(BaseCommand):
-    help = "Close and archive sessions idle for ARCHIVE_IDLE_HOURS (default 12). Run it from cron, e.g. hourly."
+    help = (
+        "Close and archive sessions idle for ARCHIVE_IDLE_HOURS (default 12). Run it hourly with the server's "
+        "environment (deploy/schuifoefening-archive-idle.timer)."
+    )
 
     def handle(self, *args: object, **options: object) -> None:
         count = closing.archive_idle_sessions()

@@ -7,7 +7,8 @@ from workshop import archives
 class Command(BaseCommand):
     help = (
         "Delete archives older than ARCHIVE_RETENTION_DAYS, and the participants, positions, notes and group "
-        "names of sessions closed more than SESSION_RETENTION_DAYS ago. Run it from cron daily."
+        "names of sessions closed more than SESSION_RETENTION_DAYS ago. Run it daily with the server's environment "
+        "(deploy/schuifoefening-purge-archives.timer)."
     )
 
     def handle(self, *args: object, **options: object) -> None:
