@@ -11,6 +11,8 @@ import subprocess
 import tempfile
 import threading
 from collections.abc import Iterator
+from dataclasses import dataclass
+from xml.etree import ElementTree
 from pathlib import Path
 
 import openpyxl
@@ -22,6 +24,8 @@ from pypdf import PdfReader
 
 from tests.conftest import CHROMIUM, CHROMIUM_ARGS, ROOT, need
 from workshop import closing, results, session_control
+from workshop.exercise_format import TEXT_LIMITS
+from workshop.limits import GROUP_NAME_MAX_CHARS, NOTE_MAX_CHARS, TITLE_MAX_CHARS
 from workshop.models import Note, Participant, Position
 
 # These tests read the app in-process and then open Chromium on their own, one at a time: the
@@ -32,13 +36,49 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def full_workshop(workshop_session):
     """Twelve phones in two rounds and three groups (the third made in round 2), a "geen mening", notes."""
-    session = workshop_session
+    return two_rounds(workshop_session)
+
+
+# A title of the format's longest length with every character a CSS string or HTML would mangle.
+LONG_TITLE = (
+    'Gemeente "Oost-Betuwe" & partners <wijkteams> – Súdwest-Fryslân: strategiesessie wijkgericht werken, '
+    "één dag in 2026 (Noord & Zuid)"
+)[:TITLE_MAX_CHARS]
+
+
+def longest(words: str, limit: int) -> str:
+    """`words` repeated up to exactly `limit` characters: the longest text the format lets in."""
+    text = (words * (limit // len(words) + 1))[:limit]
+    return text[:-1] + "." if text.endswith(" ") else text
+
+
+@pytest.fixture
+def longest_workshop(exercise, fenna):
+    """The two-round workshop with every text at its format's limit: title, labels, poles, profiles, notes, groups."""
+    for slider in exercise.sliders.all():
+        for language in ("nl", "en"):
+            setattr(slider, f"label_{language}", longest("Verankering in de organisatie ", TEXT_LIMITS["label"]))
+            setattr(slider, f"left_{language}", longest("Systeemwereld (overheidsgestuurd) ", TEXT_LIMITS["left"]))
+            setattr(slider, f"right_{language}", longest("Leefwereld (bewonersgestuurd) ", TEXT_LIMITS["right"]))
+        slider.save()
+    for profile in exercise.profiles.all():
+        for language in ("nl", "en"):
+            setattr(profile, f"name_{language}", longest("Opgavegerichte gebiedsaanpak ", TEXT_LIMITS["name"]))
+            setattr(profile, f"description_{language}", longest("Bewonersinitiatieven krijgen ruimte. ", 2000))
+            setattr(profile, f"assignment_{language}", longest("Verbind leefwereld en systeemwereld. ", 2000))
+        profile.save()
+    session = session_control.create_session(facilitator=fenna, exercise=exercise, title=LONG_TITLE)
+    session_control.start_positioning(session=session)
+    return two_rounds(session, group_name=longest("Wijkteam Noord-Oost ", GROUP_NAME_MAX_CHARS - 2), note=NOTE_MAX_CHARS)
+
+
+def two_rounds(session, *, group_name: str = "Trio", note: int = 0):
     closing.set_metadata(
         session=session, organisation_type="municipality", size_class="m", region="ut", context="Wijkteams in Noord"
     )
     sliders = list(session.exercise.sliders.order_by("order"))
-    trio_a = session_control.add_group(session=session, name="Trio A")
-    trio_b = session_control.add_group(session=session, name="Trio B")
+    trio_a = session_control.add_group(session=session, name=f"{group_name} A")
+    trio_b = session_control.add_group(session=session, name=f"{group_name} B")
     phones = [
         Participant.objects.create(session=session, token_hash=f"{i:064x}", group=(trio_a, trio_b)[i % 2])
         for i in range(12)
@@ -49,9 +89,9 @@ def full_workshop(workshop_session):
             value = None if (i, j) == (3, 1) else (7 * i + 13 * j) % 101
             Position.objects.create(participant=phone, slider=slider, round=1, value=value)
             sent[(i + 1, 1, slider.key)] = value
-    Note.objects.create(session=session, slider=sliders[0], round=1, text="Wie bepaalt de agenda?")
+    Note.objects.create(session=session, slider=sliders[0], round=1, text=longest("Wie bepaalt de agenda? ", note) if note else "Wie bepaalt de agenda?")
     session_control.start_round_two(session=session)
-    trio_c = session_control.add_group(session=session, name="Trio C")
+    trio_c = session_control.add_group(session=session, name=f"{group_name} C")
     Participant.objects.filter(pk__in=[p.pk for p in phones[8:]]).update(group=trio_c)
     for i, phone in enumerate(phones):
         for j, slider in enumerate(sliders):
@@ -79,16 +119,22 @@ def blank_pages(pdf: bytes) -> list[int]:
 
 @pytest.mark.slow  # a subprocess, real PDFs or real password hashes: over a second
 @pytest.mark.parametrize("language", ["nl", "en"])
-def test_the_report_of_two_rounds_and_three_groups_fits_four_pages_without_a_blank_one(
+def test_the_report_of_two_rounds_and_three_groups_fits_three_pages_each_at_least_a_third_used(
     fenna_client, full_workshop, language
 ):
     fenna_client.cookies["django_language"] = language
     response = fenna_client.get(f"/f/s/{full_workshop.code}/results.pdf")
     assert response["Content-Type"] == "application/pdf"
     pdf = response.content
+    save_pages(pdf, f"report-{language}")
     reader = PdfReader(io.BytesIO(pdf))
-    assert len(reader.pages) <= 4
+    assert len(reader.pages) == 3
     assert blank_pages(pdf) == []
+    for number, (_width, height, found) in enumerate(words(pdf), start=1):
+        body = [w for w in found if w.bottom < height - 17 * MM]  # the footer is not what fills a page
+        top, bottom = 14 * MM, height - 17 * MM
+        used = (max(w.bottom for w in body) - top) / (bottom - top)
+        assert used > 1 / 3, f"page {number} is only {used:.0%} used"
     text = " ".join(" ".join(page.extract_text() for page in reader.pages).split())
     with translation.override(language):
         for round in results.build(full_workshop)["rounds"]:
@@ -97,6 +143,95 @@ def test_the_report_of_two_rounds_and_three_groups_fits_four_pages_without_a_bla
     assert "Wie bepaalt de agenda?" in text and "Trio C" in text
     heading = {"nl": "Opdracht voor de grenswerker", "en": "Assignment for the boundary worker"}[language]
     assert heading in text
+
+
+MM = 72 / 25.4  # PDF points per millimetre
+
+
+@dataclass(frozen=True)
+class Word:
+    text: str
+    left: float
+    top: float
+    right: float
+    bottom: float
+
+
+def words(pdf: bytes) -> list[tuple[float, float, list[Word]]]:
+    """Per page: its width and height and every word with its box in points, as poppler's pdftotext lays them out."""
+    out = subprocess.run(["pdftotext", "-bbox", "-", "-"], input=pdf, capture_output=True, check=True).stdout
+    pages = []
+    for page in ElementTree.fromstring(re.sub(rb"<!DOCTYPE[^>]*>", b"", out)).iter("{http://www.w3.org/1999/xhtml}page"):
+        found = [
+            Word(w.text or "", *(float(w.get(k)) for k in ("xMin", "yMin", "xMax", "yMax")))
+            for w in page.iter("{http://www.w3.org/1999/xhtml}word")
+        ]
+        pages.append((float(page.get("width")), float(page.get("height")), found))
+    return pages
+
+
+def crossing(pdf: bytes, *, side_mm: float) -> list[str]:
+    """Words whose box reaches past the left or right margin (half a point of slack for rounding)."""
+    bad = []
+    for number, (width, _height, found) in enumerate(words(pdf), start=1):
+        for w in found:
+            if w.left < side_mm * MM - 0.5 or w.right > width - side_mm * MM + 0.5:
+                bad.append(f"page {number}: {w.text!r} at {w.left / MM:.1f}–{w.right / MM:.1f} mm")
+    return bad
+
+
+def save_pages(pdf: bytes, name: str) -> None:
+    """The PDF's pages as PNGs at 60 dpi under artifacts/, to look at."""
+    folder = ROOT / "artifacts"
+    folder.mkdir(exist_ok=True)
+    (folder / f"{name}.pdf").write_bytes(pdf)
+    subprocess.run(["pdftoppm", "-r", "60", "-png", "-", str(folder / name)], input=pdf, check=True)
+
+
+def squeezed(text: str) -> str:
+    return re.sub(r"\s+", "", text)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("language", ["nl", "en"])
+def test_the_title_prints_verbatim_in_every_pages_footer_beside_its_page_number_on_one_line(
+    fenna_client, longest_workshop, language
+):
+    fenna_client.cookies["django_language"] = language
+    pdf = fenna_client.get(f"/f/s/{longest_workshop.code}/results.pdf").content
+    save_pages(pdf, f"report-longest-{language}")
+    reader = PdfReader(io.BytesIO(pdf))
+    pages = words(pdf)
+    assert len(pages) == len(reader.pages) > 1
+    for number, (page, (_width, height, found)) in enumerate(zip(reader.pages, pages, strict=True), start=1):
+        text = page.extract_text()
+        assert "u002" not in text and "u0026" not in text and "&amp;" not in text and "&lt;" not in text
+        footer = [w for w in found if w.top > height - 17 * MM]
+        footer_text = squeezed(" ".join(w.text for w in footer))
+        assert squeezed(f"{LONG_TITLE} · {longest_workshop.code}") in footer_text, f"page {number}"
+        counter = [w for w in footer if w.text in (str(number), "/", str(len(pages)))][-3:]
+        assert [w.text for w in counter] == [str(number), "/", str(len(pages))]
+        assert len({round(w.top) for w in counter}) == 1, f"page {number}: the page number is split over lines"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("language", ["nl", "en"])
+def test_no_text_of_the_report_or_a_phones_pdf_crosses_a_margin_at_the_formats_longest_texts(
+    fenna_client, longest_workshop, language
+):
+    fenna_client.cookies["django_language"] = language
+    report = fenna_client.get(f"/f/s/{longest_workshop.code}/results.pdf").content
+    assert crossing(report, side_mm=14) == []
+    own = {
+        f"r{r}-{key}": "abstain" if value is None else value
+        for (number, r, key), value in longest_workshop.sent.items()
+        if number == 4
+    }
+    client = Client()
+    client.cookies["django_language"] = language
+    personal = client.post(f"/j/{longest_workshop.code}/result.pdf", own).content
+    save_pages(personal, f"personal-longest-{language}")
+    assert crossing(personal, side_mm=14) == []
 
 
 def test_the_workbook_reads_back_exactly_what_the_phones_sent(fenna_client, full_workshop):
