@@ -20,15 +20,18 @@ MEASURE = """() => {
             bottom: r.bottom - box.top};
   });
   const plot = svg.querySelector("g").getBoundingClientRect();
-  return {width: box.width, height: box.height, texts,
-          plot: {left: plot.left - box.left, right: plot.right - box.left, top: plot.top - box.top, bottom: plot.bottom - box.top}};
+  return {width: box.width, height: box.height, texts, plot: {left: plot.left - box.left,
+          right: plot.right - box.left, top: plot.top - box.top, bottom: plot.bottom - box.top}};
 }"""
 
 
 def overlap(a, b, slack=0.5):
-    return a["left"] < b["right"] - slack and b["left"] < a["right"] - slack and a["top"] < b["bottom"] - slack and b[
-        "top"
-    ] < a["bottom"] - slack
+    return (
+        a["left"] < b["right"] - slack
+        and b["left"] < a["right"] - slack
+        and a["top"] < b["bottom"] - slack
+        and b["top"] < a["bottom"] - slack
+    )
 
 
 def test_a_line_is_wrapped_between_words_and_a_word_too_long_inside_it():
@@ -39,7 +42,7 @@ def test_a_line_is_wrapped_between_words_and_a_word_too_long_inside_it():
 
 @pytest.mark.browser
 @pytest.mark.parametrize("round", [1, 2])
-def test_a_chart_with_the_longest_texts_keeps_every_text_inside_and_apart(fenna_client, longest_workshop, round):
+def test_a_chart_with_the_longest_texts_keeps_every_text_inside_and_apart(fenna_client, longest_workshop, round):  # noqa: F811
     need(shutil.which(CHROMIUM) is not None, f"Chromium is not installed at {CHROMIUM}")
     from playwright.sync_api import sync_playwright
 
@@ -60,8 +63,8 @@ def test_a_chart_with_the_longest_texts_keeps_every_text_inside_and_apart(fenna_
             texts = found["texts"]
             assert longest_workshop.title[:20] in " ".join(t["text"] for t in texts)
             for t in texts:
-                assert 0 <= t["left"] and t["right"] <= found["width"], t
-                assert 0 <= t["top"] and t["bottom"] <= found["height"], t
+                assert t["left"] >= 0 and t["right"] <= found["width"], t
+                assert t["top"] >= 0 and t["bottom"] <= found["height"], t
                 assert not overlap(t, found["plot"]), ("over the plot", t)
             for i, a in enumerate(texts):
                 for b in texts[i + 1 :]:

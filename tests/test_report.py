@@ -12,8 +12,8 @@ import tempfile
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
-from xml.etree import ElementTree
 from pathlib import Path
+from xml.etree import ElementTree
 
 import openpyxl
 import pytest
@@ -41,7 +41,7 @@ def full_workshop(workshop_session):
 
 # A title of the format's longest length with every character a CSS string or HTML would mangle.
 LONG_TITLE = (
-    'Gemeente "Oost-Betuwe" & partners <wijkteams> – Súdwest-Fryslân: strategiesessie wijkgericht werken, '
+    'Gemeente "Oost-Betuwe" & partners <wijkteams> \N{EN DASH} Súdwest-Fryslân: strategiesessie wijkgericht werken, '
     "één dag in 2026 (Noord & Zuid)"
 )[:TITLE_MAX_CHARS]
 
@@ -69,7 +69,9 @@ def longest_workshop(exercise, fenna):
         profile.save()
     session = session_control.create_session(facilitator=fenna, exercise=exercise, title=LONG_TITLE)
     session_control.start_positioning(session=session)
-    return two_rounds(session, group_name=longest("Wijkteam Noord-Oost ", GROUP_NAME_MAX_CHARS - 2), note=NOTE_MAX_CHARS)
+    return two_rounds(
+        session, group_name=longest("Wijkteam Noord-Oost ", GROUP_NAME_MAX_CHARS - 2), note=NOTE_MAX_CHARS
+    )
 
 
 def two_rounds(session, *, group_name: str = "Trio", note: int = 0):
@@ -89,7 +91,12 @@ def two_rounds(session, *, group_name: str = "Trio", note: int = 0):
             value = None if (i, j) == (3, 1) else (7 * i + 13 * j) % 101
             Position.objects.create(participant=phone, slider=slider, round=1, value=value)
             sent[(i + 1, 1, slider.key)] = value
-    Note.objects.create(session=session, slider=sliders[0], round=1, text=longest("Wie bepaalt de agenda? ", note) if note else "Wie bepaalt de agenda?")
+    Note.objects.create(
+        session=session,
+        slider=sliders[0],
+        round=1,
+        text=longest("Wie bepaalt de agenda? ", note) if note else "Wie bepaalt de agenda?",
+    )
     session_control.start_round_two(session=session)
     trio_c = session_control.add_group(session=session, name=f"{group_name} C")
     Participant.objects.filter(pk__in=[p.pk for p in phones[8:]]).update(group=trio_c)
@@ -161,7 +168,9 @@ def words(pdf: bytes) -> list[tuple[float, float, list[Word]]]:
     """Per page: its width and height and every word with its box in points, as poppler's pdftotext lays them out."""
     out = subprocess.run(["pdftotext", "-bbox", "-", "-"], input=pdf, capture_output=True, check=True).stdout
     pages = []
-    for page in ElementTree.fromstring(re.sub(rb"<!DOCTYPE[^>]*>", b"", out)).iter("{http://www.w3.org/1999/xhtml}page"):
+    for page in ElementTree.fromstring(re.sub(rb"<!DOCTYPE[^>]*>", b"", out)).iter(
+        "{http://www.w3.org/1999/xhtml}page"
+    ):
         found = [
             Word(w.text or "", *(float(w.get(k)) for k in ("xMin", "yMin", "xMax", "yMax")))
             for w in page.iter("{http://www.w3.org/1999/xhtml}word")
@@ -176,7 +185,7 @@ def crossing(pdf: bytes, *, side_mm: float) -> list[str]:
     for number, (width, _height, found) in enumerate(words(pdf), start=1):
         for w in found:
             if w.left < side_mm * MM - 0.5 or w.right > width - side_mm * MM + 0.5:
-                bad.append(f"page {number}: {w.text!r} at {w.left / MM:.1f}–{w.right / MM:.1f} mm")
+                bad.append(f"page {number}: {w.text!r} at {w.left / MM:.1f}\N{EN DASH}{w.right / MM:.1f} mm")
     return bad
 
 
@@ -238,7 +247,7 @@ def test_the_workbook_reads_back_exactly_what_the_phones_sent(fenna_client, full
     response = fenna_client.get(f"/f/s/{full_workshop.code}/results.xlsx")
     assert response["Content-Type"].startswith("application/vnd.openxmlformats")
     book = openpyxl.load_workbook(io.BytesIO(response.content))
-    assert book.sheetnames == ["Samenvatting", "Ronde 1", "Ronde 2", "Groepen"]
+    assert book.sheetnames == ["Samenvatting", "Ronde 1", "Ronde 2", "Context en notities"]
     sliders = list(full_workshop.exercise.sliders.order_by("order"))
     read = {}
     for round in (1, 2):
@@ -251,8 +260,9 @@ def test_the_workbook_reads_back_exactly_what_the_phones_sent(fenna_client, full
                 read[(row[0], round, slider.key)] = value
         assert any(row and row[0] and "geen mening" in str(row[0]) for row in rows[13:])
     assert read == full_workshop.sent
-    groups = list(book["Groepen"].iter_rows(values_only=True))
-    assert [row[0] for row in groups[1:]] == ["Trio A", "Trio B", "Trio C"]
+    summary = list(book["Samenvatting"].iter_rows(values_only=True))
+    header = next(row for row in summary if row and row[0] == "Schuif")
+    assert [str(c).split(" (")[0] for c in header[4:7]] == ["Trio A", "Trio B", "Trio C"]
 
 
 def test_groups_are_named_only_on_rows_of_rounds_in_which_they_existed(fenna_client, full_workshop):
@@ -337,33 +347,62 @@ def static_server(directory: Path) -> Iterator[str]:
 
 @pytest.mark.browser
 def test_a_phone_reloaded_after_closing_still_shows_its_result_and_offers_its_pdf(client, full_workshop, tmp_path):
+    """At 375×667: the room's outcome as the room's, this phone's own positions in both rounds beside the room's
+    medians, "geen mening" in words, no "not open / typo" under it, and after switching to English the
+    exercise's texts in English (the phone keeps keys and numbers; the page gives the words)."""
     need(shutil.which(CHROMIUM) is not None, f"Chromium is not installed at {CHROMIUM}")
     from playwright.sync_api import sync_playwright
 
-    html = client.get(f"/j/{full_workshop.code}/").content.decode()
-    assert 'id="kept-result"' in html and "csrfmiddlewaretoken" in html
+    pages = {}
+    for language in ("nl", "en"):
+        client.cookies["django_language"] = language
+        html = client.get(f"/j/{full_workshop.code}/").content.decode()
+        assert 'id="kept-result"' in html and "csrfmiddlewaretoken" in html and 'id="kept-texts"' in html
+        pages[language] = html
     # The page as served, beside the static files: its script is a module, which a browser loads over HTTP only.
-    (tmp_path / "ended.html").write_text(html, encoding="utf-8")
+    for language, html in pages.items():
+        (tmp_path / f"ended-{language}.html").write_text(html, encoding="utf-8")
     (tmp_path / "static").symlink_to(ROOT / "static")
     key = f"schuifoefening:{full_workshop.code}"
+    with translation.override("nl"):
+        final = results.build(full_workshop)["rounds"][-1]["profile"]
     kept = {
-        "title": full_workshop.title,
-        "profile": {"name": "Het profiel", "description": "Zo is het.", "assignment": "Doe dit."},
-        "rows": [{"label": "Sturing", "own": 14, "median": 38.5}, {"label": "Regie", "own": "abstain", "median": 56}],
-        "own": {"1": {"sturing": 14, "regie": "abstain", "aanpak": None}},
+        "version": 2,
+        "round": "2",
+        "profile": {"key": final.key, "name": final.name_nl, "description": "…", "assignment": "…"},
+        "rounds": {"1": {"medians": {"sturing": 38.5, "regie": 56}}, "2": {"medians": {"sturing": 60, "regie": 27.5}}},
+        "own": {"1": {"sturing": 14, "regie": "abstain"}, "2": {"sturing": 70, "regie": None}},
+        "sliders": [{"key": "sturing", "label": "Sturing"}, {"key": "regie", "label": "Regie"}],
     }
+    folder = ROOT / "artifacts"
+    folder.mkdir(exist_ok=True)
     with static_server(tmp_path) as base, sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        page = browser.new_page()
-        page.goto(f"{base}/ended.html")
+        page = browser.new_page(viewport={"width": 375, "height": 667})
+        page.goto(f"{base}/ended-nl.html")
         assert page.locator("#kept-result").is_hidden()  # another phone, or none: nothing kept
+        assert page.locator("#not-open").is_visible()
         page.evaluate("([key, kept]) => localStorage.setItem(key + ':final', JSON.stringify(kept))", [key, kept])
         page.reload()
         assert page.locator("#kept-result").is_visible()
-        assert page.locator("#kept-name").text_content() == "Het profiel"
-        assert page.locator("#kept-assignment").text_content() == "Doe dit."
-        assert page.locator("#kept-rows tr").all_inner_texts() == ["Sturing\t14\t38,5", "Regie\t\N{EN DASH}\t56"]
+        assert page.locator("#not-open").is_hidden()  # no "typo in the code" under the result
+        assert "Waar de zaal uitkwam" in page.locator("#kept-result .eyebrow").first.text_content()
+        assert page.locator("#kept-name").text_content() == final.name_nl
+        assert page.locator("#kept-assignment").text_content() == final.assignment_nl
+        captions = page.locator("#kept-result caption").all_inner_texts()
+        assert captions == ["Ronde 1: nu", "Ronde 2: gewenst"]
+        assert page.locator("#kept-rows tr").all_inner_texts() == ["Sturing\t14\t38,5", "Regie\tgeen mening\t56"]
+        assert page.locator("#kept-rows-2 tr").all_inner_texts() == ["Sturing\t70\t60", "Regie\tniet geplaatst\t27,5"]
         assert page.locator("#kept-values input[name=r1-sturing]").input_value() == "14"
         assert page.locator("#kept-values input[name=r1-regie]").input_value() == "abstain"
-        assert page.locator("#kept-values input").count() == 2
+        assert page.locator("#kept-values input").count() == 3
+        width = page.evaluate("document.documentElement.scrollWidth")
+        assert width <= 375, f"the page scrolls sideways: {width}px"
+        page.screenshot(path=str(folder / "phone-kept-result-375-nl.png"), full_page=True)
+        page.goto(f"{base}/ended-en.html")  # the same phone after switching to English
+        assert page.locator("#kept-name").text_content() == final.name_en
+        assert page.locator("#kept-assignment").text_content() == final.assignment_en
+        assert page.locator("#kept-rows tr").all_inner_texts() == ["Steering\t14\t38.5", "Lead\tno opinion\t56"]
+        assert "Where the room ended up" in page.locator("#kept-result .eyebrow").first.text_content()
+        page.screenshot(path=str(folder / "phone-kept-result-375-en.png"), full_page=True)
         browser.close()

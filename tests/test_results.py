@@ -188,7 +188,13 @@ def test_the_json_flags_split_sliders_and_rounds_its_numbers_as_documented(fenna
 
 def test_the_dutch_download_labels_read_in_dutch_word_order(fenna_client, finished):
     html = fenna_client.get(f"/f/s/{finished.code}/results/").content.decode()
-    for label in ("Rapport downloaden (pdf)", "Rapport afdrukken", "Excel downloaden", "CSV downloaden", "JSON downloaden"):
+    for label in (
+        "Rapport downloaden (pdf)",
+        "Rapport afdrukken",
+        "Excel downloaden",
+        "CSV downloaden",
+        "JSON downloaden",
+    ):
         assert label in html
     assert "Download rapport" not in html and "Download Excel" not in html
 

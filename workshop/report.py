@@ -14,7 +14,6 @@ from django.utils import timezone
 from workshop import results
 from workshop.models import Session
 
-
 # Templates of sections a feature adds after the rounds, each given the whole context.
 SECTIONS: list[str] = []
 

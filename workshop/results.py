@@ -252,7 +252,7 @@ def chart_svg(session: Session, *, round: int, slider: str) -> str | None:
     if summary.n:
         stats += (
             f" · {_('median')} {floatformat(summary.median, '-1')}"
-            f" · {_('middle half')} {floatformat(summary.q1, '-1')}–{floatformat(summary.q3, '-1')}"
+            f" · {_('middle half')} {floatformat(summary.q1, '-1')}\N{EN DASH}{floatformat(summary.q3, '-1')}"
         )
         if summary.split:
             stats += f" · {_('Split')}"
