@@ -279,10 +279,22 @@ def test_groups_are_named_only_on_rows_of_rounds_in_which_they_existed(fenna_cli
 
 @pytest.mark.browser
 def test_printing_the_results_page_gives_the_same_pages_as_the_report(fenna_client, full_workshop, tmp_path):
+    """One document: the page's print button opens the report's own PDF (the same bytes' pages), and a
+    print of the page itself says on top that it is a working copy and where the report is."""
     need(shutil.which(CHROMIUM) is not None, f"Chromium is not installed at {CHROMIUM}")
     from playwright.sync_api import sync_playwright
 
     html = fenna_client.get(f"/f/s/{full_workshop.code}/results/").content.decode()
+    button = re.search(r'<a class="button" href="([^"]+)"[^>]*data-print-report>([^<]+)</a>', html)
+    assert button and button.group(2) == "Rapport afdrukken"
+    opened = fenna_client.get(button.group(1).replace("&amp;", "&"))
+    assert opened["Content-Disposition"].startswith("inline;")
+    report = fenna_client.get(f"/f/s/{full_workshop.code}/results.pdf").content
+    pages = [PdfReader(io.BytesIO(pdf)).pages for pdf in (opened.content, report)]
+    assert [len(p) for p in pages] == [3, 3]
+    assert [p.extract_text() for p in pages[0]][1:] == [p.extract_text() for p in pages[1]][
+        1:
+    ]  # page 1 has a print date
     css = (ROOT / "static" / "workshop" / "app.css").as_uri()
     page_file = tmp_path / "results.html"
     page_file.write_text(re.sub(r'href="[^"]*app[^"]*\.css"', f'href="{css}"', html), encoding="utf-8")
@@ -290,10 +302,11 @@ def test_printing_the_results_page_gives_the_same_pages_as_the_report(fenna_clie
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         page = browser.new_page()
         page.goto(page_file.as_uri())
+        assert page.locator(".print-notice").is_hidden()  # on screen the buttons say it
         printed = page.pdf(prefer_css_page_size=True)
         browser.close()
-    report = fenna_client.get(f"/f/s/{full_workshop.code}/results.pdf").content
-    assert len(PdfReader(io.BytesIO(printed)).pages) == len(PdfReader(io.BytesIO(report)).pages) == 3
+    first = " ".join(PdfReader(io.BytesIO(printed)).pages[0].extract_text().split())
+    assert first.startswith("Dit is een afdruk van de resultatenpagina als werkversie.")
     assert blank_pages(printed) == []
 
 
@@ -313,8 +326,10 @@ def test_a_phone_takes_home_its_own_positions_and_the_rooms_medians_on_one_page(
     checked.cookies["csrftoken"] = "x" * 32
     response = checked.post(url, {**own, "csrfmiddlewaretoken": "x" * 32})
     assert response["Content-Type"] == "application/pdf"
+    save_pages(response.content, "personal")
     reader = PdfReader(io.BytesIO(response.content))
     assert len(reader.pages) == 1 and blank_pages(response.content) == []
+    assert crossing(response.content, side_mm=14) == []
     text = " ".join(reader.pages[0].extract_text().split())
     final = results.build(full_workshop)["rounds"][-1]
     assert final["profile"].name in text and " ".join(final["profile"].assignment.split()) in text
@@ -347,7 +362,7 @@ def static_server(directory: Path) -> Iterator[str]:
 
 @pytest.mark.browser
 def test_a_phone_reloaded_after_closing_still_shows_its_result_and_offers_its_pdf(client, full_workshop, tmp_path):
-    """At 375×667: the room's outcome as the room's, this phone's own positions in both rounds beside the room's
+    """At 375 x 667: the room's outcome as the room's, this phone's own positions in both rounds beside the room's
     medians, "geen mening" in words, no "not open / typo" under it, and after switching to English the
     exercise's texts in English (the phone keeps keys and numbers; the page gives the words)."""
     need(shutil.which(CHROMIUM) is not None, f"Chromium is not installed at {CHROMIUM}")

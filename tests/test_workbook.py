@@ -68,8 +68,9 @@ def test_the_summary_puts_the_runner_up_beside_the_profile_and_the_context_sheet
         row = next(r for r in summary if r[0] == f"Ronde {round['round']}")
         assert row[1] == round["profile"].name and row[3] == round["matches"][1]["profile"].name
         assert row[2] == pytest.approx(round["matches"][0]["match"] / 100)
-    assert ("Organisatie", "Gemeente · 50.000 tot 100.000 inwoners · Utrecht") == next(
-        r[:2] for r in summary if r[0] == "Organisatie"
+    assert next(r[:2] for r in summary if r[0] == "Organisatie") == (
+        "Organisatie",
+        "Gemeente · 50.000 tot 100.000 inwoners · Utrecht",
     )
     context = list(book["Context en notities"].iter_rows(values_only=True))
     flat = [c for row in context for c in row if c]
