@@ -151,6 +151,8 @@ def _medians(sheet: Worksheet, *, report: dict[str, Any], group_rows: list[dict[
         moved = [None if None in medians else medians[1] - medians[0]] if shift else []
         cells = [c.median if c.median is not None else (f"n = {c.n}" if c.n else None) for c in group_rows[i]["cells"]]
         _wrapped(sheet, [slider.label, *medians, *moved, *cells])
+        if shift:  # a shift reads as a direction: +29 to the right pole, -6.5 to the left
+            sheet.cell(row=sheet.max_row, column=len(rounds) + 2).number_format = "+0.0;-0.0;0"
     if report["groups"]:
         profiles = [g["best"].name if g["best"] else None for g in report["groups"]]
         _wrapped(sheet, [_("Profile"), *[None] * (len(rounds) + len(shift)), *profiles])
