@@ -142,6 +142,18 @@ def test_the_report_of_two_rounds_and_three_groups_fits_three_pages_each_at_leas
         top, bottom = 14 * MM, height - 17 * MM
         used = (max(w.bottom for w in body) - top) / (bottom - top)
         assert used > 1 / 3, f"page {number} is only {used:.0%} used"
+    # Every plot explained and on a scale: a legend on each round's page, and 0, 50 and 100 under each of its plots.
+    legend = {
+        "nl": ["Band: de middelste helft", "Lijn: de mediaan", "Gestreept: de mediaan van ronde 1", "Pijl:"],
+        "en": ["Band: the middle half", "Line: the median", "Dashed: the median of round 1", "Arrow:"],
+    }[language]
+    for number, page in ((2, reader.pages[1]), (3, reader.pages[2])):
+        text = " ".join(page.extract_text().split())
+        for entry in legend[: 2 if number == 2 else 4]:
+            assert entry in text, (number, entry)
+        found = [w.text for w in words(pdf)[number - 1][2]]
+        sliders = full_workshop.exercise.sliders.count()
+        assert found.count("0") >= sliders and found.count("50") >= sliders and found.count("100") >= sliders
     text = " ".join(" ".join(page.extract_text() for page in reader.pages).split())
     with translation.override(language):
         for round in results.build(full_workshop)["rounds"]:
