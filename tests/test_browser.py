@@ -243,7 +243,7 @@ def test_a_two_round_workshop_with_a_screen_and_three_phones(browser, server, sl
         panel.get_by_role("link", name="CSV downloaden").click()
     raw = Path(download_info.value.path()).read_bytes()
     assert raw.startswith(b"\xef\xbb\xbf")  # a byte order mark: Excel reads UTF-8
-    rows = list(csv.reader(io.StringIO(raw.decode("utf-8-sig"))))
+    rows = list(csv.reader(io.StringIO(raw.decode("utf-8-sig")), delimiter=";"))  # the Dutch page: for a Dutch Excel
     assert rows[0] == ["participant", "group", "round", "slider", "value"]
     body = rows[1:]
     assert len(body) == 3 * 5 + 3
@@ -253,7 +253,7 @@ def test_a_two_round_workshop_with_a_screen_and_three_phones(browser, server, sl
 
     # The report, and each phone's own page: from the closed phone, and again after a reload.
     with panel.expect_download() as download_info:
-        panel.get_by_role("link", name="Download rapport (pdf)").click()
+        panel.get_by_role("link", name="Rapport downloaden (pdf)").click()
     assert len(PdfReader(download_info.value.path()).pages) == 3
     phone = phones[2][1]
     for attempt in ("closed", "reloaded"):
@@ -261,8 +261,11 @@ def test_a_two_round_workshop_with_a_screen_and_three_phones(browser, server, sl
             phone.reload()
             expect(phone.locator("#kept-result")).to_be_visible()
             expect(phone.locator("#kept-name")).to_have_text(profile_round_two)
+        # Its own positions in both rounds beside the room's medians.
+        expect(phone.locator("#kept-rows tr")).to_have_count(5)
+        expect(phone.locator("#kept-rows-2 tr")).to_have_count(5)
         with phone.expect_download() as download_info:
-            phone.get_by_role("button", name="Download je resultaat (pdf)").click()
+            phone.get_by_role("button", name="Je resultaat downloaden (pdf)").click()
         mine = PdfReader(download_info.value.path())
         assert len(mine.pages) == 1 and profile_round_two in " ".join(mine.pages[0].extract_text().split())
     accessible(phone, "phone, reloaded after closing")
@@ -343,7 +346,9 @@ def test_research_staff_filter_a_quarter_and_download_a_matching_csv(browser, se
     page.go_back()
     with page.expect_download() as download_info:
         page.get_by_role("link", name="CSV downloaden").click()
-    rows = list(csv.DictReader(io.StringIO(Path(download_info.value.path()).read_text(encoding="utf-8"))))
+    raw = Path(download_info.value.path()).read_bytes()
+    assert raw.startswith(b"\xef\xbb\xbf")  # a byte order mark, as every CSV of the app
+    rows = list(csv.DictReader(io.StringIO(raw.decode("utf-8-sig"))))
     by_archive: dict[str, set[tuple[str, str]]] = {}
     for row in rows:
         assert row["month"] == today.strftime("%Y-%m")

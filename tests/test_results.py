@@ -124,3 +124,87 @@ def test_a_group_shows_its_name_and_medians_only_from_three_answers_on(fenna_cli
     body = b"".join(fenna_client.get(f"/f/s/{session.code}/results.csv").streaming_content).decode("utf-8-sig")
     assert "Bewonersraad" not in body and "Team Centrum" in body
     assert "95" not in fenna_client.get(f"/f/s/{session.code}/results/").content.decode().split("Bewonersraad")[1][:400]
+
+
+def csv_body(client, url):
+    response = client.get(url)
+    assert response.status_code == 200, url
+    return b"".join(response.streaming_content)
+
+
+def test_the_dutch_page_offers_the_csv_a_dutch_excel_opens_as_columns_and_the_english_page_the_international_one(
+    fenna_client, finished
+):
+    dutch = fenna_client.get(f"/f/s/{finished.code}/results/").content.decode()
+    assert f'href="/f/s/{finished.code}/results.csv?dialect=excel-nl"' in dutch
+    body = csv_body(fenna_client, f"/f/s/{finished.code}/results.csv?dialect=excel-nl")
+    rows = list(csv.reader(io.StringIO(body.decode("utf-8-sig")), delimiter=";"))
+    assert rows[0] == ["participant", "group", "round", "slider", "value"]
+    assert ["P1", "", "1", "sturing", "20"] in rows
+    assert "," not in body.decode("utf-8-sig")  # a Dutch Excel would read a comma as a decimal mark
+    fenna_client.cookies["django_language"] = "en"
+    english = fenna_client.get(f"/f/s/{finished.code}/results/").content.decode()
+    assert f'href="/f/s/{finished.code}/results.csv"' in english and "dialect=" not in english
+    body = csv_body(fenna_client, f"/f/s/{finished.code}/results.csv")
+    assert body.decode("utf-8-sig").splitlines()[0] == "participant,group,round,slider,value"
+    assert fenna_client.get(f"/f/s/{finished.code}/results.csv?dialect=excel-de").status_code == 400
+
+
+def test_a_dutch_excel_csv_writes_decimals_with_a_comma():
+    from workshop.results import csv_number
+
+    assert csv_number(38.5, dialect="excel-nl") == "38,5" and csv_number(38.5, dialect="international") == "38.5"
+    assert csv_number(40, dialect="excel-nl") == "40"
+
+
+def test_every_csv_the_app_writes_starts_with_a_byte_order_mark(fenna_client, researcher_client, finished):
+    for url in (f"/f/s/{finished.code}/results.csv", f"/f/s/{finished.code}/results.csv?dialect=excel-nl"):
+        assert csv_body(fenna_client, url).startswith(b"\xef\xbb\xbf"), url
+    archive = csv_body(researcher_client, "/archive/export.csv")
+    assert archive.startswith(b"\xef\xbb\xbfarchive,")
+    assert archive.count(b"\xef\xbb\xbf") == 1
+
+
+def test_the_json_flags_split_sliders_and_rounds_its_numbers_as_documented(fenna_client, workshop_session):
+    session = workshop_session
+    sliders = {s.key: s for s in session.exercise.sliders.all()}
+    for i, value in enumerate((3, 10, 90, 97, 33)):
+        phone = Participant.objects.create(session=session, token_hash=f"{i}" * 64)
+        for key in sliders:
+            Position.objects.create(participant=phone, slider=sliders[key], value=value if key == "regie" else 50 + i)
+    closing.close_session(session=session)
+    data = json.loads(fenna_client.get(f"/f/s/{session.code}/results.json").content)
+    by_key = {s["key"]: s for s in data["rounds"][0]["sliders"]}
+    assert by_key["regie"]["split"] is True and by_key["sturing"]["split"] is False
+    for slider in by_key.values():
+        for name in ("mean", "median", "q1", "q3", "stdev"):
+            value = slider[name]
+            assert value is None or round(value, 1) == value, (name, value)
+        assert slider["consensus"] is None or round(slider["consensus"], 2) == slider["consensus"]
+    assert by_key["regie"]["mean"] == 46.6
+    for match in data["rounds"][0]["matches"]:
+        assert match["match"] is None or round(match["match"], 1) == match["match"]
+
+
+def test_the_dutch_download_labels_read_in_dutch_word_order(fenna_client, finished):
+    html = fenna_client.get(f"/f/s/{finished.code}/results/").content.decode()
+    for label in (
+        "Rapport downloaden (pdf)",
+        "Rapport afdrukken",
+        "Excel downloaden",
+        "CSV downloaden",
+        "JSON downloaden",
+    ):
+        assert label in html
+    assert "Download rapport" not in html and "Download Excel" not in html
+
+
+@pytest.mark.slow  # a real PDF
+def test_the_print_button_hands_over_the_report_itself(fenna_client, finished):
+    html = fenna_client.get(f"/f/s/{finished.code}/results/").content.decode()
+    assert f'href="/f/s/{finished.code}/results.pdf?view=1"' in html
+    assert "data-print>" not in html  # no window.print() of the page as a second document
+    response = fenna_client.get(f"/f/s/{finished.code}/results.pdf?view=1")
+    assert response["Content-Type"] == "application/pdf"
+    assert response["Content-Disposition"].startswith("inline;")
+    assert fenna_client.get(f"/f/s/{finished.code}/results.pdf")["Content-Disposition"].startswith("attachment;")

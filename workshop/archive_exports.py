@@ -52,7 +52,7 @@ def _rows(archives: QuerySet[Archive]) -> Iterator[list[Any]]:
 
 
 def csv_lines(archives: QuerySet[Archive]) -> Iterator[str]:
-    return csv_stream(itertools.chain([CSV_HEADER], _rows(archives)))
+    return csv_stream(itertools.chain([CSV_HEADER], _rows(archives)), bom=True)
 
 
 def json_chunks(archives: QuerySet[Archive]) -> Iterator[str]:

@@ -143,3 +143,77 @@ def plot_rows(info: SessionInfo, result: SessionResult, number: int, scope: str 
         )
         for slider in info.sliders
     ]
+
+
+# A standalone chart (templates/workshop/chart.svg) has no text layout of its own: SVG text never
+# wraps. These widths are a little wider than Arial's and DejaVu's average glyphs, so that a line
+# measured here never runs past its box in a browser (tests/test_charts.py renders and measures).
+CHART_WIDTH = 1000
+CHART_SIDE = 40
+CHAR_WIDTH = {False: 0.58, True: 0.66}  # em per character, regular and bold
+
+
+def wrap(text: str, *, size: float, width: float, bold: bool = False) -> list[str]:
+    """`text` in lines no wider than `width` at font `size`: broken between words, a word too long for a line
+    broken inside it."""
+    most = max(1, int(width / (size * CHAR_WIDTH[bold])))
+    lines: list[str] = []
+    line = ""
+    for word in text.split():
+        while len(word) > most:
+            if line:
+                lines.append(line)
+                line = ""
+            lines.append(word[:most])
+            word = word[most:]
+        if not line:
+            line = word
+        elif len(line) + 1 + len(word) <= most:
+            line += " " + word
+        else:
+            lines.append(line)
+            line = word
+    if line:
+        lines.append(line)
+    return lines or [""]
+
+
+def chart_layout(*, label: str, subtitle: str, stats: str, left: str, right: str, legend: str) -> dict[str, Any]:
+    """Where each line of a standalone chart goes: heading, subtitle and numbers above the plot, the poles and
+    the scale under it, the legend last; the chart grows as tall as its texts need."""
+    full = CHART_WIDTH - 2 * CHART_SIDE
+    y = 12.0
+    blocks: dict[str, list[dict[str, Any]]] = {}
+
+    def place(name: str, text: str, *, size: float, width: float = full, bold: bool = False, gap: float = 0) -> None:
+        nonlocal y
+        y += gap
+        blocks[name] = []
+        for line in wrap(text, size=size, width=width, bold=bold):
+            y += size * 1.25
+            blocks[name].append({"text": line, "y": round(y, 1)})
+
+    place("heading", label, size=28, bold=True)
+    place("subtitle", subtitle, size=18, gap=4)
+    place("stats", stats, size=18, gap=4)
+    plot_y = round(y + 8, 1)
+    y = plot_y + 170  # the plot's own height (templates/workshop/_plot.html, standalone)
+    scale_y = round(y + 6, 1)
+    y += 14
+    half = full / 2 - 20
+    top = y
+    place("left", "← " + left, size=18, width=half, gap=8)
+    bottom = y
+    y = top
+    place("right", right + " →", size=18, width=half, gap=8)
+    y = max(y, bottom)
+    place("legend", legend, size=14, gap=10)
+    return {
+        **blocks,
+        "plot_y": plot_y,
+        "scale_y": scale_y,
+        "scale": [{"x": x_of(v), "text": str(v)} for v in (0, 50, MAX_VALUE)],
+        "height": round(y + 16),
+        "side": CHART_SIDE,
+        "end": CHART_WIDTH - CHART_SIDE,
+    }

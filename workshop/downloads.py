@@ -41,17 +41,18 @@ def safe_cell(value: Any) -> Any:
     return "'" + value if isinstance(value, str) and value.startswith(FORMULA_STARTS) else value
 
 
-def csv_stream(rows: Iterable[Iterable[Any]], *, bom: bool = False) -> Iterator[str]:
+def csv_stream(rows: Iterable[Iterable[Any]], *, bom: bool = False, delimiter: str = ",") -> Iterator[str]:
     """CSV text one line at a time, so that a large download never sits in memory whole.
 
     `bom` starts the file with a byte order mark: without it Excel reads UTF-8 as the local code page.
     """
-    if bom:
-        yield "\ufeff"
     buffer = io.StringIO()
-    writer = csv.writer(buffer)
+    writer = csv.writer(buffer, delimiter=delimiter)
+    # The mark goes with the first line, so that a file is still one chunk per line.
+    start = "\ufeff" if bom else ""
     for row in rows:
         buffer.seek(0)
         buffer.truncate()
         writer.writerow([safe_cell(cell) for cell in row])
-        yield buffer.getvalue()
+        yield start + buffer.getvalue()
+        start = ""

@@ -14,6 +14,9 @@ from django.utils import timezone
 from workshop import results
 from workshop.models import Session
 
+# Templates of sections a feature adds after the rounds, each given the whole context.
+SECTIONS: list[str] = []
+
 
 def _runner_up(round: dict[str, Any]) -> dict[str, Any] | None:
     return round["matches"][1] if len(round["matches"]) > 1 else None
@@ -32,11 +35,14 @@ def context(session: Session) -> dict[str, Any]:
     report = results.build(session)
     for round in report["rounds"]:
         round["runner_up"] = _runner_up(round)
+        round["has_bars"] = any(row["bars"] for row in round["rows"])
     return {
         "session": session,
         "report": report,
         "group_rows": _groups_side_by_side(report),
         "printed": timezone.localdate(),
+        # Templates of further sections, each included after the rounds (report.html says where).
+        "sections": list(SECTIONS),
         "context_lines": [
             value
             for value in (

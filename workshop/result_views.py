@@ -7,7 +7,7 @@ from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
@@ -50,7 +50,18 @@ DOWNLOADS: dict[str, Callable[[Session], Any]] = {
 @require_GET
 def results_download(request: HttpRequest, code: str, format: str) -> HttpResponse:
     session = own_session(request, code)
-    return attachment(DOWNLOADS[format](session), filename=f"schuifoefening-{session.code}.{format}")
+    if format == "csv":
+        dialect = request.GET.get("dialect", "international")
+        if dialect not in results_module.CSV_DIALECTS:
+            return HttpResponseBadRequest(_("Unknown CSV dialect"))
+        body = results_module.csv_rows(session, dialect=dialect)
+    else:
+        body = DOWNLOADS[format](session)
+    response = attachment(body, filename=f"schuifoefening-{session.code}.{format}")
+    if format == "pdf" and "view" in request.GET:
+        # The page's print button: the report opens in the browser's PDF viewer, which prints this very document.
+        response["Content-Disposition"] = response["Content-Disposition"].replace("attachment", "inline", 1)
+    return response
 
 
 @login_required

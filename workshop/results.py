@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from django.conf import settings
+from django.template.defaultfilters import floatformat
 from django.template.loader import render_to_string
 from django.utils.translation import gettext as _
 
@@ -127,13 +128,26 @@ def _rows(session: Session) -> Iterator[tuple[str, str, int, str, int | None]]:
 CSV_HEADER = ["participant", "group", "round", "slider", "value"]
 
 
-def csv_rows(session: Session) -> Iterator[str]:
+# The two CSV dialects (docs/results-format.md): the international one, and the one a Dutch Excel
+# opens as columns (its list separator is the semicolon, its decimal mark the comma).
+CSV_DIALECTS = {"international": ",", "excel-nl": ";"}
+
+
+def csv_rows(session: Session, *, dialect: str = "international") -> Iterator[str]:
     """One row per participant pseudonym, round and slider; an empty value is "geen mening"."""
+    delimiter = CSV_DIALECTS[dialect]
     rows = (
-        [pseudonym, group, round, slider, "" if value is None else value]
+        [pseudonym, group, round, slider, "" if value is None else csv_number(value, dialect=dialect)]
         for pseudonym, group, round, slider, value in _rows(session)
     )
-    return csv_stream(itertools.chain([CSV_HEADER], rows), bom=True)
+    return csv_stream(itertools.chain([CSV_HEADER], rows), bom=True, delimiter=delimiter)
+
+
+def csv_number(value: float, *, dialect: str) -> str:
+    """A number as the dialect writes it: a decimal comma for a Dutch Excel (positions are whole, but a
+    future column of medians must not turn 38.5 into a date or 385)."""
+    text = str(value)
+    return text.replace(".", ",") if dialect == "excel-nl" else text
 
 
 def as_json(session: Session) -> dict[str, Any]:
@@ -173,14 +187,15 @@ def as_json(session: Session) -> dict[str, Any]:
                 "sliders": [
                     {
                         "key": key,
-                        **summary.as_dict(),
+                        **rounded(summary.as_dict()),
+                        "split": summary.split,
                         "abstained": data.abstained[key],
                         "note": notes.get((key, round), ""),
                     }
                     for key, summary in data.summaries.items()
                 ],
                 "profile": profile(data.best),
-                "matches": [{"key": m.key, "match": m.match} for m in data.matches],
+                "matches": [{"key": m.key, "match": one_decimal(m.match)} for m in data.matches],
             }
             for round, data in result.rounds.items()
         ],
@@ -189,7 +204,7 @@ def as_json(session: Session) -> dict[str, Any]:
                 "group": g.name,
                 "participants": g.size,
                 "round": result.round,
-                "medians": {k: s.median for k, s in g.result.summaries.items()},
+                "medians": {k: one_decimal(s.median) for k, s in g.result.summaries.items()},
                 "counts": {k: s.n for k, s in g.result.summaries.items()},
                 "profile": profile(g.result.best),
             }
@@ -199,6 +214,19 @@ def as_json(session: Session) -> dict[str, Any]:
             {"participant": p, "group": g or None, "round": r, "slider": s, "value": v}
             for p, g, r, s, v in _rows(session)
         ],
+    }
+
+
+def one_decimal(value: float | None) -> float | None:
+    """As docs/results-format.md promises: one decimal (a median of whole positions stays whole)."""
+    return None if value is None else round(value, 1)
+
+
+def rounded(stats: dict[str, Any]) -> dict[str, Any]:
+    """A summary's numbers for the JSON: one decimal, the consensus (0..1) two."""
+    return {
+        key: (round(value, 2) if key == "consensus" else one_decimal(value)) if isinstance(value, float) else value
+        for key, value in stats.items()
     }
 
 
@@ -215,8 +243,28 @@ def chart_svg(session: Session, *, round: int, slider: str) -> str | None:
     else:
         legend = _("Dots: one position each (0 left, 100 right). Band: the middle half. Black line: the median.")
     if row["before"] is not None:
-        legend += " " + _("Dashed: round 1.")
+        legend += " " + _("Dashed: round 1.") + " " + _("Arrow: the change since round 1.")
+    round_name = _("round 1 (now)") if round == 1 else _("round 2 (desired)")
+    summary = row["summary"]
+    stats = f"n = {summary.n}"
+    if row["abstained"]:
+        stats += f" (+{row['abstained']} {_('no opinion')})"
+    if summary.n:
+        stats += (
+            f" · {_('median')} {floatformat(summary.median, '-1')}"
+            f" · {_('middle half')} {floatformat(summary.q1, '-1')}\N{EN DASH}{floatformat(summary.q3, '-1')}"
+        )
+        if summary.split:
+            stats += f" · {_('Split')}"
+    layout = charts.chart_layout(
+        label=row["slider"].label,
+        subtitle=f"{session.title} · {round_name}",
+        stats=stats,
+        left=row["slider"].left,
+        right=row["slider"].right,
+        legend=legend,
+    )
     return render_to_string(
         "workshop/chart.svg",
-        {"row": row, "plot": charts.frame(), "round": round, "session": session, "legend": legend},
+        {"row": row, "plot": charts.frame(), "round_name": round_name, "layout": layout},
     )

@@ -40,7 +40,7 @@ from workshop.forms import (
 )
 from workshop.models import Session
 from workshop.session_control import ControlError
-from workshop.session_info import info_for, load_session_info
+from workshop.session_info import SessionInfo, info_for, load_session_info
 
 
 def own_session(request: HttpRequest, code: str) -> Session:
@@ -48,11 +48,13 @@ def own_session(request: HttpRequest, code: str) -> Session:
     return get_object_or_404(access.sessions_run_by(request.user).select_related("exercise"), code=code)
 
 
-def _not_found(request: HttpRequest, code: str) -> HttpResponse:
+def _not_found(request: HttpRequest, code: str, closed: SessionInfo | None = None) -> HttpResponse:
+    # `closed`: the session of this code ended; a phone that kept its result reads it in this page's language.
+    texts = {"kept_sliders": closed.sliders, "kept_profiles": closed.profiles} if closed else {}
     return render(
         request,
         "workshop/not_found.html",
-        {"code": code, "form": JoinForm()},
+        {"code": code, "form": JoinForm(), **texts},
         status=404,
     )
 
@@ -80,7 +82,8 @@ def join(request: HttpRequest, code: str) -> HttpResponse:
     if not guard.lookup_allowed(request.META.get("REMOTE_ADDR"), found=found):
         return render(request, "workshop/too_many.html", status=429)
     if info is None or not found:
-        return _not_found(request, code)
+        closed = info if info is not None and info.session.status == Session.Status.CLOSED else None
+        return _not_found(request, code, closed)
     # A per-group QR code carries ?g=<group id>; anything else is ignored.
     group = request.GET.get("g", "")
     chosen = int(group) if group.isdigit() and info.has_group(int(group)) else None
