@@ -11,7 +11,7 @@ from typing import Any
 from django.template.loader import render_to_string
 from django.utils import timezone
 
-from workshop import results
+from workshop import reference_view, results
 from workshop.models import Session
 
 
@@ -37,6 +37,7 @@ def context(session: Session) -> dict[str, Any]:
         "report": report,
         "group_rows": _groups_side_by_side(report),
         "printed": timezone.localdate(),
+        "compared": reference_view.for_results(session, report),
         "context_lines": [
             value
             for value in (
