@@ -228,7 +228,7 @@ SUGGESTED = "suggested"
 
 def reference_field(exercise: Exercise | None = None) -> forms.ChoiceField:
     """The published references a session may show: none, the best match of its context, or one by name."""
-    from workshop.archive_models import Reference
+    from workshop.models import Reference
 
     chosen = Reference.objects.filter(withdrawn_at__isnull=True).select_related("exercise")
     if exercise is not None:
