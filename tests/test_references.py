@@ -236,7 +236,7 @@ def screen_context(session: Session) -> dict:
 def test_the_comparison_is_refused_before_the_rooms_own_reveal_and_shown_after(lobby_session, twelve):
     references_service.choose(session=lobby_session, reference=publish())
     run_to_reveal(lobby_session)
-    with pytest.raises(ControlError, match="Reveal the room's own profile first"):
+    with pytest.raises(ControlError, match=r"Reveal the room's own profile first|Onthul eerst"):
         session_control.set_screen(session=lobby_session, view="compare")
     assert screen_context(lobby_session)["compare"] is None
     session_control.reveal_profile(session=lobby_session, revealed=True)
