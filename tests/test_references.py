@@ -108,7 +108,23 @@ def test_the_room_is_placed_against_the_middle_half_and_its_profile_counted():
         None,
     )
     assert (found.share.count, found.share.sessions, found.share.one_in) == (2, 8, 4)
-    assert references.compare(data, round=2, sliders=KEYS, medians={}) is None
+    assert references.compare({"sessions": 0, "rounds": {}}, round=1, sliders=KEYS, medians={}) is None
+
+
+def test_in_round_2_the_room_wants_to_go_against_where_others_are_and_want_to_go():
+    sessions = [figures(dict.fromkeys(KEYS, m), round2=dict.fromkeys(KEYS, m + 30)) for m in (10, 20, 30, 40)] + [
+        figures(dict.fromkeys(KEYS, 50))
+    ]  # no round 2: counts where others are, not where they want to go
+    data = references.build(sessions, sliders=KEYS, min_answers=3)
+    assert (data["rounds"]["1"]["sessions"], data["rounds"]["2"]["sessions"]) == (5, 4)
+    found = references.compare(
+        data, round=2, sliders=KEYS, medians=dict.fromkeys(KEYS, 70), before=dict.fromkeys(KEYS, 20), profile="beheer"
+    )
+    row = found.rows[0]
+    assert (row.before, row.room, row.band.median, row.band.sessions, row.desired.median) == (20, 70, 30.0, 5, 55.0)
+    assert row.place == "above"
+    # The room's desired profile among where the others are now.
+    assert (found.share.count, found.share.sessions, found.round) == (5, 5, 2)
 
 
 # Publishing from the archives ------------------------------------------------------------------
@@ -313,7 +329,7 @@ def test_a_withdrawn_reference_cannot_be_chosen_and_sessions_keep_their_copy(
     lobby_session.refresh_from_db()
     assert lobby_session.reference_copy["data"] == reference.data
     other = session_control.create_session(facilitator=lobby_session.facilitator, exercise=exercise, title="Later")
-    with pytest.raises(ControlError, match="withdrawn"):
+    with pytest.raises(ControlError, match=r"withdrawn|ingetrokken"):
         references_service.choose(session=other, reference=reference)
 
 

@@ -59,6 +59,7 @@ for i in range(40):
     for j, slider in enumerate(sliders):
         value = (i * 37 + j * 13) % 70 + 5
         Position.objects.create(participant=p, slider=slider, round=1, value=value, seq=1)
+        Position.objects.create(participant=p, slider=slider, round=2, value=min(100, value + 25), seq=1)
 print(session.code)
 """
 
@@ -146,6 +147,24 @@ def test_a_reference_goes_from_the_archive_to_the_room_and_home(browser, country
         screen.screenshot(path=str(ARTIFACTS / f"screen-compare-{width}x{height}.png"))
     accessible(screen, "screen compare")
 
+    # Round 2: where the room wants to go against where the others are; a new reveal gives the profile the
+    # stage first, V compares again.
+    for action, values in (("round2", {}), ("discussion", {}), ("reveal", {"on": "1"})):
+        control(panel, code, action, **values)
+    expect(screen.locator(".stage .two-rounds")).to_be_visible()
+    expect(screen.get_by_test_id("screen-compare")).to_have_count(0)
+    panel.reload()
+    panel.keyboard.press("v")
+    expect(screen.locator(".compare-round2")).to_be_visible()
+    expect(screen.get_by_test_id("compare-room-sturing")).to_contain_text("→")
+    for width, height in PROJECTORS:
+        screen.set_viewport_size({"width": width, "height": height})
+        screen.wait_for_timeout(150)
+        size = fits(screen)
+        assert size["sh"] <= size["ih"] and size["sw"] <= size["iw"], (width, height, size)
+        inside(screen, ".compare-row")
+        screen.screenshot(path=str(ARTIFACTS / f"screen-compare-round2-{width}x{height}.png"))
+
     # Home: close, and the PDF report carries the reference's name, date and number of sessions.
     control(panel, code, "screen", view="room")
     closed = panel.evaluate(
@@ -160,3 +179,4 @@ def test_a_reference_goes_from_the_archive_to_the_room_and_home(browser, country
     assert "Vergeleken met andere sessies" in text
     assert "Gemeenten 50.000 tot 100.000, 2026" in text
     assert "uit 12 sessies" in text
+    assert "Ronde 2" in text.split("Vergeleken met andere sessies", 1)[1]

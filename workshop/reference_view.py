@@ -64,13 +64,15 @@ def share_text(share: references.Share | None, round: int) -> str:
     if share is None:
         return ""
     if share.count == 0:
+        if round == 2:
+            return _("None of the %(sessions)d comparable sessions is there now.") % {"sessions": share.sessions}
         return _("None of the %(sessions)d comparable sessions came out here.") % {"sessions": share.sessions}
     values = {"count": share.count, "sessions": share.sessions, "one_in": share.one_in}
     if round == 2:
         return (
             ngettext(
-                "%(count)d of the %(sessions)d comparable sessions wanted to go here too: 1 in %(one_in)d.",
-                "%(count)d of the %(sessions)d comparable sessions wanted to go here too: 1 in %(one_in)d.",
+                "%(count)d of the %(sessions)d comparable sessions is there already: 1 in %(one_in)d.",
+                "%(count)d of the %(sessions)d comparable sessions are there already: 1 in %(one_in)d.",
                 share.count,
             )
             % values
@@ -110,7 +112,7 @@ def context(
                 "before": row.before,
                 "before_x": round(charts.x_of(row.before), 1) if row.before is not None else None,
                 "band": _band(row.band),
-                "now": _band(row.now),
+                "desired": _band(row.desired),
                 "place": row.place,
                 "place_text": place_text(by_key[row.key], row.place),
             }
@@ -149,6 +151,8 @@ def phone_data(context: dict[str, Any]) -> dict[str, Any]:
                 "label": row["slider"].label,
                 "room": row["room"],
                 "median": row["band"]["median"] if row["band"] else None,
+                "desired": row["desired"]["median"] if row["desired"] else None,
+                "before": row["before"],
                 "q1": row["band"]["q1"] if row["band"] else None,
                 "q3": row["band"]["q3"] if row["band"] else None,
                 "place": row["place_text"],

@@ -101,8 +101,8 @@ class CompareRow:
     key: str
     room: float | None  # the room's median this round
     before: float | None  # the room's round-1 median, in round 2
-    band: Band | None  # the reference's sessions this round (round 2: where others want to go)
-    now: Band | None  # in round 2, the reference's round 1: where others are
+    band: Band | None  # where the reference's sessions are: their round 1 (round 2 too: "where others are")
+    desired: Band | None  # in round 2, where the reference's sessions want to go (their round 2), if known
     place: str | None  # the room against `band`
 
 
@@ -122,8 +122,8 @@ class Share:
 class Comparison:
     round: int
     rows: tuple[CompareRow, ...]
-    share: Share | None  # how common the room's profile is among the reference's sessions this round
-    sessions: int  # the reference's sessions this round
+    share: Share | None  # how many of the reference's sessions are (round 1) where the room is or wants to go
+    sessions: int  # the reference's sessions (round 1)
 
 
 def _band(data: Mapping[str, Any], round: int, key: str) -> Band | None:
@@ -142,14 +142,15 @@ def compare(
     before: Mapping[str, float | None] | None = None,
     profile: str | None = None,
 ) -> Comparison | None:
-    """The room's medians and profile in `round` against the reference; None when it has nothing for that
-    round (a reference without round-2 sessions compares round 1 only)."""
-    entry = data.get("rounds", {}).get(str(round))
+    """The room's medians and profile in `round` against where the reference's sessions are (their round 1);
+    in round 2 where the room wants to go against that, with where the others want to go beside it.
+    None for a reference without sessions."""
+    entry = data.get("rounds", {}).get("1")
     if not entry:
         return None
     rows = []
     for key in sliders:
-        band = _band(data, round, key)
+        band = _band(data, 1, key)
         room = medians.get(key)
         rows.append(
             CompareRow(
@@ -157,7 +158,7 @@ def compare(
                 room=room,
                 before=(before or {}).get(key) if round == 2 else None,
                 band=band,
-                now=_band(data, 1, key) if round == 2 else None,
+                desired=_band(data, 2, key) if round == 2 else None,
                 place=band.place(room) if band is not None and room is not None else None,
             )
         )

@@ -45,8 +45,10 @@ export function renderCompare(current) {
   compare.sliders.forEach(function (slider) {
     var item = document.createElement("li");
     item.appendChild(text("strong", "", slider.label));
-    item.appendChild(text("p", "small", slider.you + " " + figure(slider.room) + " · " + slider.others + " " +
-      figure(slider.median) + (slider.q1 === null ? "" : " (" + figure(slider.q1) + "–" + figure(slider.q3) + ")") +
+    var room = (slider.before === null ? "" : figure(slider.before) + " → ") + figure(slider.room);
+    var others = figure(slider.median) + (slider.q1 === null ? "" : " (" + figure(slider.q1) + "–" + figure(slider.q3) + ")") +
+      (slider.desired === null ? "" : " → " + figure(slider.desired));
+    item.appendChild(text("p", "small", slider.you + " " + room + " · " + slider.others + " " + others +
       (slider.place ? " · " + slider.place : "")));
     item.appendChild(band(slider));
     list.appendChild(item);
