@@ -11,6 +11,16 @@ from tests.servers import Daphne, base_env, manage
 from tests.test_browser import ARTIFACTS, accessible
 from tests.test_room_screen import PROJECTORS, control, fits, font_px, inside
 
+
+def clipped(page) -> list[str]:
+    """Rows whose content the screen cuts off (a row hides what does not fit)."""
+    return page.evaluate(
+        """() => Array.from(document.querySelectorAll('.compare-row')).filter(row =>
+             row.scrollHeight > row.clientHeight + 1 || row.scrollWidth > row.clientWidth + 1
+             || Array.from(row.querySelectorAll('p, h2')).some(el => el.scrollWidth > el.clientWidth + 1)
+           ).map(row => row.dataset.slider)"""
+    )
+
 pytestmark = pytest.mark.browser
 
 ARCHIVES_SETUP = """
@@ -141,6 +151,7 @@ def test_a_reference_goes_from_the_archive_to_the_room_and_home(browser, country
         assert size["sh"] <= size["ih"] and size["sw"] <= size["iw"], (width, height, size)
         inside(screen, ".compare-row")
         inside(screen, ".compare-legend")
+        assert clipped(screen) == [], (width, height)
         if width == 1920:
             assert font_px(screen, ".compare-label h2") >= 28
             assert font_px(screen, ".compare-figures strong") >= 28
@@ -164,6 +175,7 @@ def test_a_reference_goes_from_the_archive_to_the_room_and_home(browser, country
         assert size["sh"] <= size["ih"] and size["sw"] <= size["iw"], (width, height, size)
         inside(screen, ".compare-row")
         screen.screenshot(path=str(ARTIFACTS / f"screen-compare-round2-{width}x{height}.png"))
+        assert clipped(screen) == [], (width, height)
 
     # Home: close, and the PDF report carries the reference's name, date and number of sessions.
     control(panel, code, "screen", view="room")
