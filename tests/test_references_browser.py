@@ -21,6 +21,7 @@ def clipped(page) -> list[str]:
            ).map(row => row.dataset.slider)"""
     )
 
+
 pytestmark = pytest.mark.browser
 
 ARCHIVES_SETUP = """
