@@ -159,6 +159,19 @@ def test_a_reference_goes_from_the_archive_to_the_room_and_home(browser, country
         screen.screenshot(path=str(ARTIFACTS / f"screen-compare-{width}x{height}.png"))
     accessible(screen, "screen compare")
 
+    # The phones get the same comparison with their result.
+    control(panel, code, "reveal_phones", on="1")
+    mobile = browser.new_context(viewport={"width": 375, "height": 740}, is_mobile=True, locale="nl-NL")
+    phone = mobile.new_page()
+    phone.goto(f"{url}/j/{code}/")
+    expect(phone.locator("#reveal-compare")).to_be_visible()
+    expect(phone.locator("#reveal-compare")).to_contain_text("12 sessies")
+    expect(phone.locator("#reveal-compare li")).to_have_count(5)
+    assert phone.evaluate("document.documentElement.scrollWidth") <= 375
+    phone.locator("#reveal-compare").screenshot(path=str(ARTIFACTS / "phone-compare-375.png"))
+    accessible(phone, "phone compare")
+    mobile.close()
+
     # Round 2: where the room wants to go against where the others are; a new reveal gives the profile the
     # stage first, V compares again.
     for action, values in (("round2", {}), ("discussion", {}), ("reveal", {"on": "1"})):
@@ -192,4 +205,5 @@ def test_a_reference_goes_from_the_archive_to_the_room_and_home(browser, country
     assert "Vergeleken met andere sessies" in text
     assert "Gemeenten 50.000 tot 100.000, 2026" in text
     assert "uit 12 sessies" in text
+    assert re.search(r"gemaakt op \d{1,2} \w+ 20\d\d", text), text
     assert "Ronde 2" in text.split("Vergeleken met andere sessies", 1)[1]

@@ -10,6 +10,7 @@ from __future__ import annotations
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
+from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
@@ -133,18 +134,21 @@ def context(
 
 def phone_data(context: dict[str, Any]) -> dict[str, Any]:
     """The same comparison as plain JSON for a phone's result (docs/protocol.md, `state`)."""
-    title = _("Compared with “%(name)s”: %(sessions)d sessions, made %(made)s") % {
+    source = _("Reference “%(name)s”: %(sessions)s sessions, made %(made)s") % {
         "name": context["name"],
         "sessions": context["sessions"],
-        "made": context["made"].isoformat(),
+        "made": date_format(context["made"], "j F Y"),
     }
+    share = context["share"]
+    profile = share["profile"].name + ": " if share and share["profile"] else ""
     return {
-        "title": title,
+        "title": _("Compared with other sessions"),
+        "source": source,
         "name": context["name"],
         "made": context["made"].isoformat(),
         "sessions": context["sessions"],
         "round": context["round"],
-        "share": context["share"]["text"] if context["share"] else "",
+        "share": profile + share["text"] if share else "",
         "sliders": [
             {
                 "key": row["slider"].key,

@@ -40,6 +40,7 @@ export function renderCompare(current) {
   box.textContent = "";
   if (!compare) { return; }
   box.appendChild(text("h3", "", compare.title));
+  box.appendChild(text("p", "small", compare.source));
   if (compare.share) { box.appendChild(text("p", "", compare.share)); }
   var list = document.createElement("ul");
   compare.sliders.forEach(function (slider) {
