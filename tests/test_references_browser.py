@@ -201,6 +201,7 @@ def test_a_reference_goes_from_the_archive_to_the_room_and_home(browser, country
     assert closed in (200, 302)
     pdf = room.request.get(f"{url}/f/s/{code}/results.pdf")
     assert pdf.ok
+    (ARTIFACTS / "report-compare.pdf").write_bytes(pdf.body())
     text = "\n".join(p.extract_text() for p in PdfReader(io.BytesIO(pdf.body())).pages)
     assert "Vergeleken met andere sessies" in text
     assert "Gemeenten 50.000 tot 100.000, 2026" in text
