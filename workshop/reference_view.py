@@ -15,6 +15,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
 from workshop import charts, references
+from workshop.downloads import safe_cell
 
 if TYPE_CHECKING:
     from workshop.models import Profile, Slider
@@ -229,3 +230,14 @@ def workbook_rows(compared: list[dict[str, Any]]) -> list[list[Any]]:
         if compare["share"]:
             rows.append([compare["round"], compare["share"]["text"]])
     return rows
+
+
+def workbook_sheet(book: Any, *, session: Any, report: dict[str, Any]) -> None:
+    """The workbook's sheet "Compared" (workbook.xlsx); no sheet without a reference."""
+    rows = workbook_rows(for_results(session, report))
+    if not rows:
+        return
+    sheet = book.create_sheet(_("Compared"))
+    for row in rows:
+        sheet.append([safe_cell(cell) for cell in row])
+    sheet.column_dimensions["B"].width = 38

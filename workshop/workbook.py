@@ -83,16 +83,6 @@ def _groups_sheet(sheet: Worksheet, *, report: dict[str, Any], round: int) -> No
     sheet.column_dimensions["A"].width = 20
 
 
-def _compare_sheet(book: Workbook, rows: list[list[Any]]) -> None:
-    """The room against its reference (reference_view.workbook_rows); no sheet without a reference."""
-    if not rows:
-        return
-    sheet = book.create_sheet(_("Compared"))
-    for row in rows:
-        sheet.append([safe_cell(c) for c in row])
-    sheet.column_dimensions["B"].width = 38
-
-
 def xlsx(session: Session) -> bytes:
     report = results.build(session)
     sliders = list(report["info"].sliders)
@@ -105,7 +95,7 @@ def xlsx(session: Session) -> bytes:
     for round in (r["round"] for r in report["rounds"]):
         _round_sheet(book.create_sheet(), round=round, sliders=sliders, rows=per_round[round])
     _groups_sheet(book.create_sheet(), report=report, round=session.round)
-    _compare_sheet(book, reference_view.workbook_rows(reference_view.for_results(session, report)))
+    reference_view.workbook_sheet(book, session=session, report=report)
     out = io.BytesIO()
     book.save(out)
     return out.getvalue()
