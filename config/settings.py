@@ -337,6 +337,8 @@ PUBLIC_URL = env_str("PUBLIC_URL", "http://127.0.0.1:8000")
 ARCHIVE_IDLE_HOURS = env_int("ARCHIVE_IDLE_HOURS", 12, minimum=1)
 # Groups and sessions smaller than this show research staff medians and counts only.
 ARCHIVE_MIN_GROUP = env_int("ARCHIVE_MIN_GROUP", 3, minimum=1)
+# A reference (references.py) is published only when at least this many sessions count in it.
+REFERENCE_MIN_SESSIONS = env_int("REFERENCE_MIN_SESSIONS", 10, minimum=1)
 # A group with fewer answers than this on a slider shows its count only, in every view and download.
 MIN_GROUP_SHOWN = env_int("MIN_GROUP_SHOWN", 3, minimum=1)
 # How long archives live; `manage.py purge_archives` deletes older ones.

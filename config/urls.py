@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.urls import include, path
 
 import config.converters  # noqa: F401 (registers the `code` converter)
-from workshop import archive_views, fallback, result_views, views
+from workshop import archive_views, fallback, reference_views, result_views, views
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -27,6 +27,10 @@ urlpatterns = [
     path("archive/", archive_views.archive_list, name="archive_list"),
     path("archive/export.csv", archive_views.archive_export, {"format": "csv"}, name="archive_csv"),
     path("archive/export.json", archive_views.archive_export, {"format": "json"}, name="archive_json"),
+    path("archive/references/", reference_views.reference_list, name="reference_list"),
+    path("archive/references/publish/", reference_views.reference_publish, name="reference_publish"),
+    path("archive/references/<int:pk>/withdraw/", reference_views.reference_withdraw, name="reference_withdraw"),
+    path("f/s/<code:code>/reference/", reference_views.session_reference, name="session_reference"),
     path("archive/<int:pk>/", archive_views.archive_detail, name="archive_detail"),
     path("archive/<int:pk>/delete/", archive_views.archive_delete, name="archive_delete"),
     path("accounts/", include("django.contrib.auth.urls")),

@@ -82,6 +82,7 @@ def json_chunks(archives: QuerySet[Archive]) -> Iterator[str]:
                 "context": archive.context or None,
             },
             "profiles": {"now": profile(archive.profile_now), "desired": profile(archive.profile_desired)},
+            "reference": archive.reference,
             "groups": [
                 {"name": g.name, "participants": g.participants, "profile": g.profile or None} for g in shown.groups
             ],

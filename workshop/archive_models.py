@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from workshop.organisation import Context
 from workshop.stats import MAX_VALUE, MIN_VALUE
@@ -28,6 +30,8 @@ class Archive(Context):
     rounds = models.PositiveSmallIntegerField()
     profile_now = models.CharField(max_length=40, blank=True)
     profile_desired = models.CharField(max_length=40, blank=True)
+    # The reference the room was shown ({"id", "name", "made", "sessions"}), or null: see references_service.
+    reference = models.JSONField(null=True, blank=True)
 
     class Meta:
         ordering = ["-month", "-pk"]
@@ -90,3 +94,32 @@ class ArchiveNote(models.Model):
 
     def __str__(self) -> str:
         return f"note {self.slider_id} round {self.round}"
+
+
+class Reference(models.Model):
+    """Research staff's frozen aggregates over archives of one exercise version, shown to rooms after their
+    reveal (references.py computes, references_service.py writes). Names no session and no municipality."""
+
+    name = models.CharField(_("name"), max_length=120)
+    description = models.TextField(_("description"), max_length=500, blank=True)
+    exercise = models.ForeignKey("workshop.Exercise", on_delete=models.PROTECT, related_name="references")
+    # The overview's filter it was made from, for the researcher's own record and for suggestions.
+    filters = models.JSONField(default=dict, blank=True)
+    organisation_type = models.CharField(max_length=20, blank=True)
+    size_class = models.CharField(max_length=8, blank=True)
+    sessions = models.PositiveIntegerField()
+    data = models.JSONField()
+    # Internal only, never shown: lets the service assert that a session is not in a reference it shows.
+    archives = models.JSONField(default=list, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    withdrawn_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def published(self) -> bool:
+        return self.withdrawn_at is None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
@@ -12,10 +13,10 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
-from workshop import access, archive_exports, archive_overview, archives, charts
+from workshop import access, archive_exports, archive_overview, archives, charts, references_service
 from workshop.access import research_only
 from workshop.downloads import attachment
-from workshop.forms import ArchiveFilterForm
+from workshop.forms import ArchiveFilterForm, ReferenceForm
 from workshop.models import Archive
 
 
@@ -48,6 +49,10 @@ def archive_list(request: HttpRequest) -> HttpResponse:
         "exercises": archives.exercises(),
         "query": query.urlencode(),
         "plot": charts.frame(),
+        # Publishing this filter as a reference (reference_views.reference_publish)
+        "preview": references_service.preview(archives=selection) if status == 200 else None,
+        "reference_form": ReferenceForm(),
+        "reference_min": settings.REFERENCE_MIN_SESSIONS,
     }
     return render(request, "workshop/archive_list.html", context, status=status)
 

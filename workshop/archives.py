@@ -21,7 +21,7 @@ from django.db.models import Q, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext_lazy
 
-from workshop import charts
+from workshop import charts, references
 from workshop.aggregates import RoundResult, compute
 from workshop.live import ABSTAIN, tally
 from workshop.models import (
@@ -74,6 +74,7 @@ def archive_session(*, session: Session) -> Archive:
             context=session.context,
             profile_now=_shown_profile(result.rounds[1]),
             profile_desired=_shown_profile(result.rounds[2]) if 2 in result.rounds else "",
+            reference=references.record(session.reference_copy),
         )
         groups = {}
         for order, group in enumerate(result.groups):

@@ -48,6 +48,7 @@ class SessionForm(forms.Form):
         # Only the newest version of each exercise is offered for new sessions.
         newest = Exercise.objects.filter(slug=OuterRef("slug")).order_by("-version").values("pk")[:1]
         self.fields["exercise"].queryset = Exercise.objects.filter(pk=Subquery(newest)).order_by("slug")  # type: ignore[attr-defined]
+        self.fields.update(SessionReferenceForm().fields)  # context and reference (references_service.apply)
 
     def clean_title(self) -> str:
         title = self.cleaned_data["title"].strip()
@@ -211,3 +212,48 @@ class MetadataForm(forms.Form):
         self.fields["organisation_type"].choices = unknown + list(OrganisationType.choices)  # type: ignore[attr-defined]
         self.fields["size_class"].choices = unknown + list(SizeClass.choices)  # type: ignore[attr-defined]
         self.fields["region"].choices = unknown + list(Region.choices)  # type: ignore[attr-defined]
+
+
+class ReferenceForm(forms.Form):
+    """Research staff publish the overview's current filter as a reference (references_service.publish)."""
+
+    name = forms.CharField(label=_("Name of the reference"), max_length=120)
+    description = forms.CharField(
+        label=_("Short description"), required=False, max_length=500, widget=forms.Textarea(attrs={"rows": 2})
+    )
+
+
+SUGGESTED = "suggested"
+
+
+def reference_field(exercise: Exercise | None = None) -> forms.ChoiceField:
+    """The published references a session may show: none, the best match of its context, or one by name."""
+    from workshop.models import Reference
+
+    chosen = Reference.objects.filter(withdrawn_at__isnull=True).select_related("exercise")
+    if exercise is not None:
+        chosen = chosen.filter(exercise=exercise)
+    choices = [("", _("none")), (SUGGESTED, _("the best match for this size and kind"))]
+    choices += [(str(r.pk), f"{r.name} ({r.sessions}, {r.created_at:%Y-%m-%d})") for r in chosen]
+    return forms.ChoiceField(
+        label=_("Compare with other sessions"),
+        required=False,
+        choices=choices,
+        help_text=_("Shown only after the room's own reveal, when you press V."),
+    )
+
+
+class SessionReferenceForm(forms.Form):
+    """A session's context and its reference, until the session closes."""
+
+    organisation_type = forms.ChoiceField(label=_("Type of organisation"), required=False, choices=[])
+    size_class = forms.ChoiceField(label=_("Size"), required=False, choices=[])
+
+    def __init__(self, *args: Any, exercise: Exercise | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        from workshop.organisation import OrganisationType, SizeClass
+
+        unknown = [("", _("not given"))]
+        self.fields["organisation_type"].choices = unknown + list(OrganisationType.choices)  # type: ignore[attr-defined]
+        self.fields["size_class"].choices = unknown + list(SizeClass.choices)  # type: ignore[attr-defined]
+        self.fields["reference"] = reference_field(exercise)

@@ -21,7 +21,7 @@ from django.template.loader import render_to_string
 from django.utils import timezone, translation
 from django.utils.safestring import mark_safe
 
-from workshop import charts, live_state, workflow
+from workshop import charts, live_state, reference_view, workflow
 from workshop.aggregates import RoundResult, SessionResult, compute
 from workshop.live import ROOM, Snapshot, group_scope
 from workshop.session_info import SessionInfo
@@ -30,6 +30,7 @@ from workshop.stats import EMPTY, Summary
 if TYPE_CHECKING:
     from workshop.models import Slider
     from workshop.profiles import ProfileMatch
+    from workshop.references import Comparison
 
 CONTROL_LIVE = "workshop/dashboard.html#live"
 SCREEN_LIVE = "workshop/screen.html#live"
@@ -83,6 +84,7 @@ class LiveView:
     screen_group_sliders: tuple[SliderView, ...]
     matches: tuple[ProfileMatch, ...]  # current round, profile order; empty unless revealed
     best_by_round: dict[int, str | None]  # empty unless revealed
+    comparison: Comparison | None = None  # the room against its reference: only in "compare" after the reveal
 
 
 def _counted(summary: Summary) -> Summary:
@@ -156,6 +158,21 @@ def viewed(info: SessionInfo, result: SessionResult, *, screen: bool) -> LiveVie
         else (),
         matches=tuple(focus.matches) if revealed else (),
         best_by_round=by_round if revealed else {},
+        comparison=_comparison(info, result) if session.profile_revealed and session.screen == "compare" else None,
+    )
+
+
+def _comparison(info: SessionInfo, result: SessionResult) -> Comparison | None:
+    """The room (never one group) against its reference, in the current round."""
+    medians = {k: s.median for k, s in result.current.summaries.items()}
+    before = {k: s.median for k, s in result.rounds[1].summaries.items()} if result.round == 2 else None
+    return reference_view.comparison(
+        info.session.reference_copy,
+        round=result.round,
+        sliders=info.sliders,
+        medians=medians,
+        before=before,
+        profile=result.current.best,
     )
 
 
@@ -242,6 +259,11 @@ def view_context(info: SessionInfo, view: LiveView) -> dict[str, Any]:
         "best_profile": profiles[best] if best else None,
         "best_by_round": {r: profiles[key] if key else None for r, key in view.best_by_round.items()},
         "plot": charts.frame(),
+        "compare": reference_view.context(
+            session.reference_copy or {}, view.comparison, sliders=info.sliders, profiles=profiles
+        )
+        if view.comparison is not None
+        else None,
     }
 
 

@@ -137,6 +137,7 @@ class Session(Context):
         ROOM = "room", _("Whole room")
         GROUPS = "groups", _("All groups side by side")
         GROUP = "group", _("One group")
+        COMPARE = "compare", _("Compare with the reference")
 
     ROUNDS = (1, 2)
 
@@ -162,6 +163,9 @@ class Session(Context):
     groups_locked = models.BooleanField(default=False)
     screen = models.CharField(max_length=8, choices=Screen.choices, default=Screen.ROOM)
     screen_group = models.ForeignKey("Group", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    # The reference chosen for the room, and the copy of it the room is shown (kept if it is withdrawn).
+    reference = models.ForeignKey("Reference", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    reference_copy = models.JSONField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     last_activity = models.DateTimeField(default=timezone.now)
     closed_at = models.DateTimeField(null=True, blank=True)
@@ -302,7 +306,14 @@ class Note(models.Model):
 
 # The anonymised archives live in archive_models.py; imported here so that Django registers them
 # with this app and `workshop.models.Archive` stays where every module imports it from.
-from workshop.archive_models import Archive, ArchiveGroup, ArchiveNote, ArchivePosition, ArchiveSummary  # noqa: E402
+from workshop.archive_models import (  # noqa: E402
+    Archive,
+    ArchiveGroup,
+    ArchiveNote,
+    ArchivePosition,
+    ArchiveSummary,
+    Reference,  # noqa: F401
+)
 
 __all__ = [
     "CODE_ALPHABET",

@@ -7,7 +7,7 @@ from typing import Any
 
 from django.utils import timezone, translation
 
-from workshop import live_state, workflow
+from workshop import live_state, reference_view, workflow
 from workshop.aggregates import compute, public_result
 from workshop.participation import positions
 from workshop.session_info import SessionInfo
@@ -101,5 +101,24 @@ def _reveal(info: SessionInfo, result: dict[str, Any] | None) -> dict[str, Any] 
                 "description": profile.description,
                 "assignment": profile.assignment,
             },
+            "compare": _compare(info, result, round),
         }
     return {"rounds": rounds}
+
+
+def _compare(info: SessionInfo, result: dict[str, Any], round: str) -> dict[str, Any] | None:
+    """The same comparison as the screen's, with the phone's result (the reference the session chose)."""
+    data = result[round]
+    found = reference_view.comparison(
+        info.session.reference_copy,
+        round=int(round),
+        sliders=info.sliders,
+        medians=data["medians"],
+        before=result.get("1", {}).get("medians") if round == "2" else None,
+        profile=data["best"],
+    )
+    if found is None:
+        return None
+    profiles = {p.key: p for p in info.profiles}
+    copy = info.session.reference_copy or {}
+    return reference_view.phone_data(reference_view.context(copy, found, sliders=info.sliders, profiles=profiles))

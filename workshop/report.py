@@ -11,7 +11,7 @@ from typing import Any
 from django.template.loader import render_to_string
 from django.utils import timezone
 
-from workshop import results
+from workshop import reference_view, results
 from workshop.models import Session
 
 # Templates of sections a feature adds after the rounds, each given the whole context.
@@ -43,6 +43,7 @@ def context(session: Session) -> dict[str, Any]:
         "printed": timezone.localdate(),
         # Templates of further sections, each included after the rounds (report.html says where).
         "sections": list(SECTIONS),
+        "compared": reference_view.for_results(session, report),
         "context_lines": [
             value
             for value in (

@@ -179,7 +179,13 @@ def reveal_profile(*, session: Session, revealed: bool) -> None:
         guarded(
             session,
             "reveal",
-            lambda s, keys: {"profile_revealed": True, "status": Session.Status.DISCUSSION, "open_sliders": []},
+            lambda s, keys: {
+                "profile_revealed": True,
+                "status": Session.Status.DISCUSSION,
+                "open_sliders": [],
+                # A new reveal gives the room's own profile the stage, never a comparison left on from before.
+                **({"screen": Session.Screen.ROOM} if s.screen == Session.Screen.COMPARE else {}),
+            },
         )
     else:
         guarded(session, "hide_profile", lambda s, keys: {"profile_revealed": False, "profile_to_phones": False})
@@ -249,7 +255,10 @@ def set_screen(*, session: Session, view: str, group: Group | None = None) -> No
     if view == Session.Screen.GROUP and (group is None or group.session_id != session.pk):
         raise ControlError(_("Choose a group of this session."))
     chosen = group.pk if view == Session.Screen.GROUP and group else None
-    guarded(session, "screen", lambda s, keys: {"screen": view, "screen_group_id": chosen})
+    if view == Session.Screen.COMPARE and session.reference_copy is None:
+        raise ControlError(_("Choose a reference for this session first."))
+    action = "compare" if view == Session.Screen.COMPARE else "screen"  # the comparison only after the reveal
+    guarded(session, action, lambda s, keys: {"screen": view, "screen_group_id": chosen})
 
 
 def add_group(*, session: Session, name: str) -> Group:

@@ -39,6 +39,7 @@ STATE_FIELDS = [
     "screen",
     "screen_group_id",
     "closed_at",
+    "reference_copy",
 ]
 _TIMES = ("timer_ends_at", "closed_at")
 _EARLIEST = datetime.min.replace(tzinfo=UTC)

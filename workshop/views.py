@@ -17,7 +17,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
-from workshop import access, closing, control_panel, guard, live_view, report, session_control
+from workshop import access, closing, control_panel, guard, live_view, references_service, report, session_control
 from workshop.access import facilitators_only
 from workshop.downloads import attachment
 from workshop.forms import (
@@ -138,6 +138,10 @@ def facilitator_home(request: HttpRequest) -> HttpResponse:
             exercise=form.cleaned_data["exercise"],
             title=form.cleaned_data["title"],
         )
+        try:
+            references_service.apply(session=session, data=form.cleaned_data)  # context and reference
+        except ControlError as refused:
+            messages.error(request, str(refused))
         return redirect("dashboard", code=session.code)
     sessions = (
         Session.objects.filter(facilitator=request.user).select_related("exercise").order_by("-created_at", "-pk")

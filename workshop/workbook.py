@@ -22,8 +22,8 @@ from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.worksheet import Worksheet
 
+from workshop import reference_view, results
 from workshop import report as report_module
-from workshop import results
 from workshop.downloads import safe_cell
 from workshop.models import Session
 
@@ -239,6 +239,7 @@ def xlsx(session: Session) -> bytes:
         sheet = book.create_sheet()
         add(sheet, context)
         _print_setup(sheet, title=session.title)
+    reference_view.workbook_sheet(book, session=session, report=context["report"])
     out = io.BytesIO()
     book.save(out)
     return out.getvalue()

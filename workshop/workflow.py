@@ -147,6 +147,12 @@ RULES: dict[str, Rule] = {
     "room": Rule(LIVE),
     "cap": Rule(LIVE),
     "screen": Rule(LIVE),
+    # The room against a published reference (references.py): only after the room's own reveal, so that
+    # other municipalities never steer what the room answers or discusses first.
+    "compare": Rule(
+        _stages(Stage.REVEALED), gettext_noop("Reveal the room's own profile first; then compare it with others.")
+    ),
+    "reference": Rule(LIVE),  # choose the reference the room may be compared with, until the session closes
     "group_add": Rule(LIVE),
     "group_remove": Rule(LIVE),  # its members keep their positions and choose again
     "group_rename": Rule(LIVE),

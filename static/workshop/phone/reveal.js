@@ -2,6 +2,7 @@
    announcement for screen readers when a new profile is shown. */
 import { each } from "./page.js";
 import { marker, reducedMotion } from "./sliders.js";
+import { renderCompare } from "./compare.js";
 
 export function announce(phone, message) {
   var announcer = phone.el.announce;
@@ -19,6 +20,7 @@ function fillCard(phone, reveal, current, round) {
   var first = reveal.rounds["1"];
   before.hidden = !(round === 2 && first && first.profile);
   if (!before.hidden) { before.textContent = phone.text.textNow + ": " + first.profile.name; }
+  renderCompare(current);
 }
 
 export function renderReveal(phone, reveal, round) {
