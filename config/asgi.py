@@ -14,6 +14,7 @@ from django.urls import get_resolver  # noqa: E402
 from config.limits import BodyLimitMiddleware, install_in_daphne  # noqa: E402
 from config.origins import SiteOriginValidator  # noqa: E402
 from config.proxies import TrustedProxyMiddleware  # noqa: E402
+from workshop.fallback_http import FallbackRouter  # noqa: E402
 from workshop.routing import websocket_urlpatterns  # noqa: E402
 
 # daphne reads a whole body before the application is called; refuse oversized ones while they arrive.
@@ -33,7 +34,8 @@ gc.set_threshold(*settings.GC_THRESHOLDS)
 application = TrustedProxyMiddleware(
     ProtocolTypeRouter(
         {
-            "http": BodyLimitMiddleware(django_asgi_app),
+            # The HTTP fallback's streams and POSTs before Django: no thread per stream (workshop/fallback_http.py).
+            "http": BodyLimitMiddleware(FallbackRouter(django_asgi_app)),
             # The dashboards' route carries the auth stack itself (workshop/routing.py): phones need none.
             "websocket": SiteOriginValidator(URLRouter(websocket_urlpatterns)),
         }

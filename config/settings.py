@@ -221,6 +221,9 @@ DASHBOARD_TICK = env_int("DASHBOARD_TICK_MS", 100, minimum=10) / 1000
 LIVE_FLUSH = env_int("LIVE_FLUSH_MS", 50, minimum=5) / 1000
 # A phone that has not been heard of for this long no longer counts as connected.
 CONNECTED_TTL = env_int("CONNECTED_TTL_S", 60, minimum=5)
+# Open event streams of the HTTP fallback per client address and process (workshop/fallback.py): a hall
+# behind one NAT address fits; more get 429. deploy/nginx.conf's `limit_conn` on the stream matches it.
+FALLBACK_STREAMS_PER_ADDRESS = env_int("FALLBACK_STREAMS_PER_ADDRESS", 200, minimum=1)
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
