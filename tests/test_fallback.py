@@ -28,6 +28,7 @@ class HttpPhone:
         self.token = None
         self.buffer = ""
         self.status: int | None = None
+        self.headers = [(b"host", b"127.0.0.1"), (b"content-type", b"application/json")]
 
     def scope(self, path: str, method: str = "POST", headers: list | None = None) -> dict:
         return {
@@ -39,9 +40,7 @@ class HttpPhone:
             "path": path,
             "raw_path": path.encode(),
             "query_string": b"",
-            "headers": headers
-            if headers is not None
-            else [(b"host", b"127.0.0.1"), (b"content-type", b"application/json")],
+            "headers": self.headers if headers is None else headers,
             "client": (self.address, 50000),
             "server": ("127.0.0.1", 8000),
         }

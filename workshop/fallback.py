@@ -27,6 +27,7 @@ FALLBACK_STREAMS_PER_ADDRESS per client address and process (429 beyond).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 from collections.abc import AsyncIterator
@@ -100,14 +101,10 @@ class Stream:
     async def open(self, *, code: str, client: str | None, body: bytes, language: str) -> None:
         """The join guard, then the hello: welcomed (and following the session), or the refusal to send."""
         try:
-            info, refused = await open_session(code=code, address=client)
-            if info is None:
-                self.close = refused or CLOSE_NOT_FOUND
-                return
-            conversation = Conversation(info, language=language, name=f"http:{id(self)}")
-            outcome = await conversation.receive(body.decode("utf-8", "replace")[: protocol.MAX_FRAME_CHARS + 1])
+            await self._open(code=code, client=client, body=body, language=language)
         except UNAVAILABLE as error:
-            # One line per reason and minute, not one per phone of a hall that comes back at once.
+            # The database or Redis is away: the phone comes back with backoff. One line per reason and
+            # minute, not one per phone of a hall that comes back at once.
             runtime().warnings.warn(
                 log,
                 socket="http:open",
@@ -115,16 +112,22 @@ class Stream:
                 message="refused a phone stream: %s",
                 args=(service_name(error),),
             )
-            self.close = CLOSE_TRY_AGAIN
+            self.first, self.close = [], CLOSE_TRY_AGAIN
+
+    async def _open(self, *, code: str, client: str | None, body: bytes, language: str) -> None:
+        info, refused = await open_session(code=code, address=client)
+        if info is None:
+            self.close = refused or CLOSE_NOT_FOUND
             return
+        conversation = Conversation(info, language=language, name=f"http:{id(self)}")
+        outcome = await conversation.receive(body.decode("utf-8", "replace")[: protocol.MAX_FRAME_CHARS + 1])
         self.first = outcome.replies
         if conversation.participant is None or outcome.close is not None:
             # Not welcomed (a refusal, or no valid hello): say why and end, as the socket would.
             self.close = outcome.close or CLOSE_NOT_FOUND
             return
-        self.conversation = conversation
+        self.conversation = conversation  # from here on, end() lets go of it
         live = runtime()
-        await live.relay.subscribe(info.code, self.queue.put_nowait)
         # Keyed by the token's hash, so that this phone's POSTs find their stream without a query.
         self.token_hash = Participant.hash_token(outcome.replies[0]["token"])
         older = live.http_phones.get(self.token_hash)
@@ -133,6 +136,7 @@ class Stream:
         live.http_phones[self.token_hash] = self
         conversation.bucket = _bucket(conversation.participant)
         conversation.name = f"http:{conversation.participant}"
+        await live.relay.subscribe(info.code, self.queue.put_nowait)
 
     async def events(self) -> AsyncIterator[str]:
         """The welcome, then the session's events from this process's relay, until the phone goes,
@@ -140,7 +144,7 @@ class Stream:
         for reply in self.first:
             yield event(reply)
         conversation = self.conversation
-        if conversation is None:
+        if conversation is None or self.close is not None:
             yield event({"type": "close", "code": self.close or CLOSE_NOT_FOUND})
             return
         while True:
@@ -204,11 +208,11 @@ async def open_stream(*, code: str, client: str | None, body: bytes, language: s
     stream = Stream(address)
     try:
         await stream.open(code=code, client=client, body=body, language=language)
-    except BaseException:
-        await stream.end()
-        raise
-    if stream.conversation is None:
-        await stream.end()  # it only says why it ends: nothing to hold
+    finally:
+        if stream.conversation is None or stream.close is not None:
+            # It only says why it ends: nothing to hold (and a store that is away cannot be told more).
+            with contextlib.suppress(*UNAVAILABLE):
+                await stream.end()
     return stream
 
 
