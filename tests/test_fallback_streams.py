@@ -164,9 +164,19 @@ async def open_hall(port: int, code: str, count: int, batch: int = 100) -> list[
         phones = [RealHttpPhone(port, code) for _ in range(min(batch, count - start))]
         tasks = [asyncio.create_task(phone.listen()) for phone in phones]
         async with asyncio.timeout(60):
-            await asyncio.gather(*(phone.welcomed.wait() for phone in phones))
+            await asyncio.gather(*(welcomed(phone, task) for phone, task in zip(phones, tasks, strict=True)))
         hall += zip(phones, tasks, strict=True)
     return hall
+
+
+async def welcomed(phone: RealHttpPhone, listening: asyncio.Task) -> None:
+    """Until the phone's welcome; a stream that fails first (a 500 when the server ran out) fails here."""
+    waiting = asyncio.ensure_future(phone.welcomed.wait())
+    await asyncio.wait({waiting, listening}, return_when=asyncio.FIRST_COMPLETED)
+    if not phone.welcomed.is_set():
+        waiting.cancel()
+        listening.result()
+        raise AssertionError("the stream ended before its welcome")
 
 
 async def close_hall(hall: list[tuple[RealHttpPhone, asyncio.Task]]) -> None:
