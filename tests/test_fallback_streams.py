@@ -13,6 +13,7 @@ import ipaddress
 import json
 import logging
 import os
+import re
 import secrets
 import time
 from collections.abc import Iterator
@@ -28,7 +29,7 @@ from django.db import connection
 from tests.conftest import need, port_open
 from tests.phones import Http
 from tests.phones import HttpPhone as RealHttpPhone
-from tests.servers import SESSION_SETUP, Daphne, base_env, manage, new_prefix
+from tests.servers import SESSION_SETUP, Daphne, base_env, free_port, manage, new_prefix
 from tests.test_fallback import HttpPhone
 from workshop.models import Participant
 from workshop.runtime import runtime
@@ -339,3 +340,64 @@ def test_on_sqlite_streams_open_no_database_files_and_leave_no_descriptor_behind
         f"fallback on SQLite: 500 streams held {found['held']['db']} database descriptors; descriptors "
         f"{found['before']['fds']} → {found['held']['fds']} → {found['fds_after']} after they closed"
     )
+
+
+async def first_line(port: int, path: str, body: bytes, source: str) -> tuple[int, asyncio.StreamWriter]:
+    """POST from a loopback address of the test's choosing; the status, and the connection (kept open)."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port, local_addr=(source, 0))
+    head = f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+    writer.write(f"{head}Content-Length: {len(body)}\r\n\r\n".encode() + body)
+    await writer.drain()
+    return int((await reader.readline()).split()[1]), writer
+
+
+@pytest.mark.slow
+@pytest.mark.services
+def test_nginx_refuses_a_201st_stream_from_one_address_with_the_apps_json_error(tmp_path):
+    from tests.test_deploy_nginx import Nginx, nginx_available, site_config
+
+    need(nginx_available(), "nginx is not installed (apt-get install nginx)")
+    site = (Path(__file__).resolve().parent.parent / "deploy" / "nginx.conf").read_text()
+    (limit,) = (int(n) for n in re.findall(r"limit_conn schuifoefening_streams (\d+);", site))
+    assert limit == django_settings.FALLBACK_STREAMS_PER_ADDRESS  # the site and the default setting agree
+    env = base_env(
+        SQLITE_PATH=str(tmp_path / "db.sqlite3"),
+        TRUSTED_PROXIES="127.0.0.1",
+        FALLBACK_STREAMS_PER_ADDRESS=str(5 * limit),  # nginx, the edge, refuses first
+    )
+    manage("migrate", "--noinput", env=env)
+    code, _cookie = manage("shell", "-c", SESSION_SETUP, env=env).split()[-2:]
+    server = Daphne(env)
+    listen = free_port()
+    (tmp_path / "nginx").mkdir()
+    nginx = Nginx(
+        site_config({"listen": listen, "a": server.port, "b": server.port}, tmp_path), listen, tmp_path / "nginx"
+    )
+    hello = json.dumps({"type": "hello", "token": None}).encode()
+
+    async def scenario() -> None:
+        hall = await open_hall(listen, code, limit)
+        status, body = await Http(listen).request(f"/p/{code}/stream/", hello)
+        assert status == 429, status
+        refusal = json.loads(body)
+        assert (refusal["type"], refusal["code"]) == ("error", "too_many_streams")
+        # Another address has its own count; a stream that ends frees its place.
+        status, other = await first_line(listen, f"/p/{code}/stream/", hello, "127.0.0.2")
+        assert status == 200
+        other.close()
+        await close_hall(hall[:1])
+        for _attempt in range(50):  # nginx counts the closed connection down once it has noticed it
+            status, again = await first_line(listen, f"/p/{code}/stream/", hello, "127.0.0.1")
+            again.close()
+            if status == 200:
+                break
+            await asyncio.sleep(0.1)
+        assert status == 200
+        await close_hall(hall[1:])
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        nginx.stop()
+        server.stop()
+    assert not server.tracebacks, "".join(server.output)
