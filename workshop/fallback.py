@@ -218,20 +218,27 @@ async def open_stream(*, code: str, client: str | None, body: bytes, language: s
 
 async def answer(*, code: str, client: str | None, body: bytes, language: str) -> tuple[int, dict[str, Any]]:
     """A phone's POSTed messages: the HTTP status and the JSON answer."""
-    info, refused = await open_session(code=code, address=client)
-    if info is None:
-        return (404 if refused == CLOSE_NOT_FOUND else 429), {"close": refused}
     try:
         parsed = json.loads(body)
     except (ValueError, UnicodeDecodeError):
         parsed = None
     token = parsed.get("token") if isinstance(parsed, dict) else None
     messages = parsed.get("messages") if isinstance(parsed, dict) else None
-    if not isinstance(token, str) or not 0 < len(token) <= protocol.MAX_TOKEN_CHARS or not isinstance(messages, list):
+    well_formed = isinstance(token, str) and 0 < len(token) <= protocol.MAX_TOKEN_CHARS and isinstance(messages, list)
+    # The phone's own stream in this process: its conversation knows the session, kept current by the relay.
+    # No lookup at all, so that a hall's POSTs (ten a second per dragging phone) never wait for a read.
+    conversation = _held(code, token) if well_formed else None
+    if conversation is None:
+        info, refused = await open_session(code=code, address=client)
+        if info is None:
+            return (404 if refused == CLOSE_NOT_FOUND else 429), {"close": refused}
+    if not well_formed:
         return 400, {"error": 'Send {"token": ..., "messages": [...]}.'}
+    assert isinstance(token, str) and isinstance(messages, list)
     if len(messages) > MAX_MESSAGES:
         return 400, {"error": f"At most {MAX_MESSAGES} messages per request."}
-    conversation = await _conversation(info, token, language)
+    if conversation is None:
+        conversation = await _carried_on(info, token, language)
     if conversation is None:
         hello_first = {"type": "error", "code": "hello_required", "message": "Open the stream first."}
         return 200, {"replies": [hello_first], "close": None}
@@ -249,12 +256,17 @@ async def answer(*, code: str, client: str | None, body: bytes, language: str) -
     return 200, {"replies": replies, "close": close}
 
 
-async def _conversation(info: SessionInfo, token: str, language: str) -> Conversation | None:
-    """The conversation of the phone with this token: the one its open stream holds in this process,
-    or, when its stream is on another process, one carried on from the token (same rate-limit bucket)."""
+def _held(code: str, token: str) -> Conversation | None:
+    """The conversation of the phone with this token that its open stream holds in this process."""
     held = runtime().http_phones.get(Participant.hash_token(token))
-    if held is not None and held.conversation is not None and held.conversation.info.code == info.code:
+    if held is not None and held.conversation is not None and held.conversation.info.code == code:
         return held.conversation
+    return None
+
+
+async def _carried_on(info: SessionInfo, token: str, language: str) -> Conversation | None:
+    """When the phone's stream is on another process: its conversation carried on from the token (same
+    rate-limit bucket), or None for a token of no phone of this session."""
     found = await find_participant(info=info, token=token)
     if found is None:
         return None
