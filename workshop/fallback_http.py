@@ -31,7 +31,8 @@ from django.http.request import split_domain_port, validate_host
 from django.urls import Resolver404, resolve
 
 from workshop import fallback
-from workshop.websocket import UNAVAILABLE, language_from_scope
+from workshop.runtime import runtime
+from workshop.websocket import CLOSE_TRY_AGAIN, UNAVAILABLE, language_from_scope, service_name
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +72,19 @@ class FallbackRouter:
         client = (scope.get("client") or [None])[0]
         language = language_from_scope(scope)
         if name == "send":
-            status, answered = await fallback.answer(code=code, client=client, body=body, language=language)
+            try:
+                status, answered = await fallback.answer(code=code, client=client, body=body, language=language)
+            except UNAVAILABLE as error:
+                # The database or Redis is away: the page starts over with backoff, as after a 4503.
+                # One line per reason and minute (runtime's Warnings), not one per POST of a hall.
+                runtime().warnings.warn(
+                    log,
+                    socket="http:send",
+                    reason="unavailable",
+                    message="refused a phone's messages: %s",
+                    args=(service_name(error),),
+                )
+                status, answered = 503, {"close": CLOSE_TRY_AGAIN}
             await _answer(send, status, answered)
             return
         await serve_stream(send, receive, code=code, client=client, body=body, language=language)
