@@ -227,9 +227,12 @@ def limited_role(limit: int) -> Iterator[str]:
 
 
 def connections_of(role: str) -> int:
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE usename = %s", [role])
-        return cursor.fetchone()[0]
+    """The role's connections now, asked on a connection of its own (called from a worker thread)."""
+    import psycopg
+
+    db = django_settings.DATABASES["default"]
+    with psycopg.connect(host=db["HOST"], port=db["PORT"], user=db["USER"], dbname="postgres") as conn:
+        return conn.execute("SELECT count(*) FROM pg_stat_activity WHERE usename = %s", (role,)).fetchone()[0]
 
 
 @pytest.mark.slow
