@@ -14,6 +14,7 @@ from django.urls import get_resolver  # noqa: E402
 from config.limits import BodyLimitMiddleware, install_in_daphne  # noqa: E402
 from config.origins import SiteOriginValidator  # noqa: E402
 from config.proxies import TrustedProxyMiddleware  # noqa: E402
+from workshop.fallback_http import FallbackRouter  # noqa: E402
 from workshop.metrics import MetricsEndpoint  # noqa: E402
 from workshop.routing import websocket_urlpatterns  # noqa: E402
 
@@ -34,8 +35,9 @@ gc.set_threshold(*settings.GC_THRESHOLDS)
 application = TrustedProxyMiddleware(
     ProtocolTypeRouter(
         {
-            # GET /metrics (off by default) is answered before Django: no ALLOWED_HOSTS, no HTTPS redirect.
-            "http": MetricsEndpoint(BodyLimitMiddleware(django_asgi_app)),
+            # GET /metrics (off by default) is answered before Django: no ALLOWED_HOSTS, no HTTPS redirect; the
+            # HTTP fallback's streams and POSTs too: no thread per stream (workshop/fallback_http.py).
+            "http": MetricsEndpoint(BodyLimitMiddleware(FallbackRouter(django_asgi_app))),
             # The dashboards' route carries the auth stack itself (workshop/routing.py): phones need none.
             "websocket": SiteOriginValidator(URLRouter(websocket_urlpatterns)),
         }

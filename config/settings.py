@@ -230,6 +230,9 @@ LIVE_FLUSH = env_int("LIVE_FLUSH_MS", 50, minimum=5) / 1000
 CONNECTED_TTL = env_int("CONNECTED_TTL_S", 60, minimum=5)
 # How often a process with phones looks for their sessions closed by another process (closing_watch.py).
 CLOSED_CHECK_SECONDS = env_int("CLOSED_CHECK_MS", 5000, minimum=50) / 1000
+# Open event streams of the HTTP fallback per client address and process (workshop/fallback.py): a hall
+# behind one NAT address fits; more get 429. deploy/nginx.conf's `limit_conn` on the stream matches it.
+FALLBACK_STREAMS_PER_ADDRESS = env_int("FALLBACK_STREAMS_PER_ADDRESS", 200, minimum=1)
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},

@@ -6,8 +6,9 @@ import random
 
 import pytest
 from asgiref.sync import sync_to_async
-from django.test import AsyncClient
+from channels.testing import ApplicationCommunicator
 
+from config.asgi import application
 from tests.sockets import aggregate_until, open_dashboard, phone, slider
 from tests.test_fuzz import hostile_frames
 from workshop import closing, guard, protocol, session_control
@@ -17,43 +18,83 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 
 class HttpPhone:
-    """A phone on the fallback: one event stream, and POSTs for everything it sends."""
+    """A phone on the fallback: one event stream, and POSTs for everything it sends, through the whole ASGI
+    application in-process, as daphne calls it (config/asgi.py: the fallback's own door, not Django's views)."""
 
-    def __init__(self, code: str, client: AsyncClient | None = None) -> None:
+    def __init__(self, code: str, address: str = "192.0.2.10") -> None:
         self.code = code
-        self.client = client or AsyncClient()
-        self.events = None
+        self.address = address
+        self.stream: ApplicationCommunicator | None = None
         self.token = None
         self.buffer = ""
+        self.status: int | None = None
+        self.headers = [(b"host", b"127.0.0.1"), (b"content-type", b"application/json")]
+
+    def scope(self, path: str, method: str = "POST", headers: list | None = None) -> dict:
+        return {
+            "type": "http",
+            "asgi": {"version": "3.0"},
+            "http_version": "1.1",
+            "method": method,
+            "scheme": "http",
+            "path": path,
+            "raw_path": path.encode(),
+            "query_string": b"",
+            "headers": self.headers if headers is None else headers,
+            "client": (self.address, 50000),
+            "server": ("127.0.0.1", 8000),
+        }
 
     async def open(self, token: str | None = None, **hello) -> dict:
-        body = json.dumps({"type": "hello", "token": token, **hello})
-        response = await self.client.post(f"/p/{self.code}/stream/", data=body, content_type="application/json")
-        assert response.status_code == 200 and response["Content-Type"].startswith("text/event-stream")
-        assert response["X-Accel-Buffering"] == "no"
-        self.events = aiter(response.streaming_content)
+        """POST the hello; the stream's first event (or, for a refused stream, its JSON body)."""
+        await self.close()
+        body = json.dumps({"type": "hello", "token": token, **hello}).encode()
+        self.stream = ApplicationCommunicator(application, self.scope(f"/p/{self.code}/stream/"))
+        await self.stream.send_input({"type": "http.request", "body": body})
+        start = await self.stream.receive_output(5)
+        self.status = start["status"]
+        headers = dict(start["headers"])
+        self.buffer = ""
+        if self.status != 200:
+            answer = json.loads((await self.stream.receive_output(5))["body"])
+            await self.close()
+            return answer
+        assert headers[b"content-type"].startswith(b"text/event-stream")
+        assert headers[b"x-accel-buffering"] == b"no"
         first = await self.next_event()
         if first["type"] == "welcome":
             self.token = first["token"]
         return first
 
-    async def next_event(self) -> dict:
+    async def next_event(self, timeout: float = 5) -> dict:
+        assert self.stream is not None
         while "\n\n" not in self.buffer:
-            self.buffer += (await asyncio.wait_for(anext(self.events), 5)).decode()
+            self.buffer += (await self.stream.receive_output(timeout))["body"].decode()
         block, self.buffer = self.buffer.split("\n\n", 1)
         if block.startswith(":"):  # a keepalive comment
-            return await self.next_event()
+            return await self.next_event(timeout)
         return json.loads(block.removeprefix("data: "))
 
+    async def post(self, path: str, body: bytes, method: str = "POST") -> tuple[int, bytes]:
+        communicator = ApplicationCommunicator(application, self.scope(path, method))
+        await communicator.send_input({"type": "http.request", "body": body})
+        start = await communicator.receive_output(5)
+        answer = await communicator.receive_output(5)
+        await communicator.wait(5)
+        return start["status"], answer.get("body", b"")
+
     async def send(self, *messages: dict, token: str | None = None) -> dict:
-        body = json.dumps({"token": token or self.token, "messages": list(messages)})
-        response = await self.client.post(f"/p/{self.code}/send/", data=body, content_type="application/json")
-        assert response.status_code == 200, response.content
-        return response.json()
+        body = json.dumps({"token": token or self.token, "messages": list(messages)}).encode()
+        status, answer = await self.post(f"/p/{self.code}/send/", body)
+        assert status == 200, answer
+        return json.loads(answer)
 
     async def close(self) -> None:
-        if self.events is not None:
-            await self.events.aclose()
+        """The phone goes away: its connection closes, and the stream ends."""
+        if self.stream is not None:
+            stream, self.stream = self.stream, None
+            await stream.send_input({"type": "http.disconnect"})
+            await stream.wait(5)
 
 
 async def test_a_phone_on_http_joins_sets_and_is_counted_like_a_socket_phone(fenna, workshop_session):
@@ -125,8 +166,8 @@ async def test_hostile_input_over_http_gets_errors_and_changes_nothing(workshop_
     replies = 0
     for frame in frames:
         # As the whole body, and, where it is JSON, as a message of a well-formed body.
-        response = await http.client.post(f"/p/{http.code}/send/", data=frame, content_type="application/json")
-        statuses[response.status_code] = statuses.get(response.status_code, 0) + 1
+        status, _answer = await http.post(f"/p/{http.code}/send/", frame.encode())
+        statuses[status] = statuses.get(status, 0) + 1
         try:
             message = json.loads(frame)
         except ValueError:
@@ -150,17 +191,15 @@ async def test_the_fallback_keeps_the_sockets_limits(workshop_session):
     # The socket's bucket: a burst of 40, then `rate_limited`; the stream and the POSTs share it.
     answer = await http.send(*[{"type": "move", "slider": "regie", "value": 50}] * 50)
     assert answer["replies"] == [{"type": "error", "code": "rate_limited", "message": "Too many messages; slow down."}]
-    too_many = json.dumps({"token": http.token, "messages": [{"type": "ping"}] * 51})
-    response = await http.client.post(f"/p/{http.code}/send/", data=too_many, content_type="application/json")
-    assert response.status_code == 400
+    too_many = json.dumps({"token": http.token, "messages": [{"type": "ping"}] * 51}).encode()
+    assert (await http.post(f"/p/{http.code}/send/", too_many))[0] == 400
     await http.close()
 
 
 async def test_without_a_stream_a_token_is_not_enough_and_a_stranger_gets_nothing(workshop_session):
     http = HttpPhone(workshop_session.code)
     assert (await http.send({"type": "ping"}, token="not-a-token"))["replies"][0]["code"] == "hello_required"
-    response = await http.client.get(f"/p/{workshop_session.code}/stream/")
-    assert response.status_code == 405
+    assert (await http.post(f"/p/{workshop_session.code}/stream/", b"", method="GET"))[0] == 405
 
 
 async def test_unknown_codes_close_the_stream_like_the_socket_and_count_for_the_guard(workshop_session):
@@ -169,7 +208,7 @@ async def test_unknown_codes_close_the_stream_like_the_socket_and_count_for_the_
         assert await http.open() == {"type": "close", "code": 4404}
     assert await http.open() == {"type": "close", "code": 4429}
     # The open session is still found from the same address.
-    assert (await HttpPhone(workshop_session.code, http.client).open())["type"] == "welcome"
+    assert (await HttpPhone(workshop_session.code, http.address).open())["type"] == "welcome"
 
 
 async def test_a_locked_room_refuses_a_new_http_phone_with_the_sockets_code(workshop_session):

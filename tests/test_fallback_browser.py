@@ -104,3 +104,45 @@ def test_a_phone_whose_websockets_are_all_blocked_runs_a_round_over_http(browser
 
 def test_a_phone_whose_socket_drops_every_ten_seconds_loses_nothing(browser, server, figure):  # noqa: F811
     run_a_round(browser, server, figure, "socket dropped every 10 s", init_script=DROP_EVERY_10_S, drops=2)
+
+
+def test_a_refused_stream_is_explained_and_retried_and_a_replaced_one_is_explained_and_stops(browser, server):  # noqa: F811
+    """The server's (or nginx's) 429 for too many streams from one network, then a second tab of the same
+    phone on HTTP: the first tab says where to carry on, and stops."""
+    import json
+
+    from playwright.sync_api import expect
+
+    from tests.test_browser import ARTIFACTS
+
+    url, env = server
+    code, _cookie = manage("shell", "-c", SESSION_SETUP, env=env).split()[-2:]
+    context = browser.new_context(viewport=PHONES["360"], is_mobile=True, has_touch=True, locale="nl-NL")
+    context.route_web_socket("**/ws/p/**", lambda ws: ws.close())
+    refusals = []
+
+    def too_many_once(route) -> None:
+        if refusals:
+            route.continue_()
+            return
+        refusals.append(route.request.url)
+        body = {"type": "error", "code": "too_many_streams", "message": "Too many phones."}
+        route.fulfill(status=429, content_type="application/json", body=json.dumps(body))
+
+    first = context.new_page()
+    first.route("**/p/*/stream/", too_many_once)
+    first.goto(f"{url}/j/{code}/")
+    expect(first.locator("#notice")).to_contain_text("Te veel telefoons op dit netwerk", timeout=10_000)
+    first.screenshot(path=ARTIFACTS / "phone-fallback-too-many-360.png", animations="disabled")
+    connected(first, timeout=15_000)  # tried again by itself, and let in
+    expect(first.locator("#notice")).to_be_hidden()
+    second = context.new_page()
+    second.goto(f"{url}/j/{code}/")
+    connected(second, timeout=15_000)
+    expect(first.locator("#notice")).to_contain_text("ander tabblad of venster", timeout=10_000)
+    expect(first.locator("#slider-regie")).to_be_disabled()
+    first.screenshot(path=ARTIFACTS / "phone-fallback-replaced-360.png", animations="disabled")
+    # The tab that took over carries on.
+    expect(second.locator("#slider-regie")).to_be_enabled()
+    assert len(refusals) == 1
+    context.close()

@@ -46,6 +46,7 @@ class Runtime:
         # phone's rate-limit bucket, so that its POSTs share both with the stream.
         self.http_phones: dict[str, Any] = {}  # token hash -> conversation
         self.http_buckets: dict[int, Any] = {}
+        self.http_streams: Counter[str] = Counter()  # a keyed hash of the address -> its open streams
         self.warnings = Warnings()
         self._stale_told: dict[str, float] = {}
         # Armed timer expiries (timers.py): session code -> (the timer's end, the loop's call).

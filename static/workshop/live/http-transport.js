@@ -50,6 +50,8 @@ export class HttpTransport {
       method: "POST", body: JSON.stringify(hello), cache: "no-store", signal: controller.signal,
       headers: { "Content-Type": "application/json", "Accept": "text/event-stream" },
     }).then((response) => {
+      // Too many streams from this network (the server's or nginx's limit): say so, and try again later.
+      if (response.status === 429) { return response.json().then((refusal) => this.refused(controller, refusal)); }
       if (!response.ok || !response.body) { throw new Error("stream " + response.status); }
       return this.read(response.body.getReader());
     }).then(
@@ -90,6 +92,17 @@ export class HttpTransport {
     }
     this.owner.handlers.message(message);
     return null;
+  }
+
+  /* A stream refused before it started: the page shows the error, and the stream is tried again with backoff. */
+  refused(controller, refusal) {
+    if (this.abort !== controller || this.closed) { return undefined; }
+    this.abort = null;
+    this.open = false;
+    this.owner.handlers.message(refusal);
+    this.owner.handlers.state("offline");
+    this.schedule();
+    return undefined;
   }
 
   ended(controller, closeCode) {

@@ -16,6 +16,7 @@ function explain(phone, error, key) {
   return {
     slider_locked: slider && slider.reason === "time_up" ? text.textTimeUpLocked : text.textLocked,
     room_locked: text.textRoomLocked, room_full: text.textRoomFull,
+    too_many_streams: text.textTooManyStreams, replaced: text.textReplaced,
     group_required: text.textGroupRequired, groups_locked: text.textGroupsLocked, not_stored: text.textSaving,
   }[error.code] || error.message;
 }
@@ -24,7 +25,8 @@ function onError(phone, error) {
   var key = refusedAnswer(phone, error);
   var explained = explain(phone, error, key);
   if (key) { show(phone, key, undefined, explained); } else { showMessage(phone, explained); }
-  if (error.code === "room_locked" || error.code === "room_full") { refused(phone, explained); }
+  // "replaced": over HTTP a newer stream of this phone (another tab) took over; the close that follows is final.
+  if (error.code === "room_locked" || error.code === "room_full" || error.code === "replaced") { refused(phone, explained); }
 }
 
 function onMessage(phone, message) {
