@@ -178,3 +178,25 @@ def test_the_projector_writes_no_n_equals():
     """The room reads words: a count is "12 geplaatst", never "n = 12"."""
     for name in ("screen.html", "_groups_screen.html"):
         assert "n = " not in (ROOT / "templates" / "workshop" / name).read_text(encoding="utf-8"), name
+
+
+@pytest.mark.slow
+def test_an_existing_database_gets_the_default_exercises_new_spelling(tmp_path):
+    """Migration 0002 loaded "Lange termijn opgaven" into every database made before; the next migration respells
+    the default exercise's pole, forwards and back."""
+    import sqlite3
+
+    from tests.servers import base_env, manage
+
+    path = tmp_path / "db.sqlite3"
+    env = base_env(SQLITE_PATH=str(path), SECRET_KEY="glossary-" + "x" * 50)
+    pole = "SELECT right_nl FROM workshop_slider WHERE key = 'horizon'"
+    manage("migrate", "workshop", "0010", "--noinput", env=env)
+    with sqlite3.connect(path) as db:
+        db.execute("UPDATE workshop_slider SET right_nl = 'Lange termijn opgaven' WHERE key = 'horizon'")
+    manage("migrate", "--noinput", env=env)
+    with sqlite3.connect(path) as db:
+        assert db.execute(pole).fetchall() == [("Langetermijnopgaven",)]
+    manage("migrate", "workshop", "0010", "--noinput", env=env)
+    with sqlite3.connect(path) as db:
+        assert db.execute(pole).fetchall() == [("Lange termijn opgaven",)]
