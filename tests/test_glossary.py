@@ -54,6 +54,9 @@ ENGLISH = [
     Rule("place", r"\bdrag\b", "place"),
     Rule("lock", r"\bclosed? (this|the|a) slider|\bslider is closed", "lock / locked"),
     Rule("close", r"\bsession (has )?ended\b", "close / closed"),
+    Rule(
+        "reveal", r"\bshown?\b[^.:]*\bprofile\b|\bprofile\b[^.:]*\bshown?\b", "reveal / revealed (show is for results)"
+    ),
 ]
 
 # "sluiten" alone closes something on your own screen (a card); the session is "afgesloten", the rest "vergrendeld".
@@ -131,6 +134,7 @@ def test_every_dutch_string_uses_the_glossarys_words():
         ("Room median", "Mediaan van de groep", "groep"),
         ("Put it on the projector", "Zet het dashboard op de beamer", "dashboard"),
         ("Your answer", "Uw antwoord", "uw"),
+        ("The profile is shown:", "Het profiel is onthuld:", "shown"),
     ],
 )
 def test_a_forbidden_synonym_is_named_with_its_msgid(msgid, msgstr, word):
