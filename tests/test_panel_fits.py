@@ -211,6 +211,17 @@ def test_every_phase_with_60_phones_and_groups_fits_with_any_fold_out_open(lapto
             expect(panel.locator("#live .plot.is-open h2")).to_have_text("Sturing")
         if name in ("results", "revealed"):
             accessible(panel, f"control panel, {name}")
+        if name in ("open", "revealed"):
+            # English labels are longer; the same screenful holds them.
+            context.add_cookies([{"name": "django_language", "value": "en", "url": url}])
+            panel.reload()
+            expect(panel.get_by_test_id("control-phase")).to_contain_text("Round")
+            check(panel, f"{name}, English")
+            open_fold(panel, "sliders")
+            check(panel, f"{name}, English, sliders open")
+            panel.screenshot(path=ARTIFACTS / f"panel-{name}-en-1366x768.png")
+            context.add_cookies([{"name": "django_language", "value": "nl", "url": url}])
+            panel.reload()
     # Closed: the live view stays, in one screenful.
     panel.get_by_role("button", name="Sessie afsluiten").click()
     panel.wait_for_url(f"**/f/s/{code}/results/")
@@ -256,6 +267,16 @@ def test_shortcut_keys_work_after_opening_any_fold_out(laptop, tmp_path):
                 time.sleep(0.05)
             panel.keyboard.press("Escape")
             control(panel, code, "start")
+        # A change from elsewhere (another tab: a plain fetch, not htmx) reaches the panel over its socket; the
+        # swap keeps the fold-out open and the focus where it was, so the next key still works.
+        control(panel, code, "results", mode="hidden")
+        open_fold(panel, "timer")
+        control(panel, code, "results", mode="shown")
+        expect(panel.locator("#controls [data-shortcut=s]")).to_have_attribute("aria-pressed", "true")
+        expect(panel.locator("details[data-fold=timer]")).to_have_attribute("open", "")
+        assert panel.evaluate("document.activeElement.closest('details')?.dataset.fold") == "timer"
+        panel.keyboard.press("Escape")
+        expect(panel.locator("details.more[open]")).to_have_count(0)
         # A text field is typing, not a shortcut.
         open_fold(panel, "groups")
         panel.locator("#group-name").fill("Trio S")
