@@ -277,6 +277,14 @@ def test_shortcut_keys_work_after_opening_any_fold_out(laptop, tmp_path):
         assert panel.evaluate("document.activeElement.closest('details')?.dataset.fold") == "timer"
         panel.keyboard.press("Escape")
         expect(panel.locator("details.more[open]")).to_have_count(0)
+        # A checkbox is no text field: the keys work from it too.
+        control(panel, code, "results", mode="hidden")
+        expect(panel.locator("#controls [data-shortcut=s]")).to_have_attribute("aria-pressed", "false")
+        open_fold(panel, "timer")
+        panel.locator("details[data-fold=timer] input[name=lock]").focus()
+        panel.keyboard.press("s")
+        db.wait("results", "shown", "S from the timer's checkbox")
+        panel.keyboard.press("Escape")
         # A text field is typing, not a shortcut.
         open_fold(panel, "groups")
         panel.locator("#group-name").fill("Trio S")

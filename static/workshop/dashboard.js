@@ -117,13 +117,15 @@ function freezeButtons(freeze) {
   return showFreeze;
 }
 
-/* Keys work wherever the focus is (a fold-out's summary, a button, the page) except where one types. */
+/* Keys work wherever the focus is (a fold-out's summary, a button, a checkbox, the page) except where one types. */
+var TYPING = "textarea, select, [contenteditable], input:not([type=checkbox]):not([type=radio]):not([type=button]):not([type=submit])";
+
 function shortcuts() {
   document.addEventListener("keydown", function (event) {
     if (event.defaultPrevented || event.ctrlKey || event.metaKey || event.altKey || event.repeat) { return; }
-    var target = event.target;
-    if (target.closest && target.closest("input, textarea, select, [contenteditable]")) { return; }
     if (event.key === "Escape") { closeFolds(); return; }
+    var target = event.target;
+    if (target.closest && target.closest(TYPING)) { return; }
     var key = (event.key || "").toLowerCase();
     var button = document.querySelector("#controls [data-shortcut='" + key + "']");
     if (!button || button.disabled) { return; }
@@ -186,7 +188,16 @@ function keepPanelAcrossSwaps(root) {
     placeDrawers(root);
   });
   window.addEventListener("resize", function () { placeDrawers(root); });
-  document.addEventListener("toggle", function () { placeDrawers(root); }, true);
+  document.addEventListener("toggle", function (event) {
+    // One drawer at a time, also where a browser does not know <details name>.
+    var opened = event.target;
+    if (opened.matches && opened.matches("#controls details[data-fold]") && opened.open) {
+      Array.prototype.forEach.call(document.querySelectorAll("#controls details[data-fold][open]"), function (el) {
+        if (el !== opened) { el.open = false; }
+      });
+    }
+    placeDrawers(root);
+  }, true);
   placeDrawers(root);
 }
 
