@@ -182,7 +182,14 @@ PHASES = [
 ]
 
 
-def test_every_phase_with_60_phones_and_groups_fits_with_any_fold_out_open(laptop):
+def measured(m: dict) -> str:
+    return (
+        f"page {m['scrollHeight']} px tall, steps end at y = {max(b['bottom'] for b in m['steps']):.0f}, "
+        f"plots from y = {min(b['top'] for b in m['plots']):.0f} to {max(b['bottom'] for b in m['plots']):.0f}"
+    )
+
+
+def test_every_phase_with_60_phones_and_groups_fits_with_any_fold_out_open(laptop, figure):
     from playwright.sync_api import expect
 
     url, context, _, code, group, _ = laptop
@@ -196,7 +203,7 @@ def test_every_phase_with_60_phones_and_groups_fits_with_any_fold_out_open(lapto
         panel.reload()  # the page as the facilitator opens it; the socket's swaps are tested below
         expect(panel.locator(ready).first).to_be_attached()
         expect(panel.get_by_test_id("joined")).to_have_text("60")
-        check(panel, name)
+        figure(f"control panel at 1366x768, {name}: {measured(check(panel, name))}")
         panel.screenshot(path=ARTIFACTS / f"panel-{name}-1366x768.png")
         for fold in FOLDS:
             open_fold(panel, fold)
