@@ -216,7 +216,7 @@ def test_the_reveal_reaches_the_phone_whole_and_announced(workshop):
     assert page.evaluate("document.documentElement.scrollWidth") <= 360
     page.set_viewport_size(PHONES["375"])
     accessible(page, "phone, the reveal card")
-    page.get_by_role("button", name="Sluiten het profiel").click()
+    page.get_by_role("button", name="Profiel sluiten").click()
     expect(card).to_be_hidden()
 
 
