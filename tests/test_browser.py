@@ -172,7 +172,7 @@ def test_a_two_round_workshop_with_a_screen_and_three_phones(browser, server, sl
         page = context.new_page()
         page.goto(f"{url}/j/{code}/")
         expect(page.locator("#connection")).to_have_attribute("data-state", "connected")
-        expect(page.locator("#phase")).to_have_text("Welkom! De begeleider zet de schuiven zo open.")
+        expect(page.locator("#phase")).to_have_text("Welkom! De begeleider opent zo de schuiven.")
         phones.append((context, page))
     accessible(phones[0][1], "phone, lobby")
     expect(screen.get_by_test_id("joined")).to_have_text("3")
@@ -200,7 +200,7 @@ def test_a_two_round_workshop_with_a_screen_and_three_phones(browser, server, sl
     expect(screen.get_by_test_id("screen-profile")).to_be_visible()
     profile_round_one = screen.get_by_test_id("screen-profile").inner_text()
     screen.screenshot(path=ARTIFACTS / "screen-reveal.png", animations="disabled")
-    panel.get_by_role("button", name="Ook op telefoons tonen").click()
+    panel.get_by_role("button", name="Ook op telefoons onthullen").click()
     for _, page in phones:
         expect(page.locator("#reveal-name")).to_have_text(profile_round_one)
         expect(page.locator(".slider[data-key=sturing] .marker.median")).to_be_visible()
@@ -233,7 +233,7 @@ def test_a_two_round_workshop_with_a_screen_and_three_phones(browser, server, sl
     panel.get_by_role("button", name="Sessie afsluiten").click()
     expect(panel).to_have_url(re.compile(f"/f/s/{code}/results/$"))
     for _, page in phones:
-        expect(page.locator("#phase")).to_have_text("Deze sessie is afgelopen. Bedankt voor je deelname!")
+        expect(page.locator("#phase")).to_have_text("Deze sessie is afgesloten. Bedankt voor je deelname!")
     phones[2][1].screenshot(path=ARTIFACTS / "phone-closed.png", full_page=True, animations="disabled")
     panel.screenshot(path=ARTIFACTS / "results.png", full_page=True, animations="disabled")
     accessible(phones[2][1], "phone, closed")

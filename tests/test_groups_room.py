@@ -192,7 +192,7 @@ def test_groups_added_mid_round_on_a_phone_and_on_the_projector_at_three_sizes(b
     cards = screen.locator(".group-card")
     expect(cards).to_have_count(3)
     trio_id = int(screen.locator(".group-card", has_text="Trio 1").get_attribute("data-group"))
-    expect(screen.get_by_test_id(f"group-{zuid}-sturing")).to_have_text("n = 5")
+    expect(screen.get_by_test_id(f"group-{zuid}-sturing")).to_have_text("5 geplaatst")
     phases = [
         ("counts", [], f"[data-testid=group-{centrum}-sturing]", {}),
         (
@@ -228,7 +228,7 @@ def test_groups_added_mid_round_on_a_phone_and_on_the_projector_at_three_sizes(b
             ]
             screen.screenshot(path=ARTIFACTS / f"screen-groups-{name}-{width}x{height}.png", animations="disabled")
         if name == "per-slider":  # one slider's medians, the others their counts
-            expect(screen.get_by_test_id(f"group-{centrum}-aanpak")).to_have_text("n = 6")
+            expect(screen.get_by_test_id(f"group-{centrum}-aanpak")).to_have_text("6 geplaatst")
             expect(screen.locator(".group-card dd strong")).to_have_count(2)
         # The one-person group: its count, never a statistic or a profile.
         solo = screen.locator(f".group-card[data-group='{trio_id}']")

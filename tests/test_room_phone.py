@@ -216,7 +216,7 @@ def test_the_reveal_reaches_the_phone_whole_and_announced(workshop):
     assert page.evaluate("document.documentElement.scrollWidth") <= 360
     page.set_viewport_size(PHONES["375"])
     accessible(page, "phone, the reveal card")
-    page.get_by_role("button", name="Sluiten het profiel").click()
+    page.get_by_role("button", name="Profiel sluiten").click()
     expect(card).to_be_hidden()
 
 
@@ -226,7 +226,9 @@ def test_a_locked_room_says_so_once_and_shows_no_dead_sliders(workshop):
     code, panel, phone = workshop
     control(panel, code, "room", on="1")
     page = phone("360")
-    expect(page.locator("#notice")).to_have_text("De zaal is gesloten voor nieuwe deelnemers. Vraag het de begeleider.")
+    expect(page.locator("#notice")).to_have_text(
+        "De zaal is vergrendeld: er kan niemand meer bij. Vraag het de begeleider."
+    )
     expect(page.locator("#sliders")).to_be_hidden()
     expect(page.locator("#connection")).to_be_hidden()
     expect(page.locator("#phase")).to_be_hidden()

@@ -286,7 +286,7 @@ def test_the_control_panel_fits_a_laptop_and_drives_the_projector_by_keyboard(br
         expect(panel.locator("#controls .button.primary")).to_contain_text("Profiel onthullen")
         panel.keyboard.press("r")
         expect(screen.locator(".stage")).to_be_visible()
-        expect(panel.locator("#controls .button.primary")).to_have_text("Ook op telefoons tonen")
+        expect(panel.locator("#controls .button.primary")).to_have_text("Ook op telefoons onthullen")
         # Typing in a field is not a shortcut.
         panel.locator("details.more", has_text="Groepen").locator("summary").click()
         panel.locator("#group-name").fill("Trio R")

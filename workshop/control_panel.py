@@ -29,6 +29,7 @@ def controls_context(session: Session, *, join_url: str, error: str = "") -> dic
         "session": session,
         "flow": flow,
         "open_slider_label": labels.get(flow.open_slider or ""),
+        "open_slider_number": keys.index(flow.open_slider) + 1 if flow.open_slider in keys else None,
         "timer_status": workflow.timer_status(state, now),
         "control_sliders": [
             {

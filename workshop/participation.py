@@ -59,7 +59,7 @@ def _find_or_create_participant(info: SessionInfo, token: str | None, group: int
             # Closed by another process, a command or cron since this process's copy was read.
             raise JoinRefused("session_closed", _("This session has closed."))
         if room_locked:
-            raise JoinRefused("room_locked", _("The room is closed to new participants."))
+            raise JoinRefused("room_locked", _("The room is locked: no one new can join."))
         if cap is not None and Participant.objects.filter(session_id=session_id).count() >= cap:
             raise JoinRefused("room_full", _("This session is full."))
         token = Participant.new_token()

@@ -68,17 +68,17 @@ function controlsSwapper(afterSwap) {
       waiting = html;
       return;
     }
-    var open = {};
-    Array.prototype.forEach.call(current.querySelectorAll("details[data-fold]"), function (el) { open[el.dataset.fold] = el.open; });
+    var state = panelState();
     var holder = document.createElement("div");
     holder.innerHTML = html;
     var fresh = holder.querySelector("#controls");
     if (!fresh) { return; }
-    Array.prototype.forEach.call(fresh.querySelectorAll("details[data-fold]"), function (el) { el.open = !!open[el.dataset.fold]; });
     current.replaceWith(fresh);
+    restorePanel(fresh, state);
     if (window.htmx) { window.htmx.process(fresh); }
     startTimers(fresh);
     afterSwap();
+    placeDrawers(document.getElementById("dashboard"));
   }
   return swapControls;
 }
@@ -117,11 +117,15 @@ function freezeButtons(freeze) {
   return showFreeze;
 }
 
+/* Keys work wherever the focus is (a fold-out's summary, a button, a checkbox, the page) except where one types. */
+var TYPING = "textarea, select, [contenteditable], input:not([type=checkbox]):not([type=radio]):not([type=button]):not([type=submit])";
+
 function shortcuts() {
   document.addEventListener("keydown", function (event) {
     if (event.defaultPrevented || event.ctrlKey || event.metaKey || event.altKey || event.repeat) { return; }
+    if (event.key === "Escape") { closeFolds(); return; }
     var target = event.target;
-    if (target.closest && target.closest("input, textarea, select, [contenteditable], summary")) { return; }
+    if (target.closest && target.closest(TYPING)) { return; }
     var key = (event.key || "").toLowerCase();
     var button = document.querySelector("#controls [data-shortcut='" + key + "']");
     if (!button || button.disabled) { return; }
@@ -130,6 +134,71 @@ function shortcuts() {
     if (window.htmx) { window.htmx.process(button); }
     button.click();
   });
+}
+
+/* The open fold-out is a drawer beside the steps (app.css); only one is open at a time. */
+function closeFolds() {
+  Array.prototype.forEach.call(document.querySelectorAll("#controls details[data-fold][open]"), function (el) {
+    var summary = el.querySelector("summary");
+    var inside = el.contains(document.activeElement);
+    el.open = false;
+    if (inside && summary) { summary.focus(); }
+  });
+}
+
+function placeDrawers(root) {
+  var grid = document.querySelector(".control-grid");
+  if (grid) { root.style.setProperty("--drawer-top", Math.max(0, Math.round(grid.getBoundingClientRect().top)) + "px"); }
+}
+
+/* Which folds were open and what had the focus, so that a swapped-in #controls (htmx's answer to a control,
+   or the socket's) looks as it did: the fold stays open, the focus stays on the same control. */
+function panelState() {
+  var current = document.getElementById("controls");
+  var state = { open: {}, focus: null };
+  if (!current) { return state; }
+  Array.prototype.forEach.call(current.querySelectorAll("details[data-fold]"), function (el) { state.open[el.dataset.fold] = el.open; });
+  var active = document.activeElement;
+  if (active && current.contains(active) && active !== current) {
+    var fold = active.closest("details[data-fold]");
+    if (active.id) { state.focus = "#" + active.id; }
+    else if (active.matches("summary") && fold) { state.focus = "details[data-fold='" + fold.dataset.fold + "'] > summary"; }
+    else if (active.dataset.shortcut) { state.focus = "[data-shortcut='" + active.dataset.shortcut + "']"; }
+  }
+  return state;
+}
+
+function restorePanel(fresh, state) {
+  Array.prototype.forEach.call(fresh.querySelectorAll("details[data-fold]"), function (el) { el.open = !!state.open[el.dataset.fold]; });
+  if (state.focus) {
+    var again = fresh.querySelector(state.focus);
+    if (again) { again.focus({ preventScroll: true }); }
+  }
+}
+
+function keepPanelAcrossSwaps(root) {
+  var saved = null;
+  document.body.addEventListener("htmx:beforeSwap", function (event) {
+    if (event.detail.target && event.detail.target.id === "controls") { saved = panelState(); }
+  });
+  document.body.addEventListener("htmx:afterSwap", function () {
+    var fresh = document.getElementById("controls");
+    if (saved && fresh) { restorePanel(fresh, saved); }
+    saved = null;
+    placeDrawers(root);
+  });
+  window.addEventListener("resize", function () { placeDrawers(root); });
+  document.addEventListener("toggle", function (event) {
+    // One drawer at a time, also where a browser does not know <details name>.
+    var opened = event.target;
+    if (opened.matches && opened.matches("#controls details[data-fold]") && opened.open) {
+      Array.prototype.forEach.call(document.querySelectorAll("#controls details[data-fold][open]"), function (el) {
+        if (el !== opened) { el.open = false; }
+      });
+    }
+    placeDrawers(root);
+  }, true);
+  placeDrawers(root);
 }
 
 function listen(root, swapper, swapControls) {
@@ -166,6 +235,6 @@ if (root) {
   startTimers(document);
   document.body.addEventListener("htmx:afterSwap", function (event) { startTimers(event.target); });
   var showFreeze = function () {};
-  if (isScreen) { followFreeze(freeze, swapper); } else { showFreeze = freezeButtons(freeze); shortcuts(); }
+  if (isScreen) { followFreeze(freeze, swapper); } else { showFreeze = freezeButtons(freeze); shortcuts(); keepPanelAcrossSwaps(root); }
   listen(root, swapper, controlsSwapper(function () { showFreeze(); }));
 }
