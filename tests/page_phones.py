@@ -21,15 +21,20 @@ from tests.phones import SLIDERS, Phone, backoff
 
 
 class PagePhone(Phone):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.drops: list[float] = []  # when it heard its socket close
+        self.errors: list[tuple[float, str]] = []  # when an attempt to join failed, and why
+
     async def connect(self) -> None:
+        """Phone.connect, keeping what went wrong."""
         attempt = 0
-        self.errors = getattr(self, "errors", [])
         while True:
             try:
                 await self.join()
                 return
-            except (TimeoutError, OSError, ConnectionError, websockets.WebSocketException) as e:
-                self.errors.append(repr(e)[:200])
+            except (TimeoutError, OSError, ConnectionError, websockets.WebSocketException) as error:
+                self.errors.append((time.monotonic(), repr(error)[:120]))
                 if self.ws is not None:
                     await self.ws.close()
                 await asyncio.sleep(backoff(attempt, self.rng, cap=30))
@@ -69,6 +74,7 @@ class PagePhone(Phone):
                 if self.not_stored > not_stored and retry_at is None:
                     retry_at = time.monotonic() + 2 + self.rng.random() * 2
             except (OSError, websockets.ConnectionClosed):
+                self.drops.append(time.monotonic())
                 retry_at = None
                 await asyncio.sleep(backoff(0, self.rng, cap=30))
                 await self.connect()
@@ -79,8 +85,13 @@ def back_after(phones: list[Phone], moment: float, until: float = float("inf")) 
     return [
         next(t for t in p.welcomes if t > moment) - moment
         for p in phones
-        if p.welcomes and moment < p.welcomes[-1] and any(moment < t < until for t in p.welcomes)
+        if p.welcomes and p.welcomes[0] < moment < p.welcomes[-1] and any(moment < t < until for t in p.welcomes)
     ]
+
+
+def heard_after(phones: list[PagePhone], moment: float) -> list[float]:
+    """Per phone whose socket closed after `moment`: seconds until it heard so."""
+    return [min(t for t in p.drops if t > moment) - moment for p in phones if any(t > moment for t in p.drops)]
 
 
 def summary(seconds: list[float]) -> str:
