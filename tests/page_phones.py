@@ -48,15 +48,28 @@ class PagePhone(Phone):
             return
         raise websockets.ConnectionClosedError(None, None)
 
-    async def run(self, sets: int, progress: Any = None, *, connect: bool = True, think: float = 0) -> None:
-        """Phone.run, with the page's reaction to a closed socket (see the module's docstring)."""
+    async def run(
+        self,
+        sets: int,
+        progress: Any = None,
+        *,
+        connect: bool = True,
+        think: float = 0,
+        until: asyncio.Event | None = None,
+    ) -> None:
+        """Phone.run, with the page's reaction to a closed socket (see the module's docstring); with
+        `until`, it keeps placing values after the first `sets` until that event is set."""
         if connect:
             await self.connect()
         sent = 0
         retry_at: float | None = None
-        while sent < sets or self.unacked:
+
+        def more() -> bool:
+            return sent < sets or (until is not None and not until.is_set())
+
+        while more() or self.unacked:
             try:
-                if sent < sets and not self.unacked:
+                if more() and not self.unacked:
                     if think and sent:
                         await self.pause(think * (0.5 + self.rng.random()))
                     sent += 1
