@@ -17,6 +17,7 @@ import re
 import shutil
 import signal
 import subprocess
+import sys
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -293,3 +294,30 @@ def test_two_hosts_behind_a_balancer_and_pgbouncer_serve_200_phones_and_one_host
     assert "login attempt" in pooler.log
     for server in survivor.servers:
         assert server.tracebacks == 0, "".join(server.output)
+
+
+def test_database_pooler_pgbouncer_turns_off_named_cursors_and_prepared_statements():
+    show = (
+        "from django.conf import settings; d = settings.DATABASES['default']; "
+        "print(d.get('DISABLE_SERVER_SIDE_CURSORS', False), d.get('OPTIONS', {}).get('prepare_threshold', 'unset'))"
+    )
+    url = "postgres://postgres@127.0.0.1:5432/unused"
+    env = {k: v for k, v in os.environ.items() if k != "DATABASE_POOLER"}
+    pooled = subprocess.run(
+        [sys.executable, "manage.py", "shell", "-c", show],
+        cwd=ROOT,
+        env={**env, "DEBUG": "1", "DATABASE_URL": url, "DATABASE_POOLER": "pgbouncer"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    direct = subprocess.run(
+        [sys.executable, "manage.py", "shell", "-c", show],
+        cwd=ROOT,
+        env={**env, "DEBUG": "1", "DATABASE_URL": url},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert pooled.stdout.splitlines()[-1].split() == ["True", "None"], pooled.stderr
+    assert direct.stdout.splitlines()[-1].split() == ["False", "unset"], direct.stderr
