@@ -332,9 +332,9 @@ def test_the_unit_runs_daphne_with_the_procfiles_options():
 
 
 # The documented rolling restart (docs/deployment.md, "Upgrading during a workshop"): after a
-# process is back, wait until /healthz answers and then this long before the next one, so that
-# nginx tries the returned one again (fail_timeout=10s) and the phones that moved count their new
-# socket as a good one (the page's SHORT_LIVED_MS, 5 s) rather than a blocked network.
+# process is back, wait until /healthz answers and then this long before the next one, so that the
+# phones that moved hold their new socket longer than the page's SHORT_LIVED_MS (5 s): a socket
+# that dies sooner counts as a sign of a network that blocks websockets.
 RESTART_SETTLE_SECONDS = 10.0
 
 
@@ -381,7 +381,7 @@ def test_a_rolling_restart_of_both_daphnes_during_a_workshop_loses_nothing(deplo
             old = servers[index]
             held = connections_to(old)
             stopped_at = time.monotonic()
-            # As `systemctl restart schuifoefening@<port>`: SIGTERM, then the unit's command again.
+            # As `systemctl stop schuifoefening@<port>`: SIGTERM; later the unit's command again.
             await asyncio.to_thread(old.stop)
             exit_code = old.process.returncode
             # Its phones move to the other process first; the new one starts when they are there, so
