@@ -426,7 +426,8 @@ def test_a_rolling_restart_of_both_daphnes_during_a_workshop_loses_nothing(deplo
     outcome = asyncio.run(scenario())
     restarts = outcome["restarts"]
     figure(
-        f"deploy nginx + 2 daphne, rolling restart (SIGTERM, start, /healthz, {RESTART_SETTLE_SECONDS:.0f} s, next) "
+        "deploy nginx + 2 daphne, rolling restart (SIGTERM, its phones back, start, /healthz, "
+        f"{RESTART_SETTLE_SECONDS:.0f} s, next) "
         f"with {PHONES} phones placing: "
         + "; ".join(
             f"process {i + 1} held {r['held']} sockets, back: {summary(r['back'])}, "
