@@ -163,6 +163,12 @@ TEMPLATES = [
 
 # Databases: a plain `if` on DATABASE_URL.
 DATABASE_URL = env_str("DATABASE_URL")
+# DATABASE_POOLER=pgbouncer: PgBouncer in transaction mode hands each transaction any server
+# connection, so nothing may outlive one: no named cursors (.iterator() would use them), no
+# prepared statements (psycopg prepares a query run often enough). See docs/deployment.md.
+DATABASE_POOLER = env_str("DATABASE_POOLER")
+if DATABASE_POOLER not in {"", "pgbouncer"}:
+    raise ImproperlyConfigured(f"DATABASE_POOLER must be empty or pgbouncer, got {DATABASE_POOLER!r}")
 if DATABASE_URL:
     DATABASES = {
         "default": dj_database_url.parse(
@@ -171,6 +177,9 @@ if DATABASE_URL:
             conn_health_checks=True,
         )
     }
+    if DATABASE_POOLER:
+        DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = True
+        DATABASES["default"].setdefault("OPTIONS", {})["prepare_threshold"] = None
 else:
     DATABASES = {
         "default": {

@@ -34,7 +34,23 @@ from workshop.models import CODE_ALPHABET
 pytestmark = [pytest.mark.services, pytest.mark.faults]
 
 DEPLOY = ROOT / "deploy"
-DATABASE = "schuif_deploy"
+
+
+def database_of_own(suffix: str) -> str:
+    """A database beside the run's own (DATABASE_URL's name and a suffix): test runs side by side share none."""
+    name = os.environ.get("DATABASE_URL", "").rpartition("/")[2].partition("?")[0]
+    return f"{name or 'schuif'}_{suffix}"
+
+
+def ensure_database(name: str) -> None:
+    import psycopg
+
+    with psycopg.connect("postgresql://postgres@127.0.0.1:5432/postgres", autocommit=True) as conn:
+        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone():
+            conn.execute(f"CREATE DATABASE {name}")
+
+
+DATABASE = database_of_own("deploy")
 PHONES = 200
 SETS_PER_PHONE = 6
 # Seconds between one of a phone's values and its next drag, on average: 200 people placing a
@@ -96,8 +112,8 @@ def site_config(ports: dict[str, int], static_root: Path) -> str:
 class Nginx:
     """Debian's nginx binary with a main config of the test's own that includes the site, as Debian's does."""
 
-    def __init__(self, site: str, port: int, prefix: Path) -> None:
-        self.port, self.url = port, f"http://127.0.0.1:{port}"
+    def __init__(self, site: str, port: int, prefix: Path, address: str = "127.0.0.1") -> None:
+        self.port, self.url = port, f"http://{address}:{port}"
         (prefix / "site.conf").write_text(site)
         # Workers would drop to `nobody`, who may not read a checkout under /root or /work.
         user = "user root;" if os.geteuid() == 0 else ""
@@ -119,7 +135,7 @@ class Nginx:
             stderr=subprocess.DEVNULL,
         )
         deadline = time.monotonic() + 20
-        while not port_open("127.0.0.1", port):  # nginx says nothing when it is ready
+        while not port_open(address, port):  # nginx says nothing when it is ready
             assert self.process.poll() is None, (prefix / "error.log").read_text()
             assert time.monotonic() < deadline, "nginx did not start"
             time.sleep(0.05)
@@ -149,11 +165,7 @@ def deployment(tmp_path):
     need(nginx_available(), "nginx is not installed (apt-get install nginx)")
     need(port_open("127.0.0.1", 6379), "Redis is not running on 127.0.0.1:6379")
     need(port_open("127.0.0.1", 5432), "PostgreSQL is not running on 127.0.0.1:5432")
-    import psycopg
-
-    with psycopg.connect("postgresql://postgres@127.0.0.1:5432/postgres", autocommit=True) as conn:
-        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (DATABASE,)).fetchone():
-            conn.execute(f"CREATE DATABASE {DATABASE}")
+    ensure_database(DATABASE)
     ports = {"listen": free_port(), "a": free_port(), "b": free_port()}
     nginx_url = f"http://127.0.0.1:{ports['listen']}"
     database_url = f"postgres://postgres@127.0.0.1:5432/{DATABASE}"
@@ -184,7 +196,7 @@ def deployment(tmp_path):
     servers = [Daphne(env, port=ports[name], command=unit_command(ports[name])) for name in ("a", "b")]
     nginx = Nginx(site_config(ports, ROOT / "staticfiles"), ports["listen"], tmp_path)
     try:
-        yield nginx, servers, code, cookie, database_url
+        yield nginx, servers, code, cookie, database_url, env
     finally:
         nginx.stop()
         for server in servers:
@@ -210,7 +222,7 @@ def connections_to(server: Daphne) -> int:
 
 
 def test_two_daphnes_behind_nginx_serve_200_phones_and_one_killed_loses_nothing(deployment, figure):
-    nginx, servers, code, cookie, database_url = deployment
+    nginx, servers, code, cookie, database_url, _env = deployment
     port = nginx.port
 
     # The join link, as the control panel's QR panel shows it: nginx's host and port, not daphne's.
@@ -317,3 +329,125 @@ def test_the_unit_runs_daphne_with_the_procfiles_options():
 
     assert without_address(unit_args) == without_address(procfile_args)
     assert unit_args[unit_args.index("--bind") + 1] == "127.0.0.1"
+
+
+# The documented rolling restart (docs/deployment.md, "Upgrading during a workshop"): after a
+# process is back, wait until /healthz answers and then this long before the next one, so that the
+# phones that moved hold their new socket longer than the page's SHORT_LIVED_MS (5 s): a socket
+# that dies sooner counts as a sign of a network that blocks websockets.
+RESTART_SETTLE_SECONDS = 10.0
+
+
+def healthy(port: int, timeout: float = 30) -> float:
+    """Poll the process's own /healthz (database and channel layer) until it answers 200; when it did."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if get(port, "/healthz")[0] == 200:
+                return time.monotonic()
+        except OSError:
+            pass
+        assert time.monotonic() < deadline, f"daphne on {port} is not healthy"
+        time.sleep(0.1)
+
+
+@pytest.mark.slow
+def test_a_rolling_restart_of_both_daphnes_during_a_workshop_loses_nothing(deployment, figure):
+    from tests.page_phones import PagePhone, back_after, summary
+
+    nginx, servers, code, cookie, database_url, env = deployment
+    port = nginx.port
+
+    async def scenario() -> dict:
+        rng = random.Random(26)
+        socket_url = f"ws://127.0.0.1:{port}/ws/p/{code}/"
+        phones = [PagePhone(socket_url, random.Random(rng.random()), origin=nginx.url) for _ in range(PHONES)]
+        dashboard = Dashboard(f"ws://127.0.0.1:{port}/ws/d/{code}/", cookie, random.Random(2), origin=nginx.url)
+        dashboard_task = asyncio.create_task(dashboard.run())
+        enough = asyncio.Event()
+
+        def progress() -> None:
+            if sum(len(p.acked) for p in phones) >= PHONES * 2:
+                enough.set()
+
+        # Every phone keeps placing values, THINK_SECONDS apart, until both processes are back.
+        finished = asyncio.Event()
+        tasks = [
+            asyncio.create_task(p.run(SETS_PER_PHONE, progress, think=THINK_SECONDS, until=finished)) for p in phones
+        ]
+        await enough.wait()
+        restarts = []
+        for index in range(len(servers)):
+            old = servers[index]
+            held = connections_to(old)
+            stopped_at = time.monotonic()
+            # As `systemctl stop schuifoefening@<port>`: SIGTERM; later the unit's command again.
+            await asyncio.to_thread(old.stop)
+            exit_code = old.process.returncode
+            # Its phones move to the other process first; the new one starts when they are there, so
+            # that its start (seconds of CPU) does not slow their return (docs/deployment.md).
+            deadline = time.monotonic() + 3 * RECONNECT_LIMIT
+            while time.monotonic() < deadline and (
+                len(back_after(phones, stopped_at)) + any(t > stopped_at for t in dashboard.connects) < held
+            ):
+                await asyncio.sleep(0.1)
+            # The new release: the same code with a marker in its environment, as a changed env file would be.
+            release = {**env, "RELEASE": f"after-{index}"}
+            servers[index] = await asyncio.to_thread(Daphne, release, port=old.port, command=unit_command(old.port))
+            healthy_at = await asyncio.to_thread(healthy, old.port)
+            restarts.append({"held": held, "stopped": stopped_at, "healthy": healthy_at, "exit": exit_code, "old": old})
+            await asyncio.sleep(RESTART_SETTLE_SECONDS)
+        finished.set()
+        _, pending = await asyncio.wait(tasks, timeout=120)
+        stuck = [
+            (p.ws.state.name if p.ws else None, len(p.welcomes), dict(p.unacked), len(p.acked), p.errors[-3:])
+            for p, t in zip(phones, tasks, strict=True)
+            if t in pending
+        ]
+        assert not stuck, f"{len(stuck)} phones did not finish: {stuck[:5]}"
+        exact = await dashboard.matches(truth_of(phones))
+        dashboard.stopped = True
+        dashboard_task.cancel()
+        for restart, until in zip(restarts, [r["stopped"] for r in restarts[1:]] + [float("inf")], strict=True):
+            restart["back"] = back_after(phones, restart["stopped"], until)
+            restart["dashboard_back"] = any(restart["stopped"] < t < until for t in dashboard.connects)
+        return {
+            "restarts": restarts,
+            "placing_after": sum(1 for p in phones if p.ack_times and p.ack_times[-1] > restarts[-1]["healthy"]),
+            "exact": exact,
+            "mismatch": dashboard.mismatch,
+            "acked": sum(len(p.ack_times) for p in phones),
+            "final": sum(len(p.acked) for p in phones),
+            "not_stored": sum(p.not_stored for p in phones),
+            "lost": await asyncio.to_thread(lost_values, phones, database_url, code),
+        }
+
+    started = time.monotonic()
+    outcome = asyncio.run(scenario())
+    restarts = outcome["restarts"]
+    figure(
+        "deploy nginx + 2 daphne, rolling restart (SIGTERM, its phones back, start, /healthz, "
+        f"{RESTART_SETTLE_SECONDS:.0f} s, next) "
+        f"with {PHONES} phones placing: "
+        + "; ".join(
+            f"process {i + 1} held {r['held']} sockets, back: {summary(r['back'])}, "
+            f"healthy {r['healthy'] - r['stopped']:.1f} s after its stop"
+            for i, r in enumerate(restarts)
+        )
+        + f"; dashboard exact: {outcome['exact']}; {outcome['acked']} acknowledgements ({outcome['final']} final "
+        f"values), {outcome['lost']} lost, "
+        f"{outcome['not_stored']} not_stored; {outcome['placing_after']} phones placed values after both were back; "
+        f"test {time.monotonic() - started:.0f} s"
+    )
+    for restart in restarts:
+        # Every socket the stopped process held came back (through the other), each within the limit.
+        assert len(restart["back"]) + restart["dashboard_back"] == restart["held"], restart
+        assert restart["back"] and max(restart["back"]) <= RECONNECT_LIMIT
+        assert restart["exit"] == 0
+    # The second process held (nearly) every phone by then: they all came back to the restarted first.
+    assert len(restarts[1]["back"]) > PHONES // 2
+    assert outcome["placing_after"] > PHONES * 9 // 10
+    assert outcome["exact"], outcome["mismatch"]
+    assert outcome["lost"] == 0
+    for server in [*servers, *(r["old"] for r in restarts)]:
+        assert server.tracebacks == 0, "".join(server.output)

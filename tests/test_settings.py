@@ -36,6 +36,7 @@ def test_check_deploy_passes_with_production_like_settings():
         ("TRUSTED_PROXIES", "10.0.0.1,proxy.internal", "TRUSTED_PROXIES must be comma-separated IP addresses"),
         ("TRUSTED_PROXIES", "10.0.0.0/33", "TRUSTED_PROXIES must be comma-separated IP addresses"),
         ("MAX_REQUEST_BYTES", "1m", "MAX_REQUEST_BYTES must be an integer"),
+        ("DATABASE_POOLER", "pgpool", "DATABASE_POOLER must be empty or pgbouncer"),
     ],
 )
 def test_a_bad_environment_value_fails_loudly(name, value, message):
