@@ -37,6 +37,8 @@ CLIPPED = """([rootSelector, scrolls, ignore, tolerance]) => {
   };
   const shown = (el) => {
     if (ignore && el.closest(ignore)) return false;
+    // checkVisibility also says no for the content of a closed <details> (content-visibility: hidden).
+    if (el.checkVisibility && !el.checkVisibility({visibilityProperty: true})) return false;
     const style = getComputedStyle(el);
     return style.visibility !== "hidden" && el.getClientRects().length > 0;
   };
@@ -84,14 +86,20 @@ CLIPPED = """([rootSelector, scrolls, ignore, tolerance]) => {
       const outside = r.left < -tolerance || r.right > vw + tolerance ||
         (!scrolls && (r.top < -tolerance || r.bottom > vh + tolerance));
       if (outside) {
-        report("outside the viewport", {text_rect: [r.left, r.top, r.right, r.bottom].map(Math.round), viewport: [vw, vh]});
+        const rect = [r.left, r.top, r.right, r.bottom].map(Math.round);
+        report("outside the viewport", {text_rect: rect, viewport: [vw, vh]});
         break;
       }
     }
   }
   // One line per problem and place.
   const seen = new Set();
-  return problems.filter(p => { const k = p.where + p.what + p.text; if (seen.has(k)) return false; seen.add(k); return true; });
+  return problems.filter(p => {
+    const k = p.where + p.what + p.text;
+    if (seen.has(k)) return false;
+    seen.add(k);
+    return true;
+  });
 }"""
 
 FONT_SIZES = """(sel) => Array.from(document.querySelectorAll(sel))

@@ -10,8 +10,6 @@ joins each room and is looked at in every phase. One browser and one server for 
 
 from __future__ import annotations
 
-import json
-
 import pytest
 
 from tests.clipping import clipped, describe, dot_widths, font_sizes
@@ -65,7 +63,7 @@ for i in range(people):
         Position.objects.create(participant=p, slider=slider, round=2, value=min(100, now + 20 + j * 9), seq=1)
 client = Client()
 client.force_login(user)
-print(session.code, groups[0].pk, client.cookies["sessionid"].value)
+print(session.code, groups[0].pk, sliders[1].key, client.cookies["sessionid"].value)
 """
 
 # (name, controls, a JS condition on the screen once the change is in)
@@ -90,7 +88,8 @@ PHASES = [
     (
         "round2-open",
         [("screen", {"view": "room", "group": "{group}"}), ("round2", {}), ("results", {"mode": "shown"})],
-        "document.querySelector('.screen-positioning [data-testid^=screen-median-]') && !document.querySelector('.stage')",
+        "document.querySelector('.screen-positioning [data-testid^=screen-median-]')"
+        " && !document.querySelector('.stage')",
     ),
     (
         "round2-revealed",
@@ -112,9 +111,11 @@ def server(tmp_path_factory):
         server.stop()
 
 
-def room(env, people: int, long_texts: bool) -> tuple[str, int, str]:
-    code, group, cookie = manage("shell", "-c", ROOM_SETUP.format(people=people, long_texts=long_texts), env=env).split()[-3:]
-    return code, int(group), cookie
+def room(env, people: int, long_texts: bool) -> tuple[str, int, str, str]:
+    """A session with `people` participants placed in both rounds: its code, first group, second slider, cookie."""
+    setup = ROOM_SETUP.format(people=people, long_texts=long_texts)
+    code, group, second, cookie = manage("shell", "-c", setup, env=env).split()[-4:]
+    return code, int(group), second, cookie
 
 
 def look(page, name: str, size: tuple[int, int], *, scrolls: bool = False) -> list[dict]:
@@ -148,10 +149,9 @@ def test_nothing_is_clipped_and_the_back_row_can_read_it(browser, server, people
     from playwright.sync_api import expect
 
     url, env = server
-    code, group, cookie = room(env, people, long_texts)
+    code, group, second, cookie = room(env, people, long_texts)
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     tag = f"clip-{people}"
-    second = json.loads(manage("shell", "-c", f"from workshop.models import Session; import json; s = Session.objects.get(code='{code}'); print(json.dumps([x.key for x in s.exercise.sliders.order_by('order', 'pk')]))", env=env).split("\n")[-2])[1]  # fmt: skip
 
     facilitator = browser.new_context(viewport={"width": PANEL[0], "height": PANEL[1]}, locale="nl-NL")
     facilitator.add_cookies([{"name": "sessionid", "value": cookie, "url": url}])
@@ -162,7 +162,9 @@ def test_nothing_is_clipped_and_the_back_row_can_read_it(browser, server, people
     screen.set_viewport_size({"width": 1920, "height": 1080})
     screen.goto(f"{url}/f/s/{code}/screen/")
     expect(screen.get_by_test_id("joined")).to_have_text(str(people))
-    phone_context = browser.new_context(viewport={"width": 360, "height": 800}, is_mobile=True, has_touch=True, locale="nl-NL")  # fmt: skip
+    phone_context = browser.new_context(
+        viewport={"width": 360, "height": 800}, is_mobile=True, has_touch=True, locale="nl-NL"
+    )
     phone = phone_context.new_page()
     phone.goto(f"{url}/j/{code}/")
     expect(phone.locator("#connection")).to_have_attribute("data-state", "connected")

@@ -16,10 +16,10 @@ function overflows(box) {
   return false;
 }
 
-function shrink(box, property) {
-  var fit = 1;
-  box.style.setProperty(property, "1");
-  while (overflows(box) && fit > FLOOR) {
+function shrink(box, property, floor) {
+  var fit = Number(box.style.getPropertyValue(property)) || 1;
+  box.style.setProperty(property, String(fit));
+  while (overflows(box) && fit > floor) {
     fit = Math.round((fit - STEP) * 100) / 100;
     box.style.setProperty(property, String(fit));
   }
@@ -38,15 +38,17 @@ function evenPlots(scope) {
   plots.forEach(function (svg) { svg.style.height = lowest + "px"; });
 }
 
+/* The stage gives up its long texts first, then a little of everything, then the long texts further:
+   the profile's name stays large as long as anything can. */
+var STAGE = [["--fit-text", 0.75], ["--fit", 0.8], ["--fit-text", FLOOR], ["--fit", FLOOR]];
+
 export function fitScreen(scope) {
   var boxes = (scope || document).querySelectorAll(BOXES);
   Array.prototype.forEach.call(boxes, function (box) {
     box.style.setProperty("--fit", "1");
-    if (box.classList.contains("stage")) {
-      shrink(box, "--fit-text");
-      if (!overflows(box)) { return; }
-    }
-    shrink(box, "--fit");
+    box.style.setProperty("--fit-text", "1");
+    var stages = box.classList.contains("stage") ? STAGE : [["--fit", FLOOR]];
+    stages.forEach(function (stage) { shrink(box, stage[0], stage[1]); });
   });
   evenPlots(scope || document);
 }
