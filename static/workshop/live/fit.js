@@ -6,8 +6,13 @@ var BOXES = ".screen-head, .lobby-text, .screen-plots .plot, .stage, .group-card
 var STEP = 0.05;
 var FLOOR = 0.35;
 
+// A slider's plot keeps at least this share of its card: text grows into the plot's room, not over it.
+var PLOT_SHARE = 0.25;
+
 function overflows(box) {
   if (box.scrollHeight > box.clientHeight + 1 || box.scrollWidth > box.clientWidth + 1) { return true; }
+  var plot = box.querySelector(".dotplot");
+  if (plot && plot.getClientRects().length && plot.getBoundingClientRect().height < PLOT_SHARE * box.clientHeight) { return true; }
   var inner = box.querySelectorAll("div, h1, h2, h3, p, dt, dd, span, strong");
   for (var i = 0; i < inner.length; i += 1) {
     var el = inner[i];
@@ -43,14 +48,16 @@ function evenPlots(scope) {
 var STAGE = [["--fit-text", 0.75], ["--fit", 0.8], ["--fit-text", FLOOR], ["--fit", FLOOR]];
 
 export function fitScreen(scope) {
-  var boxes = (scope || document).querySelectorAll(BOXES);
+  scope = scope || document;
+  Array.prototype.forEach.call(scope.querySelectorAll(".screen-plots .dotplot"), function (svg) { svg.style.height = ""; });
+  var boxes = scope.querySelectorAll(BOXES);
   Array.prototype.forEach.call(boxes, function (box) {
     box.style.setProperty("--fit", "1");
     box.style.setProperty("--fit-text", "1");
     var stages = box.classList.contains("stage") ? STAGE : [["--fit", FLOOR]];
     stages.forEach(function (stage) { shrink(box, stage[0], stage[1]); });
   });
-  evenPlots(scope || document);
+  evenPlots(scope);
 }
 
 /* Again after every resize of the window (a projector that changes resolution, a window dragged). */
