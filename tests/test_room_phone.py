@@ -331,7 +331,7 @@ def test_a_silent_connection_shows_within_five_seconds_and_the_queue_goes_on_ret
         "el => ({h: el.getBoundingClientRect().height, lh: parseFloat(getComputedStyle(el).lineHeight)})"
     )
     assert line["h"] < 2 * line["lh"], line
-    expect(page.locator("#connection")).to_have_text("Geen verbinding: antwoorden bewaard")
+    expect(page.locator("#connection")).to_have_text("Offline: antwoorden bewaard")
     # A move while away is queued and kept...
     page.locator("#slider-sturing").focus()
     for _ in range(10):
