@@ -292,6 +292,7 @@ def test_after_the_reveal_the_room_median_is_said_in_words_and_the_poles_share_a
     control(panel, code, "reveal", on="1")
     control(panel, code, "reveal_phones", on="1")
     legend = page.locator(".slider[data-key=sturing] .median-legend")
+    expect(legend).to_be_visible()
     expect(legend).to_have_text("Mediaan van de zaal: 50")
     expect(page.locator(".slider[data-key=sturing] .marker.median")).to_be_visible()
     legend.scroll_into_view_if_needed()
