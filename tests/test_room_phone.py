@@ -233,7 +233,7 @@ def test_a_locked_room_says_so_once_and_shows_no_dead_sliders(workshop):
     # A refusal looks like one: its own colour and icon, not the green of a success.
     expect(page.locator("#notice")).to_have_attribute("data-kind", "refused")
     assert page.evaluate("getComputedStyle(document.getElementById('notice')).borderLeftColor") == "rgb(164, 16, 31)"
-    assert page.evaluate("getComputedStyle(document.getElementById('notice'), '::before').content") == '"⛔"'
+    assert page.evaluate("getComputedStyle(document.getElementById('notice'), '::before').content") == '"✕"'
     page.screenshot(path=ARTIFACTS / "phone-room-locked-360.png", animations="disabled")
     accessible(page, "phone, room locked")
 
