@@ -232,8 +232,19 @@ def test_a_locked_room_says_so_once_and_shows_no_dead_sliders(workshop):
     expect(page.locator("#sliders")).to_be_hidden()
     expect(page.locator("#connection")).to_be_hidden()
     expect(page.locator("#phase")).to_be_hidden()
+    # A refusal looks like one: its own colour and icon, not the green of a success.
+    expect(page.locator("#notice")).to_have_attribute("data-kind", "refused")
+    assert page.evaluate("getComputedStyle(document.getElementById('notice')).borderLeftColor") == "rgb(164, 16, 31)"
+    assert page.evaluate("getComputedStyle(document.getElementById('notice'), '::before').content") == '"✕"'
     page.screenshot(path=ARTIFACTS / "phone-room-locked-360.png", animations="disabled")
     accessible(page, "phone, room locked")
+
+    # The facilitator reopens the room: the phone asks again by itself and is let in, no reload.
+    control(panel, code, "room", on="0")
+    expect(page.locator("#connection")).to_have_attribute("data-state", "connected", timeout=25_000)
+    expect(page.locator("#sliders")).to_be_visible()
+    expect(page.locator("#notice")).to_be_hidden()
+    expect(page.locator("#slider-sturing")).to_be_enabled()
 
 
 def test_a_full_session_says_so_to_the_next_phone(workshop):
@@ -247,6 +258,47 @@ def test_a_full_session_says_so_to_the_next_phone(workshop):
     expect(second.locator("#notice")).to_have_text("Deze sessie is vol. Vraag het de begeleider.")
     expect(second.locator("#sliders")).to_be_hidden()
     expect(first.locator("#slider-sturing")).to_be_enabled()
+
+    # The projector says the room is full instead of showing a code that lets nobody in.
+    screen = panel.context.new_page()
+    screen.goto(panel.url + "screen/")
+    expect(screen.get_by_test_id("room-full")).to_have_text("De zaal is vol")
+    expect(screen.locator(".join-corner .qr")).to_have_count(0)
+    screen.screenshot(path=ARTIFACTS / "screen-room-full-1366x768.png", animations="disabled")
+
+    # A place comes free (the cap goes up): the refused phone is let in by itself.
+    control(panel, code, "cap", cap="2")
+    expect(second.locator("#connection")).to_have_attribute("data-state", "connected", timeout=25_000)
+    expect(second.locator("#slider-sturing")).to_be_enabled()
+    expect(screen.get_by_test_id("room-full")).to_be_visible()
+    screen.close()
+
+
+def test_after_the_reveal_the_room_median_is_said_in_words_and_the_poles_share_a_line(workshop):
+    from playwright.sync_api import expect
+
+    code, panel, phone = workshop
+    page = phone("360")
+    connected(page)
+    # Both poles of every slider on one line at 360 px, each in its own half.
+    tops = page.evaluate(
+        "Array.from(document.querySelectorAll('.poles'))"
+        ".map(p => Array.from(p.children).map(s => s.getBoundingClientRect().top))"
+    )
+    assert all(left == right for left, right in tops), tops
+    for key in ("sturing", "aanpak"):
+        page.locator(f"#slider-{key}").focus()
+        page.keyboard.press("Enter")
+        expect(page.locator(f"#state-{key}")).to_have_text("Opgeslagen")
+    control(panel, code, "discussion")
+    control(panel, code, "reveal", on="1")
+    control(panel, code, "reveal_phones", on="1")
+    legend = page.locator(".slider[data-key=sturing] .median-legend")
+    expect(legend).to_be_visible()
+    expect(legend).to_have_text("Mediaan van de zaal: 50")
+    expect(page.locator(".slider[data-key=sturing] .marker.median")).to_be_visible()
+    legend.scroll_into_view_if_needed()
+    page.screenshot(path=ARTIFACTS / "phone-median-legend-360.png", animations="disabled")
 
 
 def test_a_silent_connection_shows_within_five_seconds_and_the_queue_goes_on_return(workshop):
@@ -277,6 +329,12 @@ def test_a_silent_connection_shows_within_five_seconds_and_the_queue_goes_on_ret
     started = time.monotonic()
     expect(page.locator("#connection")).to_have_attribute("data-state", "offline", timeout=8_000)
     assert time.monotonic() - started <= 5.5
+    # One short line, not three lines in a pill.
+    line = page.locator("#connection").evaluate(
+        "el => ({h: el.getBoundingClientRect().height, lh: parseFloat(getComputedStyle(el).lineHeight)})"
+    )
+    assert line["h"] < 2 * line["lh"], line
+    expect(page.locator("#connection")).to_have_text("Offline: antwoorden bewaard")
     # A move while away is queued and kept...
     page.locator("#slider-sturing").focus()
     for _ in range(10):

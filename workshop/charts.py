@@ -47,15 +47,30 @@ def frame() -> dict[str, float]:
     return {"width": PLOT_WIDTH, "height": PLOT_HEIGHT, "left": x_of(0), "right": x_of(MAX_VALUE), "mid": x_of(50)}
 
 
-def dots(counts: Sequence[int]) -> list[Dot]:
-    """One dot per position, stacked in columns two points wide, shrinking when a stack grows tall."""
+def _columns(counts: Sequence[int]) -> dict[int, int]:
     columns: dict[int, int] = {}
     for value, count in enumerate(counts):
         if count:
             columns[value // 2] = columns.get(value // 2, 0) + count
+    return columns
+
+
+def dot_size(plots: Sequence[Sequence[int]]) -> float:
+    """One dot size for every plot of a view, so that the tallest stack of any of them fits: dots that
+    changed size from slider to slider read as different numbers of people."""
+    tallest = max(
+        (max(_columns(counts).values(), default=0) for counts in plots if sum(counts) <= DOTS_UP_TO), default=0
+    )
+    return min(DOT_SIZE, PLOT_HEIGHT / tallest) if tallest else DOT_SIZE
+
+
+def dots(counts: Sequence[int], size: float | None = None) -> list[Dot]:
+    """One dot per position, stacked in columns two points wide, shrinking when a stack grows tall
+    (or `size` across a view: dot_size)."""
+    columns = _columns(counts)
     if not columns:
         return []
-    size = min(DOT_SIZE, PLOT_HEIGHT / max(columns.values()))
+    size = min(size or DOT_SIZE, PLOT_HEIGHT / max(columns.values()))
     result = []
     for value, count in enumerate(counts):
         column = value // 2
@@ -106,6 +121,7 @@ def plot_row(
     abstained: int,
     before: float | None = None,
     show_positions: bool = True,
+    size: float | None = None,
     **extra: Any,
 ) -> dict[str, Any]:
     """What one slider's plot draws: dots (or bars past DOTS_UP_TO), median, middle half, round-1 marker."""
@@ -114,7 +130,7 @@ def plot_row(
         "slider": slider,
         "summary": summary,
         "abstained": abstained,
-        "dots": dots(counts) if show_positions and not many else [],
+        "dots": dots(counts, size) if show_positions and not many else [],
         "bars": bars(counts) if show_positions and many else "",
         **band(summary),
         "before_x": _x(before),
@@ -131,6 +147,7 @@ def plot_rows(info: SessionInfo, result: SessionResult, number: int, scope: str 
     else:
         data = next(g.result for g in result.groups if group_scope(g.id) == scope)
     previous = result.rounds.get(1) if number == 2 and scope == ROOM else None
+    size = dot_size([result.snapshot.counts_for(number, slider.key, scope) for slider in info.sliders])
     return [
         plot_row(
             slider=slider,
@@ -140,6 +157,7 @@ def plot_rows(info: SessionInfo, result: SessionResult, number: int, scope: str 
             before=previous.summaries[slider.key].median if previous else None,
             open=info.may_place(slider.key),
             visible=session.results_visible(slider.key),
+            size=size,
         )
         for slider in info.sliders
     ]

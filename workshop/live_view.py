@@ -210,7 +210,12 @@ def join_context(
     }
 
 
-def _plot_row(row: SliderView) -> dict[str, Any]:
+def _plot_rows(rows: tuple[SliderView, ...]) -> list[dict[str, Any]]:
+    size = charts.dot_size([row.counts for row in rows if row.shown])
+    return [_plot_row(row, size) for row in rows]
+
+
+def _plot_row(row: SliderView, size: float | None = None) -> dict[str, Any]:
     return charts.plot_row(
         slider=row.slider,
         counts=row.counts,
@@ -218,6 +223,7 @@ def _plot_row(row: SliderView) -> dict[str, Any]:
         abstained=row.abstained,
         before=row.before,
         show_positions=row.shown,
+        size=size,
         open=row.open,
         visible=row.on_screen,
     )
@@ -239,9 +245,9 @@ def view_context(info: SessionInfo, view: LiveView) -> dict[str, Any]:
         "joined": view.joined,
         "connected": view.connected,
         "round": view.round,
-        "sliders": [_plot_row(row) for row in view.sliders],
+        "sliders": _plot_rows(view.sliders),
         "screen_group": view.screen_group,
-        "screen_group_rows": [_plot_row(row) for row in view.screen_group_sliders],
+        "screen_group_rows": _plot_rows(view.screen_group_sliders),
         "groups": [
             {
                 "group": g,

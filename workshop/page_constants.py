@@ -34,6 +34,10 @@ FALLBACK_AFTER_MS = 2500
 SHORT_LIVED_MS = 5000
 PROBE_FIRST_MS = 10_000
 PROBE_MAX_MS = 300_000
+# A phone refused at the door (room locked or full) asks again after this, doubling up to the cap, so that
+# it is let in by itself once the room reopens.
+REFUSED_RETRY_FIRST_MS = 4000
+REFUSED_RETRY_MAX_MS = 16_000
 
 _SOCKET = {
     "backoff_first_ms": BACKOFF_FIRST_MS,
@@ -57,6 +61,8 @@ PAGES: dict[str, dict[str, int]] = {
         "silence_limit_ms": SILENCE_LIMIT_MS,
         "commit_delay_ms": COMMIT_DELAY_MS,
         "retry_delay_ms": RETRY_DELAY_MS,
+        "refused_retry_first_ms": REFUSED_RETRY_FIRST_MS,
+        "refused_retry_max_ms": REFUSED_RETRY_MAX_MS,
     },
     "dashboard": {
         **_SOCKET,

@@ -5,6 +5,7 @@
    and close codes come from the server as data- attributes of #dashboard. */
 import { LiveSocket } from "./live/socket.js";
 import { constant, socketTimings } from "./live/constants.js";
+import { fitScreen, fitOnResize } from "./live/fit.js";
 
 function startTimers(scope) {
   Array.prototype.forEach.call(scope.querySelectorAll(".timer[data-remaining-ms]"), function (el) {
@@ -45,6 +46,7 @@ function liveSwapper(freeze, isScreen) {
       Array.prototype.forEach.call(fresh.querySelectorAll(".reveal"), function (el) { el.classList.add("settled"); });
     }
     live.replaceWith(fresh);
+    if (isScreen) { fitScreen(fresh); }
     startTimers(fresh);
   }
   function release() {
@@ -235,6 +237,6 @@ if (root) {
   startTimers(document);
   document.body.addEventListener("htmx:afterSwap", function (event) { startTimers(event.target); });
   var showFreeze = function () {};
-  if (isScreen) { followFreeze(freeze, swapper); } else { showFreeze = freezeButtons(freeze); shortcuts(); keepPanelAcrossSwaps(root); }
+  if (isScreen) { followFreeze(freeze, swapper); fitOnResize(); } else { showFreeze = freezeButtons(freeze); shortcuts(); keepPanelAcrossSwaps(root); }
   listen(root, swapper, controlsSwapper(function () { showFreeze(); }));
 }

@@ -94,6 +94,14 @@ export class LiveSocket {
     if (this.http) { this.http.close(); }
   }
 
+  /* Start again after a final close (a phone refused at the door asks again later). */
+  resume() {
+    if (!this.stopped) { return; }
+    this.stopped = false;
+    this.attempt = 0;
+    this.connect();
+  }
+
   good() {
     this.failures = 0;
     clearTimeout(this.fallbackTimer);

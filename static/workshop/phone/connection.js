@@ -4,10 +4,11 @@
    connection counts as gone; it is dropped and reconnected, and what is unacknowledged goes again
    after the welcome. */
 import { LiveSocket } from "../live/socket.js";
+import { jittered } from "../live/backoff.js";
 import { show } from "./sliders.js";
 import { render } from "./render.js";
 import { showMessage } from "./notice.js";
-import { setConnection, ended, refused } from "./status.js";
+import { setConnection, ended, refused, admitted } from "./status.js";
 import { resendUnacked, acknowledged, refusedAnswer } from "./outbox.js";
 
 function explain(phone, error, key) {
@@ -33,6 +34,7 @@ function onMessage(phone, message) {
   if (message.type === "welcome") {
     phone.state.token = message.token;
     phone.state.welcomed = true;
+    admitted(phone);
     showMessage(phone, "");
     render(phone, message);
     resendUnacked(phone);
@@ -67,6 +69,17 @@ function heartbeat(phone) {
   return () => { lastHeard = Date.now(); };
 }
 
+/* A phone refused because the room was locked or full asks again now and then, by itself: when the
+   facilitator reopens the room (or a place comes free) it is let in without a reload. Every few seconds,
+   with jitter, so that a hall of refused phones does not knock at once; each knock costs the server one
+   cached read (runtime's shared sessions). */
+function retryRefused(phone) {
+  var attempt = phone.state.refusedAttempts || 0;
+  phone.state.refusedAttempts = attempt + 1;
+  var delay = jittered(phone.limits.refusedRetryFirst, phone.limits.refusedRetryMax, attempt);
+  setTimeout(() => { phone.socket.resume(); }, delay);
+}
+
 export function connect(phone) {
   var heard = heartbeat(phone);
   var code = phone.code;
@@ -76,14 +89,22 @@ export function connect(phone) {
   });
   phone.socket = new LiveSocket("/ws/p/" + code + "/", {
     // Once offline, the phone says so until it is welcomed back, through every attempt in between.
-    state: (name) => { if (!(name === "connecting" && phone.el.connection.dataset.state === "offline")) { setConnection(phone, name); } },
+    state: (name) => {
+      // A refused phone knocking again says nothing until it is let in; an offline one stays offline till then.
+      if (phone.root.classList.contains("refused")) { return; }
+      if (!(name === "connecting" && phone.el.connection.dataset.state === "offline")) { setConnection(phone, name); }
+    },
     open: () => { heard(); sayHello(phone); },
     final: (closeCode) => {
       if (closeCode === phone.limits.closeNotFound) { ended(phone); return true; }
-      if (closeCode === phone.limits.closeRefused) { setConnection(phone, "refused"); return true; }
+      if (closeCode === phone.limits.closeRefused) { setConnection(phone, "refused"); retryRefused(phone); return true; }
       return false;
     },
-    message: (message) => { heard(); onMessage(phone, message); },
+    message: (message) => {
+      heard();
+      if (message.type === "welcome") { phone.state.refusedAttempts = 0; }
+      onMessage(phone, message);
+    },
   }, options);
   return phone.socket;
 }

@@ -39,6 +39,8 @@ function limits(root) {
     retryDelay: constant(root, "retryDelayMs"),
     closeNotFound: constant(root, "closeNotFound"),
     closeRefused: constant(root, "closeRefused"),
+    refusedRetryFirst: constant(root, "refusedRetryFirstMs"),
+    refusedRetryMax: constant(root, "refusedRetryMaxMs"),
     socket: socketTimings(root),
   };
 }

@@ -35,10 +35,20 @@ export function statusText(phone, value, pending, previous) {
 }
 
 export function marker(element, value, label) {
-  if (typeof value !== "number") { element.hidden = true; return; }
+  // A tooltip never shows on a touchscreen: the room's median is said in words under the slider too.
+  var legend = element.classList.contains("median") && element.closest(".slider").querySelector(".median-legend");
+  if (typeof value !== "number") {
+    element.hidden = true;
+    if (legend) { legend.hidden = true; }
+    return;
+  }
   element.hidden = false;
   element.style.setProperty("--pos", value);
   element.setAttribute("title", label + ": " + value);
+  if (legend) {
+    legend.hidden = false;
+    legend.textContent = label + ": " + String(value).replace(".", document.documentElement.lang === "nl" ? "," : ".");
+  }
 }
 
 export function usable(phone, slider) {

@@ -31,10 +31,15 @@ export function ended(phone) {
   if (showKeptResult()) { phone.el.reveal.hidden = true; }
 }
 
+/* Let in after all (the room reopened, a place came free): the page as for any phone. */
+export function admitted(phone) {
+  phone.root.classList.remove("refused");
+}
+
 /* Not let in: one clear message, and no sliders that cannot move. */
 export function refused(phone, message) {
   phone.root.classList.add("refused");
-  showMessage(phone, message);
+  showMessage(phone, message, "refused");
   setConnection(phone, "refused");
   each(phone, (slider) => { slider.input.disabled = true; });
 }
