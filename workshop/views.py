@@ -77,7 +77,7 @@ def home(request: HttpRequest) -> HttpResponse:
 def join(request: HttpRequest, code: str) -> HttpResponse:
     info = load_session_info(code=code)
     found = info is not None and info.refusal("join") is None
-    if not guard.lookup_allowed(request.META.get("REMOTE_ADDR"), found=found):
+    if not guard.lookup_allowed(request.META.get("REMOTE_ADDR"), found=found, code=code):
         return render(request, "workshop/too_many.html", status=429)
     if info is None or not found:
         return _not_found(request, code)
