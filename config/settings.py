@@ -315,6 +315,8 @@ LOGGING = {
         "django.server": {"handlers": ["console"], "level": "INFO", "propagate": False},
         # Failed logins and lockouts are warnings; axes' INFO lines (each login, each clean-up) are noise.
         "axes": {"level": "WARNING"},
+        # WeasyPrint logs each step of every PDF at INFO: seven lines a PDF say nothing an operator needs.
+        "weasyprint.progress": {"level": "WARNING"},
         # Start-up and listening lines stay visible whatever LOG_LEVEL says.
         "daphne.server": {"level": "INFO"},
         "daphne.cli": {"level": "INFO"},

@@ -10,7 +10,7 @@ urlpatterns = [
     # Phones whose network blocks websockets (workshop/fallback.py).
     path("p/<code:code>/stream/", fallback.stream, name="phone_stream"),
     path("p/<code:code>/send/", fallback.send, name="phone_send"),
-    path("j/<code:code>/result.pdf", views.my_result, name="my_result"),
+    path("j/<code:code>/result.pdf", result_views.my_result, name="my_result"),
     path("start/", views.start, name="start"),
     path("f/", views.facilitator_home, name="facilitator_home"),
     path("f/s/<code:code>/", views.dashboard, name="dashboard"),

@@ -94,3 +94,21 @@ def _count_failure(key: str) -> bool:
 
 
 alookup_allowed = sync_to_async(lookup_allowed, thread_sensitive=False)
+
+
+def within(address: str | None, *, name: str, limit: int, seconds: int) -> bool:
+    """At most `limit` requests of one kind per address per fixed window of `seconds` (the personal PDF's
+    rate); no address (a test, a socket without a peer) is not limited."""
+    return not address or counted(f"{cache_key(address)}:{name}:{int(clock() // seconds)}", limit, seconds)
+
+
+def counted(name: str, limit: int, seconds: int) -> bool:
+    """Count one more use of `name` (hashed); False once it has been used more than `limit` times."""
+    key = f"guard:use:{_digest(name)}"
+    try:
+        django_cache.add(key, 0, timeout=seconds + 1)
+        return django_cache.incr(key) <= limit
+    except ValueError:
+        return True  # expired between the add and the increment: a new window
+    except (RedisError, OSError):
+        return True

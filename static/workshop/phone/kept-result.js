@@ -1,7 +1,8 @@
 /* A closed session's result as this phone kept it: the profile, its assignment, its own positions
    beside the room's medians, and a form for a PDF of it. Kept when the session closes, shown then
    and on the "not open" page after a reload (ended.js). The server no longer knows which phone was
-   whose, so the form carries this phone's own positions; it never carries the token. */
+   whose, so the form carries the ticket it gave this phone when it closed (the phone's own positions,
+   signed by the server; docs/protocol.md, `result_ticket`); it never carries the token. */
 import { sliderName } from "./page.js";
 
 function finalKey(code) {
@@ -21,7 +22,9 @@ export function keepFinal(phone, message) {
     key: key, label: sliderName(phone.sliders[key]), own: phone.state.known[key], median: current.medians[key],
   }));
   try {
-    window.localStorage.setItem(finalKey(phone.code), JSON.stringify({ profile: current.profile, rows: rows, own: own }));
+    window.localStorage.setItem(finalKey(phone.code), JSON.stringify({
+      profile: current.profile, rows: rows, own: own, ticket: message.result_ticket || null,
+    }));
   } catch (e) { /* private mode: the PDF still has it */ }
 }
 
@@ -41,20 +44,16 @@ function fillRows(body, rows) {
   });
 }
 
-/* The form's hidden fields, r<round>-<slider>: what the PDF is made from. */
-function fillValues(holder, own) {
+/* The form's one field, the ticket: what the PDF is made from. Without one (kept before tickets) no form. */
+function fillValues(holder, ticket) {
   holder.textContent = "";
-  Object.keys(own || {}).forEach((round) => {
-    Object.keys(own[round] || {}).forEach((key) => {
-      var value = own[round][key];
-      if (value === null || value === undefined) { return; }
-      var input = document.createElement("input");
-      input.type = "hidden";
-      input.name = "r" + round + "-" + key;
-      input.value = value;
-      holder.appendChild(input);
-    });
-  });
+  holder.closest("form").hidden = !ticket;
+  if (!ticket) { return; }
+  var input = document.createElement("input");
+  input.type = "hidden";
+  input.name = "ticket";
+  input.value = ticket;
+  holder.appendChild(input);
 }
 
 /* Shows the kept result if this page has its card and this phone kept one; says whether it did. */
@@ -68,7 +67,7 @@ export function showKeptResult() {
   document.getElementById("kept-description").textContent = final.profile.description;
   document.getElementById("kept-assignment").textContent = final.profile.assignment;
   fillRows(document.getElementById("kept-rows"), final.rows);
-  fillValues(document.getElementById("kept-values"), final.own);
+  fillValues(document.getElementById("kept-values"), final.ticket);
   root.hidden = false;
   return true;
 }
