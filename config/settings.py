@@ -272,11 +272,14 @@ SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
 SESSION_COOKIE_HTTPONLY = True
 
-# Login throttling (django-axes, config/logins.py): 10 failures for one username or 30 from
-# one address, counted separately, lock that username or address out for 15 minutes.
-AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+# Login throttling (django-axes, config/logins.py): 10 failures for one username from one address
+# lock that username for that address only, and 30 from one address lock that address, each for
+# 15 minutes. So nobody elsewhere can lock a facilitator out: the owner logs in from their own
+# address while someone else's is locked. Attempts during a lock-out do not renew it.
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"], "ip_address"]
 AXES_USERNAME_FAILURE_LIMIT = 10
 AXES_ADDRESS_FAILURE_LIMIT = 30
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
 # The handler compares each criterion with its own limit and reports 1 when one is reached.
 AXES_FAILURE_LIMIT = 1
 AXES_HANDLER = "config.logins.SeparateLimitsHandler"
@@ -322,6 +325,17 @@ LOGGING = {
         "daphne.cli": {"level": "INFO"},
     },
 }
+
+# Mail: only with EMAIL_HOST set is there a way to send a password-reset link, and only then is
+# password reset routed (config/urls.py); without it an administrator sets a new password in /admin/.
+EMAIL_HOST = env_str("EMAIL_HOST")
+MAIL_CONFIGURED = bool(EMAIL_HOST)
+if MAIL_CONFIGURED:
+    EMAIL_PORT = env_int("EMAIL_PORT", 587, minimum=1)
+    EMAIL_HOST_USER = env_str("EMAIL_HOST_USER")
+    EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD")
+    EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", True)
+    DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "webmaster@localhost")
 
 # Base URL for links made outside a request (create_session).
 PUBLIC_URL = env_str("PUBLIC_URL", "http://127.0.0.1:8000")
