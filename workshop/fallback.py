@@ -48,7 +48,7 @@ def _event(message: dict[str, Any]) -> str:
 def _body(request: HttpRequest) -> Any:
     try:
         return json.loads(request.body)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: nesting deeper than Python goes
         return None
 
 
