@@ -151,9 +151,9 @@ def test_pdfs_are_rendered_one_at_a_time_and_a_full_queue_is_told_to_come_back(c
     for thread in threads:
         thread.start()
     deadline = time.monotonic() + 10
-    while result_views._waiting < result_views.PDF_QUEUE and time.monotonic() < deadline:
+    while result_views._places._value > 0 and time.monotonic() < deadline:
         time.sleep(0.01)  # polling a counter of this process; no event to await across threads
-    assert result_views._waiting == result_views.PDF_QUEUE
+    assert result_views._places._value == 0
     # The queue is full: the next one is told to come back, at once.
     assert post(Client(), closed_session.code, {"ticket": ticket_for(closed_session, sturing=1)}).status_code == 503
     release.set()

@@ -95,8 +95,7 @@ PDF_QUEUE = 8
 PDF_WAIT_SECONDS = 20
 _renderer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="personal-pdf")
 _turn = threading.Lock()
-_waiting = 0
-_waiting_lock = threading.Lock()
+_places = threading.BoundedSemaphore(PDF_QUEUE)  # the waiting line, the one rendering included
 # The only fields the phone's form sends (templates/workshop/_kept_result.html).
 PDF_FIELDS = {"csrfmiddlewaretoken", "ticket"}
 
@@ -136,11 +135,8 @@ def my_result(request: HttpRequest, code: str) -> HttpResponse:
 
 def _render_in_turn(code: str, own: result_ticket.Own) -> bytes | None:
     """The PDF, one at a time in this process; None when too many wait; b"" when the session is gone."""
-    global _waiting
-    with _waiting_lock:
-        if _waiting >= PDF_QUEUE:
-            return None
-        _waiting += 1
+    if not _places.acquire(blocking=False):
+        return None
     try:
         if not _turn.acquire(timeout=PDF_WAIT_SECONDS):
             return None
@@ -153,5 +149,4 @@ def _render_in_turn(code: str, own: result_ticket.Own) -> bytes | None:
         finally:
             _turn.release()
     finally:
-        with _waiting_lock:
-            _waiting -= 1
+        _places.release()
