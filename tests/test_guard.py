@@ -19,6 +19,13 @@ from workshop import guard
 from workshop.models import CODE_ALPHABET, CODE_LENGTH
 
 
+@pytest.fixture(autouse=True)
+def _nothing_known_here():
+    guard.known_here.clear()
+    yield
+    guard.known_here.clear()
+
+
 @pytest.fixture
 def frozen_clock(monkeypatch):
     """The guard's clock, held still: the test decides when the next second begins."""
