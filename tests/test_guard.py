@@ -237,7 +237,8 @@ async def test_sixty_phones_behind_a_guessing_address_all_join_within_a_minute(w
         f"{len(learnt)} codes' answers in {elapsed:.1f} s"
     )
     assert max(joined) < 60
-    assert len(learnt) <= elapsed / guard.TICK_SECONDS + 1
+    # One a second: an interval of T seconds touches at most T + 2 whole seconds of the clock.
+    assert len(learnt) <= elapsed / guard.TICK_SECONDS + 2
 
 
 @pytest.mark.services
