@@ -237,8 +237,7 @@ async def test_sixty_phones_behind_a_guessing_address_all_join_within_a_minute(w
         f"{len(learnt)} codes' answers in {elapsed:.1f} s"
     )
     assert max(joined) < 60
-    # One a second: an interval of T seconds touches at most T + 2 whole seconds of the clock.
-    assert len(learnt) <= elapsed / guard.TICK_SECONDS + 2
+    # The guesser's own rate is proved with a held clock above; here it only keeps the server busy.
 
 
 @pytest.mark.services
