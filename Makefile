@@ -8,6 +8,12 @@ PORT ?= 8000
 LAN_IP := $(shell hostname -I 2>/dev/null | awk '{print $$1}')
 PUBLIC_HOST := $(if $(filter 0.0.0.0,$(HOST)),$(or $(LAN_IP),127.0.0.1),$(HOST))
 
+# Served beyond this machine over plain HTTP: say so, in both languages, before anything else.
+PLAIN_HTTP_WARNING := echo "  LET OP: dit is gewoon HTTP. Het wachtwoord van de begeleider gaat onversleuteld over dit" && \
+	echo "  netwerk; iedereen op dezelfde wifi kan het meelezen. Gebruik op een locatie HTTPS: docs/deployment.md." && \
+	echo "  WARNING: plain HTTP. The facilitator's login travels unencrypted over this network, readable by" && \
+	echo "  anyone on the same Wi-Fi. At a venue, serve HTTPS behind nginx: see docs/deployment.md." && echo ""
+
 .PHONY: install install-dev run test test-fast lint format messages check-deploy bench clean
 
 # `make run` installs what the server runs (requirements.txt); the targets that test, lint or
@@ -43,6 +49,7 @@ run: install .secret_key
 	$(PY) manage.py collectstatic --noinput --verbosity 0 && \
 	$(PY) manage.py ensure_facilitator && \
 	echo "" && echo "  Schuifoefening live: $(PUBLIC_URL)/f/   (stop with Ctrl-C)" && echo "" && \
+	$(if $(filter-out 127.0.0.1 localhost ::1,$(HOST)),$(PLAIN_HTTP_WARNING) &&) \
 	exec $(VENV)/bin/daphne --bind $(HOST) --port $(PORT) --websocket_timeout 86400 \
 		--websocket-max-message-size 131072 --websocket-max-frame-size 131072 --ping-interval 20 --ping-timeout 30 \
 		--access-log /dev/null config.asgi:application

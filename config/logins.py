@@ -1,10 +1,11 @@
 """Login throttling with django-axes: two separate limits, the proxy-resolved address, no addresses in logs.
 
 Axes compares one AXES_FAILURE_LIMIT with the largest count among its lockout
-parameters. We want 10 failures per username (someone guessing one account's
-password) and 30 per address (someone trying many accounts, or a team behind one
-NAT typing badly): each parameter is compared with its own limit, and the handler
-reports 1 ("locked") or 0 against AXES_FAILURE_LIMIT = 1.
+parameters. We want 10 failures per username from one address (someone guessing one
+account's password; a username is never locked for everyone, so nobody can lock its
+owner out from elsewhere) and 30 per address (someone trying many accounts, or a team
+behind one NAT typing badly): each parameter is compared with its own limit, and the
+handler reports 1 ("locked") or 0 against AXES_FAILURE_LIMIT = 1.
 """
 
 from __future__ import annotations
@@ -21,7 +22,8 @@ from django.shortcuts import render
 
 
 def limit_for(parameter: str | list[str]) -> int:
-    if parameter == "username":
+    # A username from one address ([username, ip_address]): someone guessing one account's password.
+    if parameter in ("username", ["username", "ip_address"]):
         return settings.AXES_USERNAME_FAILURE_LIMIT
     if parameter == "ip_address":
         return settings.AXES_ADDRESS_FAILURE_LIMIT

@@ -112,6 +112,8 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # A NUL in a query or form field: 400 before anything reaches the database.
+    "workshop.middleware.RefuseNulBytes",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -293,11 +295,14 @@ SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
 SESSION_COOKIE_HTTPONLY = True
 
-# Login throttling (django-axes, config/logins.py): 10 failures for one username or 30 from
-# one address, counted separately, lock that username or address out for 15 minutes.
-AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+# Login throttling (django-axes, config/logins.py): 10 failures for one username from one address
+# lock that username for that address only, and 30 from one address lock that address, each for
+# 15 minutes. So nobody elsewhere can lock a facilitator out: the owner logs in from their own
+# address while someone else's is locked. Attempts during a lock-out do not renew it.
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"], "ip_address"]
 AXES_USERNAME_FAILURE_LIMIT = 10
 AXES_ADDRESS_FAILURE_LIMIT = 30
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
 # The handler compares each criterion with its own limit and reports 1 when one is reached.
 AXES_FAILURE_LIMIT = 1
 AXES_HANDLER = "config.logins.SeparateLimitsHandler"
@@ -336,11 +341,24 @@ LOGGING = {
         "django.server": {"handlers": ["console"], "level": "INFO", "propagate": False},
         # Failed logins and lockouts are warnings; axes' INFO lines (each login, each clean-up) are noise.
         "axes": {"level": "WARNING"},
+        # WeasyPrint logs each step of every PDF at INFO: seven lines a PDF say nothing an operator needs.
+        "weasyprint.progress": {"level": "WARNING"},
         # Start-up and listening lines stay visible whatever LOG_LEVEL says.
         "daphne.server": {"level": "INFO"},
         "daphne.cli": {"level": "INFO"},
     },
 }
+
+# Mail: only with EMAIL_HOST set is there a way to send a password-reset link, and only then is
+# password reset routed (config/urls.py); without it an administrator sets a new password in /admin/.
+EMAIL_HOST = env_str("EMAIL_HOST")
+MAIL_CONFIGURED = bool(EMAIL_HOST)
+if MAIL_CONFIGURED:
+    EMAIL_PORT = env_int("EMAIL_PORT", 587, minimum=1)
+    EMAIL_HOST_USER = env_str("EMAIL_HOST_USER")
+    EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD")
+    EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", True)
+    DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "webmaster@localhost")
 
 # Base URL for links made outside a request (create_session).
 PUBLIC_URL = env_str("PUBLIC_URL", "http://127.0.0.1:8000")

@@ -1,8 +1,14 @@
+from django.conf import settings
 from django.contrib import admin
+from django.contrib.auth import urls as auth_urls
 from django.urls import include, path
 
 import config.converters  # noqa: F401 (registers the `code` converter)
 from workshop import archive_views, fallback, reference_views, result_views, views
+
+# Password reset sends a link by mail: without mail configured it could only fail (and log an error).
+PASSWORD_RESET = {"password_reset", "password_reset_done", "password_reset_confirm", "password_reset_complete"}
+account_urls = [p for p in auth_urls.urlpatterns if settings.MAIL_CONFIGURED or p.name not in PASSWORD_RESET]
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -10,7 +16,7 @@ urlpatterns = [
     # Phones whose network blocks websockets (workshop/fallback.py).
     path("p/<code:code>/stream/", fallback.stream, name="phone_stream"),
     path("p/<code:code>/send/", fallback.send, name="phone_send"),
-    path("j/<code:code>/result.pdf", views.my_result, name="my_result"),
+    path("j/<code:code>/result.pdf", result_views.my_result, name="my_result"),
     path("start/", views.start, name="start"),
     path("f/", views.facilitator_home, name="facilitator_home"),
     path("f/s/<code:code>/", views.dashboard, name="dashboard"),
@@ -33,7 +39,7 @@ urlpatterns = [
     path("f/s/<code:code>/reference/", reference_views.session_reference, name="session_reference"),
     path("archive/<int:pk>/", archive_views.archive_detail, name="archive_detail"),
     path("archive/<int:pk>/delete/", archive_views.archive_delete, name="archive_delete"),
-    path("accounts/", include("django.contrib.auth.urls")),
+    path("accounts/", include(account_urls)),
     path("i18n/", include("django.conf.urls.i18n")),
     path("healthz", views.healthz, name="healthz"),
     path("admin/", admin.site.urls),

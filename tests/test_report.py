@@ -23,7 +23,7 @@ from PIL import Image
 from pypdf import PdfReader
 
 from tests.conftest import CHROMIUM, CHROMIUM_ARGS, ROOT, need
-from workshop import closing, results, session_control
+from workshop import closing, result_ticket, results, session_control
 from workshop.exercise_format import TEXT_LIMITS
 from workshop.limits import GROUP_NAME_MAX_CHARS, NOTE_MAX_CHARS, TITLE_MAX_CHARS
 from workshop.models import Note, Participant, Position
@@ -243,14 +243,14 @@ def test_no_text_of_the_report_or_a_phones_pdf_crosses_a_margin_at_the_formats_l
     fenna_client.cookies["django_language"] = language
     report = fenna_client.get(f"/f/s/{longest_workshop.code}/results.pdf").content
     assert crossing(report, side_mm=14) == []
-    own = {
-        f"r{r}-{key}": "abstain" if value is None else value
-        for (number, r, key), value in longest_workshop.sent.items()
-        if number == 4
-    }
+    own: dict[int, dict[str, int | str]] = {}
+    for (number, r, key), value in longest_workshop.sent.items():
+        if number == 4:
+            own.setdefault(r, {})[key] = "abstain" if value is None else value
     client = Client()
     client.cookies["django_language"] = language
-    personal = client.post(f"/j/{longest_workshop.code}/result.pdf", own).content
+    ticket = {"ticket": result_ticket.issue(code=longest_workshop.code, own=own)}
+    personal = client.post(f"/j/{longest_workshop.code}/result.pdf", ticket).content
     save_pages(personal, f"personal-longest-{language}")
     assert crossing(personal, side_mm=14) == []
 
@@ -331,12 +331,15 @@ def test_a_phone_takes_home_its_own_positions_and_the_rooms_medians_on_one_page(
     # What the phone kept: its own positions (the server forgot at closing which phone was whose).
     own = {f"r{r}-{key}": value for (number, r, key), value in full_workshop.sent.items() if number == 3}
     own["r1-aanpak"] = "abstain"
+    # ... as the server signed them into the ticket the phone got when the session closed (result_ticket.py).
+    per_round = {r: {k.split("-", 1)[1]: v for k, v in own.items() if k.startswith(f"r{r}-")} for r in (1, 2)}
+    ticket = {"ticket": result_ticket.issue(code=full_workshop.code, own=per_round)}
     url = f"/j/{full_workshop.code}/result.pdf"
     checked = Client(enforce_csrf_checks=True)
     assert checked.get(url).status_code == 405
-    assert checked.post(url, own).status_code == 403  # no CSRF token
+    assert checked.post(url, ticket).status_code == 403  # no CSRF token
     checked.cookies["csrftoken"] = "x" * 32
-    response = checked.post(url, {**own, "csrfmiddlewaretoken": "x" * 32})
+    response = checked.post(url, {**ticket, "csrfmiddlewaretoken": "x" * 32})
     assert response["Content-Type"] == "application/pdf"
     save_pages(response.content, "personal")
     reader = PdfReader(io.BytesIO(response.content))
@@ -351,7 +354,8 @@ def test_a_phone_takes_home_its_own_positions_and_the_rooms_medians_on_one_page(
 
 
 def test_a_phone_of_an_open_session_gets_no_pdf(client, workshop_session):
-    assert client.post(f"/j/{workshop_session.code}/result.pdf", {"r1-sturing": "40"}).status_code == 404
+    ticket = result_ticket.issue(code=workshop_session.code, own={1: {"sturing": 40}})
+    assert client.post(f"/j/{workshop_session.code}/result.pdf", {"ticket": ticket}).status_code == 404
 
 
 @contextlib.contextmanager
@@ -400,6 +404,7 @@ def test_a_phone_reloaded_after_closing_still_shows_its_result_and_offers_its_pd
         "rounds": {"1": {"medians": {"sturing": 38.5, "regie": 56}}, "2": {"medians": {"sturing": 60, "regie": 27.5}}},
         "own": {"1": {"sturing": 14, "regie": "abstain"}, "2": {"sturing": 70, "regie": None}},
         "sliders": [{"key": "sturing", "label": "Sturing"}, {"key": "regie", "label": "Regie"}],
+        "ticket": "the-signed-ticket",
     }
     folder = ROOT / "artifacts"
     folder.mkdir(exist_ok=True)
@@ -420,9 +425,8 @@ def test_a_phone_reloaded_after_closing_still_shows_its_result_and_offers_its_pd
         assert captions == ["Ronde 1: nu", "Ronde 2: gewenst"]
         assert page.locator("#kept-rows tr").all_inner_texts() == ["Sturing\t14\t38,5", "Regie\tgeen mening\t56"]
         assert page.locator("#kept-rows-2 tr").all_inner_texts() == ["Sturing\t70\t60", "Regie\tniet geplaatst\t27,5"]
-        assert page.locator("#kept-values input[name=r1-sturing]").input_value() == "14"
-        assert page.locator("#kept-values input[name=r1-regie]").input_value() == "abstain"
-        assert page.locator("#kept-values input").count() == 3
+        assert page.locator("#kept-values input[name=ticket]").input_value() == "the-signed-ticket"
+        assert page.locator("#kept-values input").count() == 1
         width = page.evaluate("document.documentElement.scrollWidth")
         assert width <= 375, f"the page scrolls sideways: {width}px"
         page.screenshot(path=str(folder / "phone-kept-result-375-nl.png"), full_page=True)

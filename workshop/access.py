@@ -13,9 +13,11 @@ Two roles, each an auth group that the migrations create (`create_role`):
 An inactive account may do nothing. Views (`facilitators_only`, `research_only`,
 `sessions_run_by`), sockets (`may_watch`) and tests all ask here.
 
-When a user logs out, or their groups, permissions or account change, their dashboard sockets are
-told (`broadcast.access_revoked`) and check again (`still_may_watch`); the ones no longer allowed
-close with 4403.
+When a user logs out, or their groups, permissions, password or account change (or a group of
+theirs changes or goes), their dashboard and screen sockets are told once the change has committed
+(`broadcast.access_revoked`, through the channel layer to every process) and check again
+(`still_may_watch`, against the login's session auth hash too); the ones no longer allowed close with
+4403.
 """
 
 from __future__ import annotations
@@ -27,10 +29,13 @@ from django.apps import apps as global_apps
 from django.apps.registry import Apps
 from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import user_passes_test
+from django.contrib.auth.models import Group as AuthGroup
 from django.contrib.auth.signals import user_logged_out
 from django.core.exceptions import PermissionDenied
+from django.db import transaction
 from django.db.models import QuerySet
-from django.db.models.signals import m2m_changed, post_save
+from django.db.models.signals import m2m_changed, post_delete, post_save, pre_delete
+from django.utils.crypto import constant_time_compare
 
 from workshop import broadcast
 from workshop.models import Archive, Session
@@ -88,11 +93,26 @@ def sessions_run_by(user: Any) -> QuerySet[Session]:
     return sessions if user.is_superuser else sessions.filter(facilitator_id=user.pk)
 
 
-def still_may_watch(user_id: int, session_id: int) -> bool:
-    """Read afresh from the database: the socket's own copy of the user is as old as the socket."""
+def watchable_session_id(user: Any, code: str) -> int | None:
+    """The id of the session with this code that this user may watch, else None.
+
+    One query, the same whether the code is unknown or someone else's: a socket's answer (and how
+    long it takes) tells neither apart.
+    """
+    return sessions_run_by(user).filter(code=code).values_list("pk", flat=True).first()
+
+
+def still_may_watch(user_id: int, session_id: int, auth_hash: str | None = None) -> bool:
+    """Read afresh from the database: the socket's own copy of the user is as old as the socket.
+
+    `auth_hash` is the login's session auth hash (HASH_SESSION_KEY) as the socket opened with it: a
+    changed password makes it stale, and the login with it, as Django's pages decide.
+    """
     user = get_user_model().objects.filter(pk=user_id).first()
+    if user is None or (auth_hash is not None and not constant_time_compare(auth_hash, user.get_session_auth_hash())):
+        return False
     session = Session.objects.filter(pk=session_id).first()
-    return user is not None and session is not None and may_watch(user, session)
+    return session is not None and may_watch(user, session)
 
 
 # For views (after `login_required`, which sends anonymous users to log in) ------------------
@@ -147,25 +167,46 @@ def remove_role(name: str, apps: Apps = global_apps) -> None:
 # Ending a live feed the moment the rules say no ---------------------------------------------
 
 
+# Each is told once the change is committed: a socket that checked inside the admin's transaction
+# would read the rights as they were, and keep its feed.
+
+
+def _revoke(user_ids: Any, login: str | None = None) -> None:
+    for user_id in set(user_ids):
+        transaction.on_commit(lambda user_id=user_id: broadcast.access_revoked(user_id=user_id, login=login))
+
+
 def _logged_out(sender: Any, request: Any, user: Any, **kwargs: Any) -> None:
     if user is not None:
-        broadcast.access_revoked(user_id=user.pk, login=request.session.session_key)
+        _revoke([user.pk], login=request.session.session_key)
 
 
 def _user_changed(sender: Any, instance: Any, **kwargs: Any) -> None:
-    broadcast.access_revoked(user_id=instance.pk)
+    # Deactivated, a new password (a new session auth hash), made superuser or not, deleted.
+    _revoke([instance.pk])
 
 
 def _memberships_changed(sender: Any, instance: Any, action: str, reverse: bool, pk_set: Any, **kwargs: Any) -> None:
     if not action.startswith("post_"):
         return
     if not reverse:
-        broadcast.access_revoked(user_id=instance.pk)
+        _revoke([instance.pk])
         return
     # From the group's side: every user added or removed (all of them on a clear).
-    users = pk_set if pk_set else instance.user_set.values_list("pk", flat=True)
-    for user_id in users:
-        broadcast.access_revoked(user_id=user_id)
+    _revoke(pk_set if pk_set else instance.user_set.values_list("pk", flat=True))
+
+
+def _group_rights_changed(sender: Any, instance: Any, action: str, reverse: bool, pk_set: Any, **kwargs: Any) -> None:
+    """A group's permissions changed: every member checks again."""
+    if action.startswith("post_"):
+        # From the permission's side, pk_set holds the groups.
+        groups = list(pk_set or []) if reverse else [instance.pk]
+        _revoke(get_user_model().objects.filter(groups__in=groups).values_list("pk", flat=True))
+
+
+def _group_deleted(sender: Any, instance: Any, **kwargs: Any) -> None:
+    # The members are known only before the rows go; they are told after the commit.
+    _revoke(list(instance.user_set.values_list("pk", flat=True)))
 
 
 def connect_signals() -> None:
@@ -176,3 +217,8 @@ def connect_signals() -> None:
     m2m_changed.connect(
         _memberships_changed, sender=User.user_permissions.through, dispatch_uid="workshop.access.permissions"
     )
+    post_delete.connect(_user_changed, sender=User, dispatch_uid="workshop.access.user_deleted")
+    m2m_changed.connect(
+        _group_rights_changed, sender=AuthGroup.permissions.through, dispatch_uid="workshop.access.group_rights"
+    )
+    pre_delete.connect(_group_deleted, sender=AuthGroup, dispatch_uid="workshop.access.group_deleted")

@@ -10,6 +10,7 @@ from urllib.parse import parse_qs
 from autobahn.exception import Disconnected
 from channels.db import database_sync_to_async
 from django.conf import settings
+from django.contrib.auth import HASH_SESSION_KEY
 from django.template.loader import render_to_string
 from django.utils import translation
 
@@ -56,14 +57,19 @@ class DashboardConsumer(JsonSocket):
         if user is None or not user.is_authenticated:
             await self.close(code=CLOSE_FORBIDDEN)
             return
+        # An unknown code and someone else's session look the same, and take the same one query.
+        if await database_sync_to_async(access.watchable_session_id)(user, code) is None:
+            await self.close(code=CLOSE_FORBIDDEN)
+            return
         info = await aload_session_info(code=code)
-        if info is None or not await database_sync_to_async(access.may_watch)(user, info.session):
-            # An unknown code and someone else's session look the same.
+        if info is None:
             await self.close(code=CLOSE_FORBIDDEN)
             return
         self.info = info
         self.user_id = user.pk
         self.login = self.scope["session"].session_key
+        # The hash this login was made with: a new password ends the feed (access.still_may_watch).
+        self.auth_hash = await database_sync_to_async(self.scope["session"].get)(HASH_SESSION_KEY)
         self.language = language_from_scope(self.scope)
         query = parse_qs(self.scope.get("query_string", b"").decode("latin-1"))
         self.screen = query.get("view") == ["screen"]
@@ -96,7 +102,8 @@ class DashboardConsumer(JsonSocket):
         if self.info is None:
             return
         logged_out = event.get("login") is not None and event["login"] == self.login
-        if logged_out or not await database_sync_to_async(access.still_may_watch)(self.user_id, self.info.session.pk):
+        allowed = database_sync_to_async(access.still_may_watch)
+        if logged_out or not await allowed(self.user_id, self.info.session.pk, self.auth_hash or ""):
             log.info("dashboard access ended: session=%s", self.info.code)
             await self.close(code=CLOSE_FORBIDDEN)
 

@@ -222,7 +222,7 @@ async def answer(*, code: str, client: str | None, body: bytes, language: str) -
     """A phone's POSTed messages: the HTTP status and the JSON answer."""
     try:
         parsed = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: nesting deeper than Python goes
         parsed = None
     token = parsed.get("token") if isinstance(parsed, dict) else None
     messages = parsed.get("messages") if isinstance(parsed, dict) else None

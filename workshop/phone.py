@@ -47,7 +47,7 @@ async def open_session(*, code: str, address: str | None) -> tuple[SessionInfo |
     """The open session a phone asks for, or the close code it gets instead (the join guard's 4429, or 4404)."""
     info = await ashared_session_info(code=code)
     found = info is not None and info.refusal("join") is None
-    if not await guard.alookup_allowed(address, found=found):
+    if not await guard.alookup_allowed(address, found=found, code=code):
         return None, CLOSE_TOO_MANY
     return (info, None) if found else (None, CLOSE_NOT_FOUND)
 

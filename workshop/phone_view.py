@@ -7,7 +7,7 @@ from typing import Any
 
 from django.utils import timezone, translation
 
-from workshop import live_state, reference_view, workflow
+from workshop import live_state, reference_view, result_ticket, workflow
 from workshop.aggregates import compute, public_result
 from workshop.participation import positions
 from workshop.session_info import SessionInfo
@@ -53,7 +53,7 @@ async def phone_state(
     timer = None
     if remaining is not None:
         timer = {"remaining_ms": remaining, "locks": session.timer_locks, "expired": workflow.time_is_up(state, now)}
-    return {
+    state_message: dict[str, Any] = {
         "session": {
             "code": session.code,
             "title": session.title,
@@ -70,6 +70,11 @@ async def phone_state(
         "timer": timer,
         "reveal": reveal,
     }
+    if current in workflow.ENDED:
+        # This phone's own result PDF, once the server has forgotten which phone was whose.
+        own = {session.round: positions_now, **({1: previous} if previous is not None else {})}
+        state_message["result_ticket"] = result_ticket.issue(code=session.code, own=own)
+    return state_message
 
 
 def still_cleared(state: dict[str, Any], cleared: set[str]) -> set[str]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from django.template.loader import render_to_string
 from django.utils import timezone
 
@@ -69,7 +70,11 @@ def render_pdf(html: str) -> bytes:
 
 
 def personal_context(*, session: Session, own: dict[tuple[int, str], int | None]) -> dict[str, Any]:
-    """A phone's own positions (None: "geen mening") beside the room's medians: nobody else's value is in it."""
+    """A phone's own positions (None: "geen mening") beside the room's medians: nobody else's value is in it.
+
+    A slider with fewer than MIN_GROUP_SHOWN answers has no median here: with two answers, one's own
+    and the median would give the other's (2 * median - own).
+    """
     report = results.build(session)
     rounds = [
         {
@@ -78,7 +83,7 @@ def personal_context(*, session: Session, own: dict[tuple[int, str], int | None]
             "rows": [
                 {
                     "slider": row["slider"],
-                    "median": row["summary"].median,
+                    "median": row["summary"].median if row["summary"].n >= settings.MIN_GROUP_SHOWN else None,
                     "own": own.get((r["round"], row["slider"].key)),
                     "placed": (r["round"], row["slider"].key) in own,
                 }
@@ -92,4 +97,9 @@ def personal_context(*, session: Session, own: dict[tuple[int, str], int | None]
 
 def personal_pdf(*, session: Session, own: dict[tuple[int, str], int | None]) -> bytes:
     """A phone's one-page PDF: its own positions beside the room's medians, and the final profile."""
-    return render_pdf(render_to_string("workshop/report_personal.html", personal_context(session=session, own=own)))
+    return render_pdf(personal_html(session=session, own=own))
+
+
+def personal_html(*, session: Session, own: dict[tuple[int, str], int | None]) -> str:
+    """The page the personal PDF is rendered from (the database is read here; rendering reads nothing)."""
+    return render_to_string("workshop/report_personal.html", personal_context(session=session, own=own))

@@ -17,9 +17,8 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
-from workshop import access, closing, control_panel, guard, live_view, references_service, report, session_control
+from workshop import access, closing, control_panel, guard, live_view, references_service, session_control
 from workshop.access import facilitators_only
-from workshop.downloads import attachment
 from workshop.forms import (
     CapForm,
     ConfirmForm,
@@ -79,7 +78,7 @@ def home(request: HttpRequest) -> HttpResponse:
 def join(request: HttpRequest, code: str) -> HttpResponse:
     info = load_session_info(code=code)
     found = info is not None and info.refusal("join") is None
-    if not guard.lookup_allowed(request.META.get("REMOTE_ADDR"), found=found):
+    if not guard.lookup_allowed(request.META.get("REMOTE_ADDR"), found=found, code=code):
         return render(request, "workshop/too_many.html", status=429)
     if info is None or not found:
         closed = info if info is not None and info.session.status == Session.Status.CLOSED else None
@@ -88,29 +87,6 @@ def join(request: HttpRequest, code: str) -> HttpResponse:
     group = request.GET.get("g", "")
     chosen = int(group) if group.isdigit() and info.has_group(int(group)) else None
     return render(request, "workshop/participant.html", {"info": info, "session": info.session, "group": chosen})
-
-
-@require_POST
-def my_result(request: HttpRequest, code: str) -> HttpResponse:
-    """A closed session's result for one phone: the room's result, and the positions the phone says were its own.
-
-    At closing the server forgets which phone was whose (archives.py), so the phone sends its own
-    positions, fields `r<round>-<slider>`: 0..100 or "abstain". Nothing of another phone is read.
-    """
-    session = Session.objects.filter(code=code, status=Session.Status.CLOSED).select_related("exercise").first()
-    if session is None:
-        return _not_found(request, code)
-    own: dict[tuple[int, str], int | None] = {}
-    for name, value in request.POST.items():
-        round, _sep, key = name[1:].partition("-")
-        if (
-            name.startswith("r")
-            and round in ("1", "2")
-            and (value == "abstain" or (value.isdigit() and int(value) <= 100))
-        ):
-            own[(int(round), key)] = None if value == "abstain" else int(value)
-    pdf = report.personal_pdf(session=session, own=own)
-    return attachment(pdf, filename=f"schuifoefening-{session.code}-mijn-resultaat.pdf")
 
 
 # Facilitators --------------------------------------------------------------

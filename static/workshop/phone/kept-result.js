@@ -1,8 +1,9 @@
 /* A closed session's result as this phone kept it: where the room ended up (its profile and
    assignment), this phone's own positions in every round beside the room's medians, and a form for
    a PDF of it. Kept when the session closes, shown then and on the "not open" page after a reload
-   (ended.js). The server no longer knows which phone was whose, so the form carries this phone's own
-   positions; it never carries the token. What is kept are keys and numbers; the words come from the
+   (ended.js). The server no longer knows which phone was whose, so the form carries the ticket it gave
+   this phone when it closed (its own positions, signed by the server; docs/protocol.md, `result_ticket`);
+   it never carries the token. What is kept are keys and numbers; the words come from the
    page (#kept-texts), so that a phone that switches language reads the result in the new one. */
 import { sliderName } from "./page.js";
 
@@ -25,7 +26,10 @@ export function keepFinal(phone, message) {
     rounds[number] = { medians: rooms[number].medians || {}, profile: rooms[number].profile || null };
   });
   var sliders = Object.keys(phone.sliders).map((key) => ({ key: key, label: sliderName(phone.sliders[key]) }));
-  var kept = { version: 2, round: round, profile: current.profile, rounds: rounds, own: own, sliders: sliders };
+  var kept = {
+    version: 2, round: round, profile: current.profile, rounds: rounds, own: own, sliders: sliders,
+    ticket: message.result_ticket || null,
+  };
   try {
     window.localStorage.setItem(finalKey(phone.code), JSON.stringify(kept));
   } catch (e) { /* private mode: the PDF still has it */ }
@@ -71,20 +75,16 @@ function fillRows(body, rows) {
   });
 }
 
-/* The form's hidden fields, r<round>-<slider>: what the PDF is made from. */
-function fillValues(holder, own) {
+/* The form's one field, the ticket: what the PDF is made from. Without one (kept before tickets) no form. */
+function fillValues(holder, ticket) {
   holder.textContent = "";
-  Object.keys(own || {}).forEach((round) => {
-    Object.keys(own[round] || {}).forEach((key) => {
-      var value = own[round][key];
-      if (value === null || value === undefined) { return; }
-      var input = document.createElement("input");
-      input.type = "hidden";
-      input.name = "r" + round + "-" + key;
-      input.value = value;
-      holder.appendChild(input);
-    });
-  });
+  holder.closest("form").hidden = !ticket;
+  if (!ticket) { return; }
+  var input = document.createElement("input");
+  input.type = "hidden";
+  input.name = "ticket";
+  input.value = ticket;
+  holder.appendChild(input);
 }
 
 /* Per round: its caption and rows (slider, this phone's position in words where it is no number, the
@@ -130,7 +130,7 @@ export function showKeptResult() {
     table.querySelector("caption").hidden = !round.caption;
     fillRows(table.querySelector("tbody"), round.rows);
   });
-  fillValues(document.getElementById("kept-values"), kept.own);
+  fillValues(document.getElementById("kept-values"), kept.ticket);
   root.hidden = false;
   return true;
 }
