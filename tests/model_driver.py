@@ -23,8 +23,8 @@ from django.test import AsyncClient, Client
 from django.utils import timezone, translation
 
 from tests.conftest import forget_cache
-from workshop import broadcast, closing, closing_watch, live_state, live_view, results, session_control
-from workshop.models import Group, Session
+from workshop import broadcast, closing, closing_watch, live_state, live_view, protocol, results, session_control
+from workshop.models import Group, Participant, Session
 from workshop.phone import Conversation, open_session
 from workshop.runtime import runtime
 from workshop.session_info import load_session_info
@@ -59,6 +59,12 @@ class Reply:
 
     def of(self, kind: str) -> list[dict[str, Any]]:
         return [m for m in self.messages if m.get("type") == kind]
+
+
+def unhurried() -> protocol.TokenBucket:
+    """A phone's rate limit, lifted: the model explores the session's rules many steps a second, faster than
+    anyone drags; the limit itself is tested in tests/test_participant_socket.py and tests/test_fallback.py."""
+    return protocol.TokenBucket(rate=1e9, burst=1e9, tokens=1e9)
 
 
 class Driver:
@@ -174,6 +180,10 @@ class Driver:
         hello = {"type": "hello", "token": phone.token, **({"group": group} if group else {})}
         reply = async_to_sync(self._stream_hello if phone.http else self._socket_hello)(phone, hello)
         self._heard(phone, reply)
+        if phone.http and reply.of("welcome"):
+            token_hash = Participant.hash_token(reply.of("welcome")[0]["token"])
+            participant = Participant.objects.filter(token_hash=token_hash).values_list("pk", flat=True).first()
+            runtime().http_buckets[participant] = unhurried()
         return reply
 
     async def _socket_hello(self, phone: Phone, hello: dict[str, Any]) -> Reply:
@@ -181,7 +191,7 @@ class Driver:
         info, refused = await open_session(code=self.code, address=self.address(phone))
         if info is None:
             return Reply([], refused)
-        conversation = Conversation(info, language="nl", name=f"model.{id(phone)}")
+        conversation = Conversation(info, language="nl", name=f"model.{id(phone)}", bucket=unhurried())
         outcome = await conversation.receive(json.dumps(hello))
         if conversation.participant is not None:
             phone.conversation = conversation
