@@ -114,9 +114,11 @@ async def test_phones_moves_sets_and_dashboard_updates_are_counted(metrics_on, w
     assert value("schuifoefening_dashboards_connected") == 0
 
 
-def test_guard_refusals_and_service_errors_are_counted(metrics_on):
+def test_guard_refusals_and_service_errors_are_counted(metrics_on, monkeypatch):
+    monkeypatch.setattr(guard, "clock", lambda: 1_000_000.0)  # one second: over the limit, one lookup a second
     refused = value("schuifoefening_guard_refusals_total")
-    for _ in range(guard.MAX_FAILURES + 2):
+    # The limit's failures, this second's one lookup, then two refused.
+    for _ in range(guard.MAX_FAILURES + 3):
         guard.lookup_allowed("198.51.100.7", found=False)
     assert value("schuifoefening_guard_refusals_total") == refused + 2
     database = value("schuifoefening_service_errors_total", service="database")
