@@ -118,8 +118,8 @@ def test_guard_refusals_and_service_errors_are_counted(metrics_on, monkeypatch):
     monkeypatch.setattr(guard, "clock", lambda: 1_000_000.0)  # one second: over the limit, one lookup a second
     refused = value("schuifoefening_guard_refusals_total")
     # The limit's failures, this second's one lookup, then two refused.
-    for _ in range(guard.MAX_FAILURES + 3):
-        guard.lookup_allowed("198.51.100.7", found=False)
+    for n in range(guard.MAX_FAILURES + 3):
+        guard.lookup_allowed("198.51.100.7", found=False, code=f"ZZZ{n:03d}")
     assert value("schuifoefening_guard_refusals_total") == refused + 2
     database = value("schuifoefening_service_errors_total", service="database")
     redis = value("schuifoefening_service_errors_total", service="redis")
