@@ -18,6 +18,7 @@ from django.conf import settings
 from workshop.announce import announce_current
 from workshop.models import Session
 from workshop.runtime import runtime
+from workshop.websocket import UNAVAILABLE, service_name
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +39,15 @@ async def _watch() -> None:
             return
         try:
             await look(told)
+        except UNAVAILABLE as error:
+            # The database or Redis is away: the next look tries again. One line a while, no traceback.
+            runtime().warnings.warn(
+                log,
+                socket="closing_watch",
+                reason="unavailable",
+                message="could not look for sessions closed elsewhere: %s",
+                args=(service_name(error),),
+            )
         except Exception:
             log.exception("could not look for sessions closed elsewhere")
 
