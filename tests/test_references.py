@@ -4,8 +4,12 @@ facilitator, shown to the room only after its own reveal, and carried home (issu
 import io
 import json
 import secrets
+import shutil
 import statistics
+import subprocess
+import tempfile
 from datetime import date
+from pathlib import Path
 
 import pytest
 from django.test import Client
@@ -13,8 +17,9 @@ from django.urls import reverse
 from hypothesis import given
 from hypothesis import strategies as st
 from openpyxl import load_workbook
+from pypdf import PdfReader
 
-from tests.conftest import SLIDERS
+from tests.conftest import SLIDERS, need
 from workshop import (
     archive_exports,
     closing,
@@ -371,6 +376,32 @@ def test_the_report_workbook_archive_and_phones_carry_the_comparison(lobby_sessi
     html = report.render_to_string("workshop/report.html", report.context(session))
     assert 'data-testid="report-compare"' in html and reference.name in html
     book = load_workbook(io.BytesIO(workbook.xlsx(session)))
-    sheet = book.worksheets[-1]
-    cells = [c for row in sheet.iter_rows(values_only=True) for c in row if c is not None]
-    assert reference.name in cells and 12 in cells and 32.5 in cells
+    sheet = book.worksheets[-1]  # "Context en notities": a sheet of its own would print a fifth page
+    text = " ".join(str(c) for row in sheet.iter_rows(values_only=True) for c in row if c is not None)
+    assert reference.name in text and "12 sessies" in text and "32,5" in text
+
+
+@pytest.mark.slow
+def test_a_printed_workbook_with_a_comparison_of_two_rounds_is_still_at_most_four_pages(lobby_session, twelve):
+    soffice = shutil.which("soffice")
+    need(soffice is not None, "LibreOffice (soffice) is not installed")
+    references_service.choose(session=lobby_session, reference=publish())
+    run_to_reveal(lobby_session)
+    session_control.start_round_two(session=lobby_session)
+    people = list(Participant.objects.filter(session=lobby_session))
+    for slider in lobby_session.exercise.sliders.all():
+        Position.objects.bulk_create(
+            Position(participant=p, slider=slider, round=2, value=v) for p, v in zip(people, (60, 70, 80), strict=True)
+        )
+    closing.close_session(session=lobby_session)
+    body = workbook.xlsx(Session.objects.get(pk=lobby_session.pk))
+    with tempfile.TemporaryDirectory() as folder:
+        source = Path(folder) / "workbook.xlsx"
+        source.write_bytes(body)
+        command = [soffice, f"-env:UserInstallation=file://{folder}/profile", "--headless", "--convert-to", "pdf"]
+        subprocess.run([*command, "--outdir", folder, str(source)], check=True, capture_output=True, timeout=180)
+        pdf = (Path(folder) / "workbook.pdf").read_bytes()
+    reader = PdfReader(io.BytesIO(pdf))
+    text = " ".join(page.extract_text() for page in reader.pages)
+    assert "Vergeleken met andere sessies" in text and "12 sessies" in text
+    assert len(reader.pages) <= 4, len(reader.pages)

@@ -10,12 +10,11 @@ from __future__ import annotations
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
-from django.utils.formats import date_format
+from django.utils.formats import date_format, number_format
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
 from workshop import charts, references
-from workshop.downloads import safe_cell
 
 if TYPE_CHECKING:
     from workshop.models import Profile, Slider
@@ -193,51 +192,39 @@ def for_results(session: Any, report: dict[str, Any]) -> list[dict[str, Any]]:
     return found
 
 
-def workbook_rows(compared: list[dict[str, Any]]) -> list[list[Any]]:
-    """The workbook's sheet "Compared": the reference (name, date, sessions), then per round and slider."""
+def workbook_lines(session: Any, report: dict[str, Any]) -> tuple[str, list[tuple[str, Any, str]]] | None:
+    """The comparison as the workbook's "Context and notes" sheet carries it (a sheet of its own would print a
+    fifth page): a line naming the reference, then per round and slider (slider, round, text); None without."""
+    compared = for_results(session, report)
     if not compared:
-        return []
+        return None
     first = compared[0]
-    rows: list[list[Any]] = [
-        [_("Reference"), first["name"]],
-        [_("Made"), first["made"]],
-        [_("Sessions"), first["sessions"]],
-        [],
-        [
-            _("Round"),
-            _("Slider"),
-            _("Room median"),
-            _("Others: median"),
-            _("Others: middle half from"),
-            _("to"),
-            _("Sessions"),
-        ],
-    ]
+    title = _("Reference “%(name)s”, made %(made)s, from %(sessions)s sessions.") % {
+        "name": first["name"],
+        "made": first["made"],
+        "sessions": first["sessions"],
+    }
+    lines: list[tuple[str, Any, str]] = []
     for compare in compared:
         for row in compare["rows"]:
             band = row["band"] or {}
-            rows.append(
-                [
-                    compare["round"],
-                    row["slider"].label,
-                    row["room"],
-                    band.get("median"),
-                    band.get("q1"),
-                    band.get("q3"),
-                    band.get("sessions"),
-                ]
+            others = (
+                _("others %(median)s (middle half %(q1)s to %(q3)s, %(n)s sessions)")
+                % {
+                    "median": _number(band.get("median")),
+                    "q1": _number(band.get("q1")),
+                    "q3": _number(band.get("q3")),
+                    "n": band.get("sessions"),
+                }
+                if band
+                else _("others: too few sessions")
             )
+            room = _("room %(median)s") % {"median": _number(row["room"])}
+            lines.append((row["slider"].label, compare["round"], f"{room} · {others}"))
         if compare["share"]:
-            rows.append([compare["round"], compare["share"]["text"]])
-    return rows
+            lines.append(("", compare["round"], compare["share"]["text"]))
+    return title, lines
 
 
-def workbook_sheet(book: Any, *, session: Any, report: dict[str, Any]) -> None:
-    """The workbook's sheet "Compared" (workbook.xlsx); no sheet without a reference."""
-    rows = workbook_rows(for_results(session, report))
-    if not rows:
-        return
-    sheet = book.create_sheet(_("Compared"))
-    for row in rows:
-        sheet.append([safe_cell(cell) for cell in row])
-    sheet.column_dimensions["B"].width = 38
+def _number(value: Any) -> str:
+    return "\N{EN DASH}" if value is None else number_format(value)

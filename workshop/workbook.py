@@ -215,6 +215,17 @@ def _context_and_notes(sheet: Worksheet, context: dict[str, Any]) -> None:
         _wrapped(sheet, [label, round, note])
     if not notes:
         sheet.append([_("No notes")])
+    compared = reference_view.workbook_lines(session, report)
+    if compared is not None:
+        title, lines = compared
+        sheet.append([])
+        sheet.append([_("Compared with other sessions")])
+        sheet.cell(row=sheet.max_row, column=1).font = HEADING
+        _wrapped(sheet, [title])
+        sheet.merge_cells(start_row=sheet.max_row, start_column=1, end_row=sheet.max_row, end_column=3)
+        _header(sheet, [_("Slider"), _("Round"), _("Room and others")])
+        for line in lines:
+            _wrapped(sheet, list(line))
     sheet.append([])
     _wrapped(sheet, [_("Source"), None, session.exercise.source])
 
@@ -239,7 +250,6 @@ def xlsx(session: Session) -> bytes:
         sheet = book.create_sheet()
         add(sheet, context)
         _print_setup(sheet, title=session.title)
-    reference_view.workbook_sheet(book, session=session, report=context["report"])
     out = io.BytesIO()
     book.save(out)
     return out.getvalue()
