@@ -20,7 +20,7 @@ from workshop.forms import ArchiveFilterForm, ReferenceForm
 from workshop.models import Archive
 
 
-def _archive_filters(request: HttpRequest) -> tuple[ArchiveFilterForm, QuerySet[Archive] | None]:
+def archive_selection(request: HttpRequest) -> tuple[ArchiveFilterForm, QuerySet[Archive] | None]:
     """The filtered archives, or None for a filter that is not valid: the page and every export answer 400."""
     form = ArchiveFilterForm(request.GET or None)
     if form.is_bound and not form.is_valid():
@@ -32,7 +32,7 @@ def _archive_filters(request: HttpRequest) -> tuple[ArchiveFilterForm, QuerySet[
 @research_only
 @require_GET
 def archive_list(request: HttpRequest) -> HttpResponse:
-    form, selection = _archive_filters(request)
+    form, selection = archive_selection(request)
     status = 200 if selection is not None else 400
     selection = selection if selection is not None else Archive.objects.none()
     answers = Count("positions", filter=Q(positions__value__isnull=False))
@@ -72,7 +72,7 @@ EXPORTS = {"csv": archive_exports.csv_lines, "json": archive_exports.json_chunks
 @research_only
 @require_GET
 def archive_export(request: HttpRequest, format: str) -> HttpResponse:
-    _form, selection = _archive_filters(request)
+    _form, selection = archive_selection(request)
     if selection is None:
         return HttpResponseBadRequest(_("Some filters are not valid."))
     return attachment(EXPORTS[format](selection), filename=f"schuifoefening-archief.{format}")

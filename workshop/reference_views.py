@@ -5,24 +5,17 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from workshop import archives, references_service
+from workshop import references_service
 from workshop.access import facilitators_only, research_only, sessions_run_by
-from workshop.forms import ArchiveFilterForm, ReferenceForm, SessionReferenceForm
-from workshop.models import Archive, Reference, Session
+from workshop.archive_views import archive_selection
+from workshop.forms import ReferenceForm, SessionReferenceForm
+from workshop.models import Reference, Session
 from workshop.session_control import ControlError
-
-
-def _selection(request: HttpRequest) -> tuple[ArchiveFilterForm, QuerySet[Archive] | None]:
-    form = ArchiveFilterForm(request.GET or None)
-    if form.is_bound and not form.is_valid():
-        return form, None
-    return form, archives.filtered(form.cleaned_data if form.is_bound else {})
 
 
 @login_required
@@ -31,7 +24,7 @@ def _selection(request: HttpRequest) -> tuple[ArchiveFilterForm, QuerySet[Archiv
 def reference_publish(request: HttpRequest) -> HttpResponse:
     """The overview's filter (its query string) frozen as a reference: 400 for a bad filter or form, 409
     below REFERENCE_MIN_SESSIONS; nothing is written then."""
-    filters, selection = _selection(request)
+    filters, selection = archive_selection(request)
     form = ReferenceForm(request.POST)
     if selection is None or not form.is_valid():
         return HttpResponse(_("Some filters are not valid."), status=400)
