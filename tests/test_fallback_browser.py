@@ -119,10 +119,13 @@ def test_a_refused_stream_is_explained_and_retried_and_a_replaced_one_is_explain
     code, _cookie = manage("shell", "-c", SESSION_SETUP, env=env).split()[-2:]
     context = browser.new_context(viewport=PHONES["360"], is_mobile=True, has_touch=True, locale="nl-NL")
     context.route_web_socket("**/ws/p/**", lambda ws: ws.close())
-    refusals = []
+    refusals: list[str] = []
+    # Refused until the notice has been seen: a retry that is let in clears the notice, and on a
+    # fast machine that can happen before the first look.
+    let_in: list[bool] = []
 
-    def too_many_once(route) -> None:
-        if refusals:
+    def too_many_until_let_in(route) -> None:
+        if let_in:
             route.continue_()
             return
         refusals.append(route.request.url)
@@ -130,10 +133,11 @@ def test_a_refused_stream_is_explained_and_retried_and_a_replaced_one_is_explain
         route.fulfill(status=429, content_type="application/json", body=json.dumps(body))
 
     first = context.new_page()
-    first.route("**/p/*/stream/", too_many_once)
+    first.route("**/p/*/stream/", too_many_until_let_in)
     first.goto(f"{url}/j/{code}/")
     expect(first.locator("#notice")).to_contain_text("Te veel telefoons op dit netwerk", timeout=10_000)
     first.screenshot(path=ARTIFACTS / "phone-fallback-too-many-360.png", animations="disabled")
+    let_in.append(True)
     connected(first, timeout=15_000)  # tried again by itself, and let in
     expect(first.locator("#notice")).to_be_hidden()
     second = context.new_page()
@@ -144,5 +148,5 @@ def test_a_refused_stream_is_explained_and_retried_and_a_replaced_one_is_explain
     first.screenshot(path=ARTIFACTS / "phone-fallback-replaced-360.png", animations="disabled")
     # The tab that took over carries on.
     expect(second.locator("#slider-regie")).to_be_enabled()
-    assert len(refusals) == 1
+    assert refusals, "the stream was never refused"
     context.close()
