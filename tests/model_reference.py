@@ -190,14 +190,19 @@ class SessionModel:
         return nearest_profile({k: self.summary(round, k, group, committed=committed).median for k in SLIDERS})
 
     def public_result(self, *, committed: bool = False) -> dict[str, Any]:
-        """Per round, the room's medians and nearest profile: what a phone is shown when it is revealed."""
+        """Per round, the room's medians and nearest profile: what a phone is shown when it is revealed. A slider
+        with fewer than MIN_GROUP_SHOWN answers shows no median (one's own and the median would give another's)."""
         return {
             str(r): {
-                "medians": {k: self.summary(r, k, committed=committed).median for k in SLIDERS},
+                "medians": {k: self._shown_median(self.summary(r, k, committed=committed)) for k in SLIDERS},
                 "best": self.best(r, committed=committed),
             }
             for r in range(1, self.round + 1)
         }
+
+    @staticmethod
+    def _shown_median(summary: Any) -> float | None:
+        return summary.median if summary.n >= MIN_GROUP_SHOWN else None
 
     # Facilitator controls ------------------------------------------------------
 

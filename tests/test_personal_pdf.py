@@ -186,3 +186,18 @@ def test_a_hundred_pdfs_in_a_row_leave_memory_where_it_was(client, closed_sessio
     grown = (process.memory_info().rss - before) / 2**20
     figure(f"100 personal PDFs in a row: {elapsed:.1f} s, RSS grew {grown:.0f} MB")
     assert grown < 100
+
+
+def test_what_the_phone_keeps_after_closing_has_no_median_for_a_slider_with_fewer_than_three_answers(closed_session):
+    # The same rule as the PDF's, for the kept result on the phone's screen (and in its storage).
+    from asgiref.sync import async_to_sync
+
+    from workshop import aggregates, phone_view
+    from workshop.session_info import load_session_info
+
+    info = load_session_info(code=closed_session.code)
+    result = aggregates.public_result(aggregates.committed_result(info))
+    state = async_to_sync(phone_view.phone_state)(info=info, participant=0, group=None, result=result, language="nl")
+    medians = state["reveal"]["rounds"]["1"]["medians"]
+    assert medians[SLIDERS[-1]] is None
+    assert medians[SLIDERS[0]] == 25

@@ -113,11 +113,17 @@ async def test_no_opinion_is_counted_apart_from_the_statistics(fenna, workshop_s
         await communicator.disconnect()
 
 
-async def test_the_revealed_profile_reaches_phones_with_the_group_median(workshop_session):
+async def test_the_revealed_profile_reaches_phones_with_the_rooms_median_from_three_answers_on(workshop_session):
     communicator, _ = await phone(workshop_session.code)
     for key, value in {"sturing": 85, "aanpak": 55, "verankering": 35, "regie": 90, "horizon": 35}.items():
         await communicator.send_json_to({"type": "set", "slider": key, "value": value, "seq": value})
         await communicator.receive_json_from()
+    others = []
+    for value in (80, 95):  # two more answers on "regie" only
+        other, _ = await phone(workshop_session.code)
+        await other.send_json_to({"type": "set", "slider": "regie", "value": value, "seq": 1})
+        await other.receive_json_from()
+        others.append(other)
     await runtime().outbox.flush()
     await control("start_discussion", workshop_session)
     await next_state(communicator)
@@ -130,7 +136,10 @@ async def test_the_revealed_profile_reaches_phones_with_the_group_median(worksho
     assert current["profile"]["name"] == "Bewonersgestuurd wijkgericht werken"
     assert current["profile"]["assignment"].startswith("Maak bewonersinitiatieven mogelijk")
     assert current["medians"]["regie"] == 90
-    await communicator.disconnect()
+    # One answer: no median, or it would be that participant's own position (docs/protocol.md, `reveal`).
+    assert current["medians"]["sturing"] is None
+    for other in (communicator, *others):
+        await other.disconnect()
 
 
 async def test_when_the_timer_locks_sets_are_refused(workshop_session):
@@ -232,8 +241,10 @@ async def test_a_reset_clears_the_phones_positions(workshop_session):
 
 async def test_closing_sends_the_final_result_then_closes(workshop_session):
     communicator, _ = await phone(workshop_session.code)
-    await communicator.send_json_to({"type": "set", "slider": "sturing", "value": 25, "seq": 1})
-    await communicator.receive_json_from()
+    others = [(await phone(workshop_session.code))[0] for _ in range(2)]  # three answers: a median phones may see
+    for each, value in zip((communicator, *others), (25, 20, 30), strict=True):
+        await each.send_json_to({"type": "set", "slider": "sturing", "value": value, "seq": 1})
+        await each.receive_json_from()
     await runtime().outbox.flush()
     await control("close_session", workshop_session)
     state = await next_state(communicator)

@@ -112,9 +112,16 @@ def committed_result(info: SessionInfo) -> SessionResult:
 
 
 def public_result(result: SessionResult) -> dict[str, Any]:
-    """Per round, the room's medians and nearest profile: what phones see once it is revealed."""
+    """Per round, the room's medians and nearest profile: what phones see once it is revealed, and keep.
+
+    A slider with fewer than MIN_GROUP_SHOWN answers has no median here, as in the phone's PDF: with two
+    answers, one's own and the median would give the other's (2 * median - own).
+    """
     return {
-        str(round): {"medians": {k: s.median for k, s in data.summaries.items()}, "best": data.best}
+        str(round): {
+            "medians": {k: s.median if s.n >= settings.MIN_GROUP_SHOWN else None for k, s in data.summaries.items()},
+            "best": data.best,
+        }
         for round, data in result.rounds.items()
     }
 
