@@ -19,10 +19,11 @@ from typing import Any
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.conf import settings
-from django.test import AsyncClient, Client
+from django.test import Client
 from django.utils import timezone, translation
 
 from tests.conftest import forget_cache
+from tests.sockets import http_client
 from workshop import broadcast, closing, closing_watch, live_state, live_view, protocol, results, session_control
 from workshop.models import Group, Participant, Session
 from workshop.phone import Conversation, open_session
@@ -200,7 +201,7 @@ class Driver:
     async def _stream_hello(self, phone: Phone, hello: dict[str, Any]) -> Reply:
         """The fallback's stream: its first event (the welcome or the refusal); then the stream goes away
         (the loop's end closes it), and the phone carries on with POSTs."""
-        client = AsyncClient(REMOTE_ADDR=self.address(phone))
+        client = http_client(self.address(phone))
         response = await client.post(f"/p/{self.code}/stream/", hello, content_type="application/json")
         messages = []
         async for chunk in response.streaming_content:
@@ -229,7 +230,7 @@ class Driver:
 
     async def _http_send(self, phone: Phone, message: dict[str, Any]) -> Reply:
         body = {"token": phone.token, "messages": [message]}
-        client = AsyncClient(REMOTE_ADDR=self.address(phone))
+        client = http_client(self.address(phone))
         response = await client.post(f"/p/{self.code}/send/", body, content_type="application/json")
         answer = json.loads(response.content)
         return Reply(answer.get("replies", []), answer.get("close"))

@@ -7,6 +7,7 @@ from typing import Any
 
 from asgiref.sync import sync_to_async
 from channels.testing import WebsocketCommunicator
+from django.test import AsyncClient
 
 from config.asgi import application
 from tests.conftest import ORIGIN, session_cookie
@@ -19,6 +20,21 @@ def from_address(address: str):
         return await application({**scope, "client": (address, 50000)}, receive, send)
 
     return app
+
+
+class _ClientAt(AsyncClient):
+    def __init__(self, address: str) -> None:
+        super().__init__()
+        self.address = address
+
+    def _base_scope(self, **request: Any) -> dict[str, Any]:
+        return {**super()._base_scope(**request), "client": [self.address, 50000]}
+
+
+def http_client(address: str) -> AsyncClient:
+    """An async test client whose requests come from this address. (REMOTE_ADDR, as the sync client
+    takes it, is ignored: an ASGI request's address is the scope's `client`.)"""
+    return _ClientAt(address)
 
 
 async def open_socket(

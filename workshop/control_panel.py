@@ -9,7 +9,7 @@ from typing import Any
 
 from django.utils import timezone
 
-from workshop import limits, workflow
+from workshop import guard, limits, workflow
 from workshop.forms import CapForm, GroupForm, TimerForm
 from workshop.models import Session
 
@@ -41,7 +41,9 @@ def controls_context(session: Session, *, join_url: str, error: str = "") -> dic
             }
             for s in sliders
         ],
-        "control_groups": [{"group": g, "join_url": f"{join_url}?g={g.pk}"} for g in groups],
+        "control_groups": [
+            {"group": g, "join_url": f"{join_url}?g={g.pk}&k={guard.proof(session.code)}"} for g in groups
+        ],
         "timer_form": TimerForm(initial={"minutes": 2, "lock": True}),
         "timer_remaining_ms": session.timer_remaining_ms(now),
         "cap_form": CapForm(initial={"cap": session.max_participants}),

@@ -13,6 +13,11 @@ address, shared by all of them:
 - A code this address was already given an answer for in the window costs nothing: it learns
   nothing new. So once one phone of a room behind the address got through, every other phone of
   that room (and every reconnect) goes through at once, however hard someone else guesses.
+- A phone that scanned the screen's QR code has proved it knows the code: the QR link carries
+  `?k=<proof>`, a keyed hash of the code (`proof`), which only someone who has seen the code can
+  have. Such a lookup costs nothing and counts as answered for its address, so a room joins at once
+  even while someone behind the same address floods the one lookup a second with guesses (first
+  come, first served: a flood would win nearly every second).
 
 Counts live in Django's cache (Redis with REDIS_URL, so every daphne process shares one budget;
 this process's memory otherwise), under keyed hashes of the address and code (the key derives from
@@ -22,6 +27,7 @@ SECRET_KEY): an address is never logged or stored.
 from __future__ import annotations
 
 import hashlib
+import hmac
 import time
 from functools import cache
 
@@ -60,13 +66,29 @@ def _tick_key(address_key: str, now: float) -> str:
     return f"{address_key}:tick:{int(now // TICK_SECONDS)}"
 
 
-def lookup_allowed(address: str | None, *, found: bool, code: str | None = None) -> bool:
+def proof(code: str) -> str:
+    """What the QR code's link carries beside the code: proof that whoever follows it has seen the code."""
+    return _digest(f"qr:{code.upper()}")[:16]
+
+
+def proves(code: str, given: str) -> bool:
+    return len(given) == 16 and hmac.compare_digest(proof(code), given)
+
+
+def lookup_allowed(address: str | None, *, found: bool, code: str | None = None, given_proof: str = "") -> bool:
     """Count a code lookup; False when it must be refused (429 / 4429), which over the limit happens
-    to an open code exactly as to an unknown one."""
+    to an open code exactly as to an unknown one. A valid `given_proof` (the QR link's `k`) passes, and
+    makes the code answered for the address (its socket and every other phone of the room pass too)."""
     if not address:
         return True
     key = cache_key(address)
     answered = _answered_key(key, code or "")
+    if code and given_proof and proves(code, given_proof):
+        try:
+            django_cache.set(answered, 1, timeout=WINDOW_SECONDS)
+        except (RedisError, OSError) as error:
+            metrics.unavailable(error)
+        return True
     try:
         known = django_cache.get_many([key, answered])
         failures = known.get(key, 0)

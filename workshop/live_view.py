@@ -21,7 +21,7 @@ from django.template.loader import render_to_string
 from django.utils import timezone, translation
 from django.utils.safestring import mark_safe
 
-from workshop import charts, live_state, reference_view, workflow
+from workshop import charts, guard, live_state, reference_view, workflow
 from workshop.aggregates import RoundResult, SessionResult, compute
 from workshop.live import ROOM, Snapshot, group_scope
 from workshop.session_info import SessionInfo
@@ -180,7 +180,7 @@ def _comparison(info: SessionInfo, result: SessionResult) -> Comparison | None:
 
 
 def join_context(
-    join_url: str, groups: tuple[tuple[int, str], ...] = (), qrs: dict[str, str] | None = None
+    join_url: str, groups: tuple[tuple[int, str], ...] = (), qrs: dict[str, str] | None = None, *, code: str
 ) -> dict[str, Any]:
     """The join link as the screen shows it: QR code (server-rendered SVG), short host and path, and per
     group its own link and QR code (a phone that scans it joins that group).
@@ -198,13 +198,17 @@ def join_context(
 
     short = join_url.split("://", 1)[-1].rstrip("/")
     host, _, path = short.partition("/")
+    # The QR codes' links prove that whoever follows them saw the code (guard.proof): a room joins at
+    # once even while someone behind the venue's address guesses codes. The typed address stays short.
+    proof = guard.proof(code)
     return {
         "join_url": join_url,
+        "qr_link": f"{join_url}?k={proof}",
         "short_host": host,
         "short_path": "/" + path,
-        "qr": qr(join_url),
+        "qr": qr(f"{join_url}?k={proof}"),
         "group_joins": [
-            {"id": group, "name": name, "join_url": f"{join_url}?g={group}", "qr": qr(f"{join_url}?g={group}")}
+            {"id": group, "name": name, "join_url": (url := f"{join_url}?g={group}&k={proof}"), "qr": qr(url)}
             for group, name in groups
         ],
     }
@@ -331,6 +335,6 @@ def render_aggregate(
     view = viewed(info, compute(info, snapshot), screen=screen)
     with translation.override(language):
         message = aggregate_message(info, view)
-        context = {**view_context(info, view), **join_context(join_url, info.groups, qrs)}
+        context = {**view_context(info, view), **join_context(join_url, info.groups, qrs, code=info.session.code)}
         message["html"] = INDENTATION.sub("\n", render_to_string(SCREEN_LIVE if screen else CONTROL_LIVE, context))
     return message

@@ -78,7 +78,8 @@ def home(request: HttpRequest) -> HttpResponse:
 def join(request: HttpRequest, code: str) -> HttpResponse:
     info = load_session_info(code=code)
     found = info is not None and info.refusal("join") is None
-    if not guard.lookup_allowed(request.META.get("REMOTE_ADDR"), found=found, code=code):
+    proof = request.GET.get("k", "")  # the QR code's link carries it (guard.proof)
+    if not guard.lookup_allowed(request.META.get("REMOTE_ADDR"), found=found, code=code, given_proof=proof):
         return render(request, "workshop/too_many.html", status=429)
     if info is None or not found:
         closed = info if info is not None and info.session.status == Session.Status.CLOSED else None
@@ -139,7 +140,7 @@ def _live_context(request: HttpRequest, session: Session, *, screen: bool = Fals
     info = info_for(session)
     return {
         **live_view.live_context(info, live_view.live_result(info), screen=screen),
-        **live_view.join_context(_join_url(request, session), info.groups),
+        **live_view.join_context(_join_url(request, session), info.groups, code=session.code),
     }
 
 
