@@ -261,12 +261,24 @@ def test_the_screen_page_shows_counts_only_until_results_are_shown(fenna_client,
     assert 'data-testid="screen-median-regie">40<' in html and 'class="dot"' in html
 
 
-def test_the_screen_keeps_the_join_code_while_joining_is_allowed(fenna_client, workshop_session):
+def test_the_screen_keeps_the_join_code_while_joining_is_allowed_and_says_when_the_room_is_locked(
+    fenna_client, workshop_session
+):
     html = fenna_client.get(f"/f/s/{workshop_session.code}/screen/").content.decode()
-    assert "join-corner" in html
+    assert "join-corner" in html and "<svg" in html
     session_control.set_room_locked(session=workshop_session, locked=True)
-    html = fenna_client.get(f"/f/s/{workshop_session.code}/screen/").content.decode()
-    assert "join-corner" not in html
+    html = fenna_client.get(f"/f/s/{workshop_session.code}/screen/", HTTP_ACCEPT_LANGUAGE="nl").content.decode()
+    assert "<svg" not in html and 'data-testid="code"' not in html
+    assert 'data-testid="room-locked"' in html and "De zaal is vergrendeld" in html
+
+
+def test_a_locked_lobby_shows_no_qr_code_but_says_the_room_is_locked(fenna_client, lobby_session):
+    session_control.set_room_locked(session=lobby_session, locked=True)
+    html = fenna_client.get(f"/f/s/{lobby_session.code}/screen/", HTTP_ACCEPT_LANGUAGE="nl").content.decode()
+    assert "<svg" not in html and "code huge" not in html
+    assert 'data-testid="lobby-locked"' in html and "De zaal is vergrendeld: er kan niemand meer bij." in html
+    session_control.set_room_locked(session=lobby_session, locked=False)
+    assert "code huge" in fenna_client.get(f"/f/s/{lobby_session.code}/screen/").content.decode()
 
 
 def test_the_lobby_screen_shows_a_big_code(fenna_client, lobby_session):
