@@ -7,6 +7,9 @@
 - text outside the inner edge (inside the border) of any box around it: a card, a column, the stage;
 - text outside the viewport. A page that may scroll (the phone) is held to the viewport's width only.
 
+A box that scrolls (overflow auto or scroll, as the control panel's live view) cuts nothing along the
+axis it scrolls in: text beyond its edge there is scrolled to, not lost.
+
 Each problem is a dict: where (a short CSS path), the text (its first 60 characters), what and the numbers.
 `font_sizes(page, selector)` gives the computed font size of every visible element that matches.
 """
@@ -43,6 +46,7 @@ CLIPPED = """([rootSelector, scrolls, ignore, tolerance]) => {
     return style.visibility !== "hidden" && el.getClientRects().length > 0;
   };
   const checkedBoxes = new Set();
+  const isPage = (box) => box === document.body || box === document.documentElement;
   const walker = document.createTreeWalker(root, NodeFilter.SHOW_TEXT);
   for (let node = walker.nextNode(); node; node = walker.nextNode()) {
     const text = node.data.trim();
@@ -54,26 +58,34 @@ CLIPPED = """([rootSelector, scrolls, ignore, tolerance]) => {
     if (!rects.length) continue;
     const snippet = text.slice(0, 60);
     const report = (what, numbers, at) => problems.push({where: path(at || el), text: snippet, what, ...numbers});
+    // A box that scrolls (overflow auto or scroll) cuts nothing along that axis: its reader scrolls to it.
+    // Text inside one is held to the viewport along that axis no longer either.
+    let scrollsX = false, scrollsY = false;
     // The element's own box: its content fits (text wraps, never runs out).
     for (let box = el; box && box !== root.parentElement; box = box.parentElement) {
       const style = getComputedStyle(box);
       if (style.display === "inline" || style.display === "contents") continue;
+      const boxX = /auto|scroll/.test(style.overflowX), boxY = /auto|scroll/.test(style.overflowY);
       if (!checkedBoxes.has(box) && box.clientHeight > 0) {
         checkedBoxes.add(box);
-        if (box.scrollHeight > box.clientHeight + tolerance)
+        if (!boxY && box.scrollHeight > box.clientHeight + tolerance)
           report("overflows its box (height)", {scrollHeight: box.scrollHeight, clientHeight: box.clientHeight}, box);
-        if (box.scrollWidth > box.clientWidth + tolerance)
+        if (!boxX && box.scrollWidth > box.clientWidth + tolerance)
           report("overflows its box (width)", {scrollWidth: box.scrollWidth, clientWidth: box.clientWidth}, box);
       }
-      // Text inside the inner edge of every box around it (a border it touches counts as cut).
+      // Text inside the inner edge of every box around it (a border it touches counts as cut), but along
+      // the axes in which a box between them scrolls.
       const outer = box.getBoundingClientRect();
       const inner = {left: outer.left + box.clientLeft, top: outer.top + box.clientTop};
       inner.right = inner.left + box.clientWidth;
       inner.bottom = inner.top + box.clientHeight;
+      scrollsX = scrollsX || boxX;
+      scrollsY = scrollsY || boxY;
+      const freeX = scrollsX, freeY = scrollsY || (scrolls && isPage(box));
       if (box.clientWidth === 0 || box.clientHeight === 0) continue;
       for (const r of rects) {
-        if (r.left < inner.left - tolerance || r.right > inner.right + tolerance ||
-            r.top < inner.top - tolerance || r.bottom > inner.bottom + tolerance) {
+        if ((!freeX && (r.left < inner.left - tolerance || r.right > inner.right + tolerance)) ||
+            (!freeY && (r.top < inner.top - tolerance || r.bottom > inner.bottom + tolerance))) {
           report("text outside a box around it", {
             box: path(box), text_rect: [r.left, r.top, r.right, r.bottom].map(Math.round),
             box_rect: [inner.left, inner.top, inner.right, inner.bottom].map(Math.round)});
@@ -83,8 +95,8 @@ CLIPPED = """([rootSelector, scrolls, ignore, tolerance]) => {
       if (box === document.body) break;
     }
     for (const r of rects) {
-      const outside = r.left < -tolerance || r.right > vw + tolerance ||
-        (!scrolls && (r.top < -tolerance || r.bottom > vh + tolerance));
+      const outside = (!scrollsX && (r.left < -tolerance || r.right > vw + tolerance)) ||
+        (!scrolls && !scrollsY && (r.top < -tolerance || r.bottom > vh + tolerance));
       if (outside) {
         const rect = [r.left, r.top, r.right, r.bottom].map(Math.round);
         report("outside the viewport", {text_rect: rect, viewport: [vw, vh]});

@@ -234,6 +234,9 @@ def test_a_two_round_workshop_with_a_screen_and_three_phones(browser, server, sl
     expect(panel).to_have_url(re.compile(f"/f/s/{code}/results/$"))
     for _, page in phones:
         expect(page.locator("#phase")).to_have_text("Deze sessie is afgesloten. Bedankt voor je deelname!")
+        expect(page.locator("#kept-result")).to_be_visible()
+        # Said once: not again by the connection line or above the kept result.
+        assert page.locator("body").inner_text().lower().count("afgesloten") == 1, page.locator("body").inner_text()
     phones[2][1].screenshot(path=ARTIFACTS / "phone-closed.png", full_page=True, animations="disabled")
     panel.screenshot(path=ARTIFACTS / "results.png", full_page=True, animations="disabled")
     accessible(phones[2][1], "phone, closed")

@@ -199,11 +199,12 @@ def test_a_file_with_13_profiles_is_refused(tmp_path):
 @pytest.mark.parametrize(
     ("field", "length", "message"),
     [
-        (("sliders", 3, "label", "nl"), 121, "sliders[3].label.nl: at most 120 characters"),
-        (("sliders", 0, "right", "en"), 121, "sliders[0].right.en: at most 120 characters"),
-        (("sliders", 1, "explanation", "en"), 2001, "sliders[1].explanation.en: at most 2000 characters"),
-        (("profiles", 2, "name", "nl"), 201, "profiles[2].name.nl: at most 200 characters"),
-        (("profiles", 0, "description", "nl"), 2001, "profiles[0].description.nl: at most 2000 characters"),
+        (("sliders", 3, "label", "nl"), 41, "sliders[3].label.nl: at most 40 characters"),
+        (("sliders", 0, "right", "en"), 49, "sliders[0].right.en: at most 48 characters"),
+        (("sliders", 1, "explanation", "en"), 301, "sliders[1].explanation.en: at most 300 characters"),
+        (("profiles", 2, "name", "nl"), 81, "profiles[2].name.nl: at most 80 characters"),
+        (("profiles", 0, "description", "nl"), 601, "profiles[0].description.nl: at most 600 characters"),
+        (("profiles", 1, "assignment", "en"), 601, "profiles[1].assignment.en: at most 600 characters"),
         (("title", "en"), 201, "title.en: at most 200 characters"),
         (("source", "nl"), 2001, "source.nl: at most 2000 characters"),
     ],
@@ -224,8 +225,8 @@ def test_a_text_longer_than_its_column_is_refused_naming_the_field(tmp_path, fie
 def test_texts_exactly_at_their_limit_are_accepted(tmp_path):
     data = document()
     data["slug"] = "op-de-grens"
-    data["sliders"][3]["label"]["nl"] = "x" * 120
-    data["profiles"][0]["assignment"]["en"] = "y" * 2000
+    data["sliders"][3]["label"]["nl"] = "x" * 40
+    data["profiles"][0]["assignment"]["en"] = "y" * 600
     import_file(tmp_path, data)
     assert export("op-de-grens") == data
 
@@ -285,14 +286,14 @@ def test_the_admin_refuses_a_121_character_label_with_a_form_error(admin_user_pe
     assert len(exercise.sliders.order_by("order")[3].label_nl) < 121
 
 
-def test_the_admin_refuses_an_explanation_over_2000_characters(admin_user_persona):
+def test_the_admin_refuses_an_explanation_over_300_characters(admin_user_persona):
     exercise = Exercise.objects.get(slug="wijkgericht-werken")
     url = f"/admin/workshop/exercise/{exercise.pk}/change/"
-    form = slider_admin_form(exercise, **{"sliders-1-explanation_en": "x" * 2001})
+    form = slider_admin_form(exercise, **{"sliders-1-explanation_en": "x" * 301})
     response = admin_client(admin_user_persona).post(url, form)
     assert response.status_code == 200
-    assert slider_errors(response)[1]["explanation_en"] == ["at most 2000 characters"]
-    assert not any(len(s.explanation_en) > 2000 for s in exercise.sliders.all())
+    assert slider_errors(response)[1]["explanation_en"] == ["at most 300 characters"]
+    assert not any(len(s.explanation_en) > 300 for s in exercise.sliders.all())
 
 
 def test_the_admin_refuses_a_13th_slider(admin_user_persona):

@@ -21,19 +21,20 @@ KEY_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
 # and a file of 20,000 is refused before anything is built from it.
 MAX_SLIDERS = 12
 MAX_PROFILES = 12
-# The longest text per field: the model's max_length, or LONG_TEXT where the column is a TextField,
-# so that the database never sees a value it would refuse (or a page it cannot show).
+# The longest text per field, for imports and the admin alike: what the database takes (the model's
+# max_length, LONG_TEXT for a TextField) and, for what the projector shows, what a room can still read
+# there: 12 sliders with names and poles this long fit 1024 x 768 without a cut (tests/test_clipping.py).
 LONG_TEXT = 2000
 TEXT_LIMITS = {
     "title": 200,
     "source": LONG_TEXT,
-    "label": 120,
-    "left": 120,
-    "right": 120,
-    "explanation": LONG_TEXT,
-    "name": 200,
-    "description": LONG_TEXT,
-    "assignment": LONG_TEXT,
+    "label": 40,
+    "left": 48,
+    "right": 48,
+    "explanation": 300,
+    "name": 80,
+    "description": 600,
+    "assignment": 600,
 }
 URL_LIMIT = 200
 

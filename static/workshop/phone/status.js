@@ -13,7 +13,8 @@ export function setConnection(phone, name) {
     connecting: text.textConnecting, connected: text.textConnected, offline: text.textOffline, ended: text.textEnded,
     refused: "",
   }[name];
-  line.hidden = name === "refused";
+  // Once the session has ended the connection no longer matters: the phase line says it has closed.
+  line.hidden = name === "refused" || name === "ended";
 }
 
 export function ended(phone) {
