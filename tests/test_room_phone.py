@@ -290,6 +290,13 @@ def test_after_the_reveal_the_room_median_is_said_in_words_and_the_poles_share_a
         page.locator(f"#slider-{key}").focus()
         page.keyboard.press("Enter")
         expect(page.locator(f"#state-{key}")).to_have_text("Opgeslagen")
+    # Two more answers on "sturing": a phone is shown the room's median from three answers on.
+    for _ in range(2):
+        other = phone("360")
+        connected(other)
+        other.locator("#slider-sturing").focus()
+        other.keyboard.press("Enter")
+        expect(other.locator("#state-sturing")).to_have_text("Opgeslagen")
     control(panel, code, "discussion")
     control(panel, code, "reveal", on="1")
     control(panel, code, "reveal_phones", on="1")
