@@ -42,7 +42,7 @@ def controls_context(session: Session, *, join_url: str, error: str = "") -> dic
             for s in sliders
         ],
         "control_groups": [
-            {"group": g, "join_url": f"{join_url}?g={g.pk}&k={guard.proof(session.code)}"} for g in groups
+            {"group": g, "join_url": guard.with_proof(f"{join_url}?g={g.pk}", session.code)} for g in groups
         ],
         "timer_form": TimerForm(initial={"minutes": 2, "lock": True}),
         "timer_remaining_ms": session.timer_remaining_ms(now),

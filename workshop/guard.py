@@ -71,6 +71,11 @@ def proof(code: str) -> str:
     return _digest(f"qr:{code.upper()}")[:16]
 
 
+def with_proof(url: str, code: str) -> str:
+    """A join link (with or without its ?g=) as the QR code carries it."""
+    return f"{url}{'&' if '?' in url else '?'}k={proof(code)}"
+
+
 def proves(code: str, given: str) -> bool:
     return len(given) == 16 and hmac.compare_digest(proof(code), given)
 

@@ -200,15 +200,20 @@ def join_context(
     host, _, path = short.partition("/")
     # The QR codes' links prove that whoever follows them saw the code (guard.proof): a room joins at
     # once even while someone behind the venue's address guesses codes. The typed address stays short.
-    proof = guard.proof(code)
+    link = guard.with_proof(join_url, code)
     return {
         "join_url": join_url,
-        "qr_link": f"{join_url}?k={proof}",
+        "qr_link": link,
         "short_host": host,
         "short_path": "/" + path,
-        "qr": qr(f"{join_url}?k={proof}"),
+        "qr": qr(link),
         "group_joins": [
-            {"id": group, "name": name, "join_url": (url := f"{join_url}?g={group}&k={proof}"), "qr": qr(url)}
+            {
+                "id": group,
+                "name": name,
+                "join_url": (url := guard.with_proof(f"{join_url}?g={group}", code)),
+                "qr": qr(url),
+            }
             for group, name in groups
         ],
     }
