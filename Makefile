@@ -52,7 +52,7 @@ run: install .secret_key
 	$(if $(filter-out 127.0.0.1 localhost ::1,$(HOST)),$(PLAIN_HTTP_WARNING) &&) \
 	exec $(VENV)/bin/daphne --bind $(HOST) --port $(PORT) --websocket_timeout 86400 \
 		--websocket-max-message-size 131072 --websocket-max-frame-size 131072 --ping-interval 20 --ping-timeout 30 \
-		--access-log /dev/null config.asgi:application
+		--verbosity 0 config.asgi:application
 
 # Everything, as CI runs it (.ci/run): browser, fault suite and benchmark smoke run included.
 test: install-dev

@@ -11,6 +11,7 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from django.conf import settings  # noqa: E402
 from django.urls import get_resolver  # noqa: E402
 
+from config import daphne_http  # noqa: E402
 from config.limits import BodyLimitMiddleware, install_in_daphne  # noqa: E402
 from config.origins import SiteOriginValidator  # noqa: E402
 from config.proxies import TrustedProxyMiddleware  # noqa: E402
@@ -20,6 +21,8 @@ from workshop.routing import websocket_urlpatterns  # noqa: E402
 
 # daphne reads a whole body before the application is called; refuse oversized ones while they arrive.
 install_in_daphne(settings.MAX_REQUEST_BYTES)
+# and leave out what Twisted does per request that nothing here reads (a third of a fallback POST's cost).
+daphne_http.install()
 
 # Every view, now: the URLconf otherwise loads at the first reverse(), in the middle of a session
 # (openpyxl and WeasyPrint's importers included), stopping every socket while it does.
