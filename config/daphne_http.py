@@ -28,7 +28,7 @@ def install() -> None:
     request_init = WebRequest.__init__
 
     def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
-        kwargs.setdefault("parsePOSTFormSubmission", False)  # Twisted's own parameter (22.10 on)
+        kwargs.setdefault("parsePOSTFormSubmission", False)  # a parameter of Twisted's Request
         request_init(self, *args, **kwargs)
 
     def log(self: Any, request: Any) -> None:
