@@ -44,6 +44,25 @@ def is_trusted(address: Address | None, trusted: Iterable[Network]) -> bool:
     return address is not None and any(address in network for network in trusted)
 
 
+# Proxies' own addresses, parsed once: behind nginx every request comes from the same few peers.
+# Only trusted peers are kept, so that no participant's address is held here.
+_TRUSTED_PEERS: dict[tuple[str, tuple[Network, ...]], Address] = {}
+
+
+def _trusted_peer(text: str, trusted: tuple[Network, ...]) -> Address | None:
+    """The peer's address when it is a trusted proxy, else None."""
+    key = (text, trusted)
+    found = _TRUSTED_PEERS.get(key)
+    if found is None:
+        address = parse_address(text)
+        if address is None or not is_trusted(address, trusted):
+            return None
+        if len(_TRUSTED_PEERS) < 256:
+            _TRUSTED_PEERS[key] = address
+        found = address
+    return found
+
+
 def resolve_client(peer: Address, forwarded_for: list[str], trusted: Iterable[Network]) -> Address:
     """The right-most hop of the chain peer ← X-Forwarded-For that is not a trusted proxy."""
     trusted = tuple(trusted)
@@ -81,11 +100,12 @@ class TrustedProxyMiddleware:
     def rewrite(self, scope: dict[str, Any]) -> dict[str, Any]:
         headers = list(scope.get("headers", []))
         client = scope.get("client")
-        peer = parse_address(str(client[0])) if client else None
         trusted = self.trusted
-        if not is_trusted(peer, trusted):
-            return {**scope, "headers": [(k, v) for k, v in headers if k not in FORWARDED_HEADERS]}
-        assert peer is not None
+        peer = _trusted_peer(str(client[0]), trusted) if client and trusted else None
+        if peer is None:
+            if any(key in FORWARDED_HEADERS for key, _ in headers):
+                return {**scope, "headers": [(k, v) for k, v in headers if k not in FORWARDED_HEADERS]}
+            return {**scope, "headers": headers}
         forwarded_for = [hop for value in _values(headers, b"x-forwarded-for") for hop in value.split(",")]
         if not forwarded_for:
             forwarded_for = _values(headers, b"x-real-ip")[-1:]

@@ -30,7 +30,7 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -218,8 +218,11 @@ async def open_stream(*, code: str, client: str | None, body: bytes, language: s
     return stream
 
 
-async def answer(*, code: str, client: str | None, body: bytes, language: str) -> tuple[int, dict[str, Any]]:
-    """A phone's POSTed messages: the HTTP status and the JSON answer."""
+async def answer(
+    *, code: str, client: str | None, body: bytes, language: Callable[[], str]
+) -> tuple[int, dict[str, Any]]:
+    """A phone's POSTed messages: the HTTP status and the JSON answer. `language` is asked only when the
+    phone's conversation must be carried on here (its stream is on another process): rarely, per POST."""
     try:
         parsed = json.loads(body)
     except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: nesting deeper than Python goes
@@ -240,7 +243,7 @@ async def answer(*, code: str, client: str | None, body: bytes, language: str) -
     if len(messages) > MAX_MESSAGES:
         return 400, {"error": f"At most {MAX_MESSAGES} messages per request."}
     if conversation is None:
-        conversation = await _carried_on(info, token, language)
+        conversation = await _carried_on(info, token, language())
     if conversation is None:
         hello_first = {"type": "error", "code": "hello_required", "message": "Open the stream first."}
         return 200, {"replies": [hello_first], "close": None}
@@ -316,6 +319,6 @@ async def _until_closed(stream: Stream) -> AsyncIterator[str]:
 @require_POST
 async def send(request: HttpRequest, code: str) -> HttpResponse:
     status, answered = await answer(
-        code=code, client=request.META.get("REMOTE_ADDR"), body=request.body, language=get_language()
+        code=code, client=request.META.get("REMOTE_ADDR"), body=request.body, language=get_language
     )
     return JsonResponse(answered, status=status)

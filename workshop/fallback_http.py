@@ -74,10 +74,11 @@ class FallbackRouter:
         if body is None:
             return  # the phone went away before its request was in
         client = (scope.get("client") or [None])[0]
-        language = language_from_scope(scope)
         if name == "send":
             try:
-                status, answered = await fallback.answer(code=code, client=client, body=body, language=language)
+                status, answered = await fallback.answer(
+                    code=code, client=client, body=body, language=functools.partial(language_from_scope, scope)
+                )
             except UNAVAILABLE as error:
                 # The database or Redis is away: the page starts over with backoff, as after a 4503.
                 # One line per reason and minute (runtime's Warnings), not one per POST of a hall.
@@ -91,7 +92,7 @@ class FallbackRouter:
                 status, answered = 503, {"close": CLOSE_TRY_AGAIN}
             await _answer(send, status, answered)
             return
-        await serve_stream(send, receive, code=code, client=client, body=body, language=language)
+        await serve_stream(send, receive, code=code, client=client, body=body, language=language_from_scope(scope))
 
 
 @functools.cache
