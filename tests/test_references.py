@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from django.test import Client
 from django.urls import reverse
+from django.utils import timezone
 from hypothesis import given
 from hypothesis import strategies as st
 from openpyxl import load_workbook
@@ -367,7 +368,7 @@ def test_the_report_workbook_archive_and_phones_carry_the_comparison(lobby_sessi
     assert archived.reference == {
         "id": reference.pk,
         "name": reference.name,
-        "made": reference.created_at.date().isoformat(),
+        "made": timezone.localdate(reference.created_at).isoformat(),  # the site's day, not UTC's
         "sessions": 12,
     }
     exported = json.loads("".join(archive_exports.json_chunks(Archive.objects.filter(pk=archived.pk))))

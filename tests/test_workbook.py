@@ -5,17 +5,19 @@ import io
 import shutil
 import subprocess
 import tempfile
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import openpyxl
 import pytest
-from django.utils import dateformat, translation
+from django.utils import dateformat, timezone, translation
 from openpyxl.utils import get_column_letter
 from pypdf import PdfReader
 
 from tests.conftest import ROOT, need
 from tests.test_report import full_workshop, two_rounds  # noqa: F401 (the fixture and its helper)
 from workshop import results
+from workshop.models import Session
 
 pytestmark = pytest.mark.django_db
 
@@ -49,9 +51,21 @@ def test_every_header_fits_its_column_or_wraps_in_a_row_tall_enough(fenna_client
 def test_the_date_is_a_date_shown_in_the_workbooks_language(fenna_client, full_workshop):  # noqa: F811
     for language, code in (("nl", "[$-413]"), ("en", "[$-809]")):
         sheet = workbook(fenna_client, full_workshop, language).worksheets[0]
-        date = next(row[1] for row in sheet.iter_rows() if getattr(row[1], "is_date", False))
-        assert date.value.date() == full_workshop.created_at.date()
-        assert date.number_format == code + "d mmmm yyyy"
+        cell = next(row[1] for row in sheet.iter_rows() if getattr(row[1], "is_date", False))
+        assert cell.value.date() == timezone.localdate(full_workshop.created_at)
+        assert cell.number_format == code + "d mmmm yyyy"
+
+
+def test_a_session_just_after_midnight_carries_the_rooms_date_not_yesterdays_utc_date(fenna_client, full_workshop):  # noqa: F811
+    # 23:30 UTC on 3 December is 00:30 on 4 December in Amsterdam, where the room sat.
+    just_after_midnight = datetime(2026, 12, 3, 23, 30, tzinfo=UTC)
+    Session.objects.filter(pk=full_workshop.pk).update(created_at=just_after_midnight, closed_at=just_after_midnight)
+    full_workshop.refresh_from_db()
+    sheet = workbook(fenna_client, full_workshop).worksheets[0]
+    shown = next(row[1] for row in sheet.iter_rows() if getattr(row[1], "is_date", False))
+    assert shown.value.date() == date(2026, 12, 4)
+    exported = results.as_json(full_workshop)["session"]
+    assert (exported["created"], exported["closed"]) == ("2026-12-04", "2026-12-04")
 
 
 def test_the_summary_puts_the_runner_up_beside_the_profile_and_the_context_sheet_has_the_notes(

@@ -13,6 +13,7 @@ from typing import Any
 from django.conf import settings
 from django.template.defaultfilters import floatformat
 from django.template.loader import render_to_string
+from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from workshop import charts
@@ -168,8 +169,9 @@ def as_json(session: Session) -> dict[str, Any]:
             "code": session.code,
             "title": session.title,
             "exercise": {"slug": session.exercise.slug, "version": session.exercise.version},
-            "created": session.created_at.date().isoformat(),
-            "closed": session.closed_at.date().isoformat() if session.closed_at else None,
+            # The day the room had it, in the site's time zone: after midnight in Amsterdam, not yesterday's UTC date.
+            "created": timezone.localdate(session.created_at).isoformat(),
+            "closed": timezone.localdate(session.closed_at).isoformat() if session.closed_at else None,
             "status": session.status,
             "rounds": session.round,
         },

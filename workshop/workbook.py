@@ -15,6 +15,7 @@ from collections import defaultdict
 from collections.abc import Callable
 from typing import Any
 
+from django.utils import timezone
 from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 from openpyxl import Workbook
@@ -104,7 +105,7 @@ def _summary(sheet: Worksheet, context: dict[str, Any]) -> None:
     sheet.merge_cells(start_row=1, start_column=1, end_row=1, end_column=4)
     sheet["A1"].alignment = WRAP
     sheet.row_dimensions[1].height = 20 * _lines(session.title, 90)
-    sheet.append([_("Date"), session.created_at.date()])
+    sheet.append([_("Date"), timezone.localdate(session.created_at)])  # the room's day, not the UTC one
     sheet.cell(row=sheet.max_row, column=2).number_format = DATE_FORMATS.get(
         (get_language() or "nl")[:2], "d mmmm yyyy"
     )
