@@ -25,8 +25,6 @@ MIB = 2**20
 
 SERVER = textwrap.dedent(
     """
-    import sys
-
     from twisted.internet import asyncioreactor
 
     asyncioreactor.install()
